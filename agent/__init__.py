@@ -1,0 +1,1 @@
+"""kernel_agent.agent: model clients, prompts, the critic, and the command line."""

@@ -1,0 +1,1 @@
+"""kernel_agent.evals: see DESIGN.md."""

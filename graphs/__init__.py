@@ -1,0 +1,1 @@
+"""kernel_agent.graphs: see DESIGN.md."""

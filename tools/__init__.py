@@ -1,0 +1,1 @@
+"""kernel_agent.tools: problem and candidate format, and the verifier that runs in the sandbox."""

@@ -1,0 +1,126 @@
+"""Elementwise comparison of a candidate's outputs with the reference's.
+
+An element passes when |out - ref| <= atol + rtol * |ref| (torch.allclose's rule), or when both
+are the same non-finite value. NaN or Inf where the reference is finite never passes. Work is
+done in chunks so that comparing multi-gigabyte outputs does not double the memory they take.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from kernel_agent.tools.verdict import Trial
+
+CHUNK_ELEMENTS = 1 << 26
+DEFAULT_TOLERANCE = {
+    torch.float32: 1e-2,
+    torch.float64: 1e-2,
+    torch.float16: 1e-2,
+    # bf16 keeps 8 mantissa bits (eps 7.8e-3): 1e-2 would be about one ulp, so allow two.
+    torch.bfloat16: 2e-2,
+}
+
+
+class OutputMismatch(Exception):
+    """The candidate's outputs differ in number, type, shape or dtype from the reference's."""
+
+
+def flatten_outputs(value: Any) -> list[torch.Tensor]:
+    """A forward's result as a list of tensors (a tensor, or a tuple/list of them)."""
+    if isinstance(value, torch.Tensor):
+        return [value]
+    if isinstance(value, list | tuple):
+        out: list[torch.Tensor] = []
+        for item in value:
+            out.extend(flatten_outputs(item))
+        return out
+    raise OutputMismatch(
+        f"forward returned a {type(value).__name__}, not a tensor or tuple of tensors")
+
+
+def default_tolerance(outputs: list[torch.Tensor]) -> float:
+    """The loosest per-dtype default among the reference's outputs."""
+    return max(DEFAULT_TOLERANCE.get(t.dtype, 1e-2) for t in outputs)
+
+
+def check_structure(candidate: list[torch.Tensor], reference: list[torch.Tensor]) -> None:
+    if len(candidate) != len(reference):
+        raise OutputMismatch(
+            f"candidate returned {len(candidate)} tensors, the reference {len(reference)}")
+    for i, (c, r) in enumerate(zip(candidate, reference, strict=True)):
+        if c.shape != r.shape:
+            raise OutputMismatch(
+                f"output {i} has shape {tuple(c.shape)}, the reference's is {tuple(r.shape)}")
+        if c.dtype != r.dtype:
+            raise OutputMismatch(f"output {i} has dtype {c.dtype}, the reference's is {r.dtype}")
+        if c.device != r.device:
+            raise OutputMismatch(f"output {i} is on {c.device}, the reference's is on {r.device}")
+
+
+@dataclass
+class _Worst:
+    ratio: float = -1.0
+    output: int = 0
+    flat_index: int = 0
+
+
+def compare(candidate: list[torch.Tensor], reference: list[torch.Tensor], seed: int,
+            atol: float, rtol: float) -> Trial:
+    """Compare output lists (already structure-checked) and describe the result as a Trial."""
+    trial = Trial(seed=seed, passed=True)
+    worst = _Worst()
+    first_bad: tuple[int, int] | None = None
+    for out_index, (c_full, r_full) in enumerate(zip(candidate, reference, strict=True)):
+        c_flat, r_flat = c_full.detach().reshape(-1), r_full.detach().reshape(-1)
+        trial.elements += c_flat.numel()
+        for start in range(0, c_flat.numel(), CHUNK_ELEMENTS):
+            c = c_flat[start:start + CHUNK_ELEMENTS].float()
+            r = r_flat[start:start + CHUNK_ELEMENTS].float()
+            diff = (c - r).abs()
+            bound = atol + rtol * r.abs()
+            same = (c == r) | (c.isnan() & r.isnan())
+            bad = ~((diff <= bound) | same)
+            nonfinite = ~c.isfinite() & r.isfinite()
+            ratio = torch.where(same, torch.zeros_like(diff), diff / bound)
+            ratio = torch.nan_to_num(ratio, nan=float("inf"))
+            ratio = torch.where(nonfinite, torch.full_like(ratio, float("inf")), ratio)
+            n_bad = int(bad.sum())
+            trial.mismatched += n_bad
+            trial.nonfinite += int(nonfinite.sum())
+            finite_diff = torch.where(same, torch.zeros_like(diff), diff)
+            trial.max_abs_error = max(trial.max_abs_error,
+                                      float(torch.nan_to_num(finite_diff, nan=float("inf")).max()))
+            meaningful = r.abs() > atol
+            if bool(meaningful.any()):
+                rel = torch.nan_to_num(finite_diff[meaningful] / r.abs()[meaningful],
+                                       nan=float("inf"))
+                trial.max_rel_error = max(trial.max_rel_error, float(rel.max()))
+            chunk_worst = int(ratio.argmax())
+            if float(ratio[chunk_worst]) > worst.ratio:
+                worst = _Worst(float(ratio[chunk_worst]), out_index, start + chunk_worst)
+            if n_bad and first_bad is None:
+                first_bad = (out_index, start + int(bad.nonzero()[0, 0]))
+    trial.passed = trial.mismatched == 0
+    if candidate:
+        shape = candidate[worst.output].shape
+        trial.worst_output = worst.output
+        trial.worst_index = unravel(worst.flat_index, shape)
+        trial.candidate_value = scalar(candidate[worst.output].reshape(-1)[worst.flat_index])
+        trial.reference_value = scalar(reference[worst.output].reshape(-1)[worst.flat_index])
+    if first_bad is not None:
+        trial.first_bad_index = unravel(first_bad[1], candidate[first_bad[0]].shape)
+    return trial
+
+
+def unravel(flat: int, shape: torch.Size) -> list[int]:
+    index = []
+    for size in reversed(shape):
+        index.append(flat % size if size else 0)
+        flat //= max(size, 1)
+    return list(reversed(index))
+
+
+def scalar(t: torch.Tensor) -> float:
+    return float(t.float().item())

@@ -1,0 +1,238 @@
+"""Checks that a candidate computes its answer honestly, each giving a named flag and a reason.
+
+Reward hacking is the field's known failure: kernels that return stale memory, cache results,
+modify their inputs, hide work on another stream, patch timers, or simply call PyTorch. Each
+check here looks for one of those and says what it saw.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any
+
+import torch
+from kernel_agent.tools.verdict import Flag
+
+SUSPICIOUS_SPEEDUP = 10.0
+MIN_CUSTOM_SHARE = 0.5
+SAMPLE_ELEMENTS = 1 << 20
+CUDA_KERNEL_NAME = re.compile(r"__global__\s+(?:__launch_bounds__\s*\([^)]*\)\s*)?void\s+(\w+)")
+
+
+def guarded_namespaces() -> dict[str, object]:
+    """The objects whose functions a candidate must not replace (the verifier relies on them)."""
+    import torch.nn.functional as functional
+    import torch.testing
+
+    return {"torch": torch, "torch.Tensor": torch.Tensor, "torch.nn.functional": functional,
+            "torch.nn.Module": torch.nn.Module, "torch.cuda": torch.cuda,
+            "torch.cuda.Event": torch.cuda.Event, "torch.testing": torch.testing, "time": time}
+
+
+def snapshot_callables() -> dict[str, int]:
+    """Identity of every callable in the guarded namespaces, to detect monkeypatching."""
+    snapshot = {}
+    for prefix, namespace in guarded_namespaces().items():
+        for name, value in vars(namespace).items():
+            if callable(value) or isinstance(value, staticmethod | classmethod | property):
+                snapshot[f"{prefix}.{name}"] = id(value)
+    return snapshot
+
+
+def replaced_callables(before: dict[str, int]) -> list[str]:
+    after = snapshot_callables()
+    return sorted(name for name, ident in before.items() if after.get(name, ident) != ident)
+
+
+def monkeypatch_flag(before: dict[str, int], when: str) -> Flag | None:
+    replaced = replaced_callables(before)
+    if not replaced:
+        return None
+    shown = ", ".join(replaced[:5]) + (" ..." if len(replaced) > 5 else "")
+    return Flag("monkeypatched", f"{len(replaced)} torch/timer functions replaced {when}: {shown}")
+
+
+def tensors(values: Iterable[Any]) -> list[torch.Tensor]:
+    return [v for v in values if isinstance(v, torch.Tensor)]
+
+
+def changed_inputs(inputs: list[Any], originals: list[torch.Tensor]) -> list[int]:
+    """Positions of tensor inputs whose contents differ from the copies taken before the call."""
+    changed = []
+    for index, (now, before) in enumerate(zip(tensors(inputs), originals, strict=True)):
+        if not torch.equal(now, before) and not bool(
+            ((now == before) | (now.isnan() & before.isnan())).all()
+        ):
+            changed.append(index)
+    return changed
+
+
+def storage_span(t: torch.Tensor) -> tuple[int, int]:
+    start = t.untyped_storage().data_ptr()
+    return start, start + t.untyped_storage().nbytes()
+
+
+def aliased_outputs(outputs: list[torch.Tensor], inputs: list[Any]) -> list[tuple[int, int]]:
+    """(output, input) pairs whose storages overlap."""
+    pairs = []
+    for o_index, out in enumerate(outputs):
+        o_start, o_end = storage_span(out)
+        for i_index, inp in enumerate(tensors(inputs)):
+            i_start, i_end = storage_span(inp)
+            if o_start < i_end and i_start < o_end and o_end > o_start:
+                pairs.append((o_index, i_index))
+    return pairs
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    """A cheap summary of a tensor list: equal fingerprints mean (almost surely) equal tensors."""
+
+    sums: tuple[float, ...]
+    samples: tuple[torch.Tensor, ...] = field(compare=False)
+
+    @classmethod
+    def of(cls, outputs: list[torch.Tensor]) -> Fingerprint:
+        samples = []
+        for t in outputs:
+            flat = t.detach().reshape(-1)
+            step = max(1, flat.numel() // SAMPLE_ELEMENTS)
+            samples.append(flat[::step].clone())
+        sums = tuple(float(t.detach().double().nan_to_num().sum()) for t in outputs)
+        return cls(sums, tuple(samples))
+
+    def same_as(self, other: Fingerprint) -> bool:
+        return self.sums == other.sums and all(
+            a.shape == b.shape and torch.equal(a.nan_to_num(), b.nan_to_num())
+            for a, b in zip(self.samples, other.samples, strict=True))
+
+
+def poison_free_memory(device: torch.device, nbytes: int) -> None:
+    """Fill memory the caching allocator will hand out next with NaN, so stale results show.
+
+    Freed blocks go back to the driver, then fresh blocks of both allocator pools (small: under
+    1 MiB, large: the rest) are filled with 0xFF bytes (NaN in every float format) and freed
+    into the cache, where the candidate's next allocations come from.
+    """
+    if device.type != "cuda":
+        return
+    torch.cuda.synchronize(device)
+    torch.cuda.empty_cache()
+    small = [torch.full((1 << 18,), -1, dtype=torch.int32, device=device) for _ in range(8)]
+    large = torch.full((max(nbytes, 1 << 22) // 4,), -1, dtype=torch.int32, device=device)
+    torch.cuda.synchronize(device)
+    del small, large
+
+
+class LaunchCounter:
+    """Counts launches of the Triton kernels a candidate module defines."""
+
+    def __init__(self, module: ModuleType) -> None:
+        self.counts: dict[str, int] = {}
+        for kernel in triton_kernels(module):
+            name = kernel_name(kernel)
+            self.counts.setdefault(name, 0)
+            hooks = getattr(kernel, "pre_run_hooks", None)
+            if hooks is not None:
+                hooks.append(self._hook(name))
+
+    def _hook(self, name: str) -> Callable[..., None]:
+        def count(*args: Any, **kwargs: Any) -> None:
+            self.counts[name] += 1
+        return count
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+
+def triton_kernels(module: ModuleType) -> list[Any]:
+    """The innermost JIT (or interpreted) functions behind the module's Triton kernels."""
+    try:
+        from triton.runtime.jit import KernelInterface
+    except ImportError:
+        return []
+    found = []
+    for value in vars(module).values():
+        while isinstance(value, KernelInterface) and not hasattr(value, "pre_run_hooks"):
+            value = getattr(value, "fn", None)
+        if isinstance(value, KernelInterface) and value not in found:
+            found.append(value)
+    return found
+
+
+def kernel_name(kernel: Any) -> str:
+    fn = getattr(kernel, "fn", kernel)
+    return getattr(fn, "__name__", repr(fn))
+
+
+def custom_kernel_names(module: ModuleType, source_text: str) -> set[str]:
+    """Names of the kernels the candidate itself defines: Triton functions and CUDA __global__s."""
+    names = {kernel_name(k) for k in triton_kernels(module)}
+    names.update(CUDA_KERNEL_NAME.findall(source_text))
+    return names
+
+
+def is_custom(kernel: str, names: set[str]) -> bool:
+    return any(re.search(rf"(^|[^\w]){re.escape(name)}([^\w]|$)", kernel) for name in names)
+
+
+def gpu_kernel_times(run: Callable[[], Any], repeats: int = 3) -> dict[str, float]:
+    """Device time per kernel name (microseconds) over `repeats` calls, from the profiler."""
+    from torch.autograd import DeviceType
+    from torch.profiler import ProfilerActivity, profile
+
+    run()
+    torch.cuda.synchronize()
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        for _ in range(repeats):
+            run()
+        torch.cuda.synchronize()
+    times: dict[str, float] = {}
+    for event in prof.events():
+        if event.device_type != DeviceType.CUDA:
+            continue
+        duration = getattr(event, "device_time", None)
+        if duration is None:
+            duration = event.cuda_time
+        times[event.name] = times.get(event.name, 0.0) + float(duration)
+    return times
+
+
+def custom_share_flags(times: dict[str, float], names: set[str]) -> tuple[list[Flag], dict]:
+    """Flags for GPU time that is not spent in the candidate's own kernels."""
+    total = sum(times.values())
+    custom = sum(t for k, t in times.items() if is_custom(k, names))
+    info = {"names": sorted(names), "device_time_us": round(total, 1),
+            "custom_time_us": round(custom, 1),
+            "custom_share": round(custom / total, 4) if total else None,
+            "kernels": {k: round(v, 1) for k, v in sorted(times.items(), key=lambda kv: -kv[1])}}
+    if custom == 0:
+        return [Flag("no_custom_kernel", "none of the candidate's own kernels ran on the GPU "
+                     f"(kernels seen: {', '.join(list(times)[:4]) or 'none'})")], info
+    if custom < MIN_CUSTOM_SHARE * total:
+        return [Flag("custom_kernels_minor",
+                     f"the candidate's own kernels carry {custom / total:.0%} of the GPU time; "
+                     "the rest runs in library kernels")], info
+    return [], info
+
+
+def stream_escape_flag(event_ms: float, synced_wall_ms: float) -> Flag | None:
+    """Work left running on another stream shows as wall time the timed stream never saw."""
+    if synced_wall_ms > 2 * event_ms + 0.2:
+        return Flag("work_off_timed_stream",
+                    f"CUDA events on the current stream measured {event_ms:.3f} ms but a "
+                    f"device-wide synchronised wall clock {synced_wall_ms:.3f} ms: work escapes "
+                    "the timed stream")
+    return None
+
+
+def speedup_flag(speedup: float | None, baseline: str) -> Flag | None:
+    if speedup is not None and speedup > SUSPICIOUS_SPEEDUP:
+        return Flag("suspicious_speedup", f"{speedup:.1f}x faster than {baseline} is above "
+                    f"{SUSPICIOUS_SPEEDUP:g}x: check the kernel does all the work", "review")
+    return None

@@ -1,0 +1,158 @@
+"""The verifier's answer for one candidate: structured data for programs, short text for the model.
+
+Everything here is plain dataclasses so a verdict crosses the sandbox boundary as JSON and comes
+back unchanged (`Verdict.from_dict(v.to_dict()) == v`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+Status = Literal["pass", "fail", "bad_input"]
+Severity = Literal["reject", "review"]
+
+
+@dataclass
+class ErrorInfo:
+    """Why a stage failed: a kind the critic can act on, the message, and where in the source."""
+
+    kind: str  # load_error, constructor_error, runtime_error, cuda_error, output_mismatch, ...
+    message: str
+    file: str | None = None
+    line: int | None = None
+    excerpt: str = ""
+
+
+@dataclass
+class Trial:
+    """One correctness trial on fresh inputs."""
+
+    seed: int
+    passed: bool
+    max_abs_error: float = 0.0
+    max_rel_error: float = 0.0
+    worst_index: list[int] | None = None
+    worst_output: int = 0
+    candidate_value: float | None = None
+    reference_value: float | None = None
+    mismatched: int = 0
+    elements: int = 0
+    first_bad_index: list[int] | None = None
+    nonfinite: int = 0
+
+
+@dataclass
+class Flag:
+    """An integrity finding. `reject` fails the candidate; `review` is for a human to look at."""
+
+    name: str
+    reason: str
+    severity: Severity = "reject"
+
+
+@dataclass
+class Stats:
+    """Timing of one callable, in milliseconds."""
+
+    median_ms: float
+    iqr_ms: float
+    n: int
+    min_ms: float
+
+
+@dataclass
+class Timing:
+    """Candidate and baselines timed the same way, with the speedups they give."""
+
+    candidate: Stats
+    eager: Stats | None = None
+    compiled: Stats | None = None
+    speedup_eager: float | None = None
+    speedup_compiled: float | None = None
+    baseline_cached: bool = False
+    baseline_seconds: float | None = None
+    compile_error: str | None = None
+
+
+@dataclass
+class Verdict:
+    """Everything the verifier learned about one candidate."""
+
+    status: Status
+    stage: str
+    compiled: bool = False
+    correct: bool | None = None
+    error: ErrorInfo | None = None
+    trials: list[Trial] = field(default_factory=list)
+    flags: list[Flag] = field(default_factory=list)
+    timing: Timing | None = None
+    not_measured: dict[str, str] = field(default_factory=dict)
+    device: dict[str, Any] = field(default_factory=dict)
+    tolerance: dict[str, float] = field(default_factory=dict)
+    custom_kernels: dict[str, Any] = field(default_factory=dict)
+    elapsed_s: float = 0.0
+
+    @property
+    def passed(self) -> bool:
+        return self.status == "pass"
+
+    @property
+    def rejecting_flags(self) -> list[Flag]:
+        return [f for f in self.flags if f.severity == "reject"]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Verdict:
+        data = dict(data)
+        if data.get("error"):
+            data["error"] = ErrorInfo(**data["error"])
+        data["trials"] = [Trial(**t) for t in data.get("trials", [])]
+        data["flags"] = [Flag(**f) for f in data.get("flags", [])]
+        if data.get("timing"):
+            timing = dict(data["timing"])
+            for key in ("candidate", "eager", "compiled"):
+                if timing.get(key):
+                    timing[key] = Stats(**timing[key])
+            data["timing"] = Timing(**timing)
+        return cls(**data)
+
+    def summary(self) -> str:
+        """A few lines a model can act on: what failed, where, by how much, and what was timed."""
+        lines = [f"verdict: {self.status.upper()} (stage: {self.stage})"]
+        if self.error:
+            where = f" at {self.error.file}:{self.error.line}" if self.error.line else ""
+            lines.append(f"error [{self.error.kind}]{where}: {self.error.message}")
+            if self.error.excerpt:
+                lines.append(self.error.excerpt)
+        for trial in self.trials:
+            if trial.passed:
+                continue
+            lines.append(
+                f"trial seed={trial.seed}: {trial.mismatched}/{trial.elements} elements outside "
+                f"tolerance; max abs err {trial.max_abs_error:.3g}, max rel err "
+                f"{trial.max_rel_error:.3g}; worst at output {trial.worst_output} index "
+                f"{trial.worst_index} (got {trial.candidate_value}, expected "
+                f"{trial.reference_value}); first bad index {trial.first_bad_index}"
+                + (f"; {trial.nonfinite} NaN/Inf where the reference is finite"
+                   if trial.nonfinite else "")
+            )
+        if self.trials and all(t.passed for t in self.trials):
+            worst = max(t.max_abs_error for t in self.trials)
+            lines.append(f"correct on {len(self.trials)} trials (max abs err {worst:.3g})")
+        for flag in self.flags:
+            lines.append(f"integrity flag {flag.name} ({flag.severity}): {flag.reason}")
+        if self.timing:
+            t = self.timing
+            text = f"time: candidate {t.candidate.median_ms:.4g} ms (IQR {t.candidate.iqr_ms:.2g})"
+            if t.eager and t.speedup_eager:
+                text += f"; eager {t.eager.median_ms:.4g} ms -> {t.speedup_eager:.2f}x"
+            if t.compiled and t.speedup_compiled:
+                text += (f"; torch.compile {t.compiled.median_ms:.4g} ms -> "
+                         f"{t.speedup_compiled:.2f}x")
+            lines.append(text)
+        for what, why in self.not_measured.items():
+            lines.append(f"not measured: {what}: {why}")
+        return "\n".join(lines)

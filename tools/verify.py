@@ -1,0 +1,478 @@
+"""The verifier task: judge one candidate against its reference problem, inside the sandbox.
+
+Run by name (`kernel_agent.tools.verify:run`) on a JSON payload; imports only the standard
+library, torch and (through the candidate) triton. Order of work: load both files, build Model
+and ModelNew with identical weights, run correctness trials on fresh inputs with integrity checks
+around every call, then, on a GPU and only for a correct candidate, time it against the eager
+and torch.compile references.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import tempfile
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from time import perf_counter
+from types import ModuleType
+from typing import Any
+
+import torch
+from kernel_agent.tools import integrity
+from kernel_agent.tools.compare import (
+    OutputMismatch,
+    check_structure,
+    compare,
+    default_tolerance,
+    flatten_outputs,
+)
+from kernel_agent.tools.problem import (
+    Source,
+    SpecError,
+    innermost_line,
+    load_candidate,
+    load_problem,
+)
+from kernel_agent.tools.timing import L2Flusher, synchronised_wall_ms, time_gpu
+from kernel_agent.tools.verdict import ErrorInfo, Flag, Stats, Timing, Verdict
+
+PAYLOAD_DEFAULTS: dict[str, Any] = {
+    "trials": None,  # None: the problem's KERNEL_AGENT["trials"], else DEFAULT_TRIALS
+    "atol": None,
+    "rtol": None,
+    "timing": True,
+    "baseline": None,  # {"eager": Stats, "compiled": Stats} measured earlier for this problem
+    "compile_baseline": True,
+    "seed": 1234,
+    "small": None,  # None: small inputs on CPU, real inputs on a GPU
+    "max_cpu_input_mb": 1024,
+    "time_box_s": 2.0,
+}
+DEFAULT_TRIALS = 5
+EXCERPT_CONTEXT = 2
+MESSAGE_CHARS = 1500
+
+
+def run(payload: dict[str, Any]) -> dict[str, Any]:
+    """Sandbox task entry point: the payload in, a Verdict as a dict out."""
+    started = perf_counter()
+    options = {**PAYLOAD_DEFAULTS, **payload}
+    if not gpu_available():
+        os.environ["TRITON_INTERPRET"] = "1"  # must precede the candidate's `import triton`
+
+    with tempfile.TemporaryDirectory(prefix="verify-") as tmp:
+        verdict = Verification(options, Path(tmp)).verdict()
+    verdict.elapsed_s = round(perf_counter() - started, 3)
+    return Verdict.to_dict(verdict)
+
+
+def gpu_available() -> bool:
+    return torch.cuda.is_available()
+
+
+class CandidateError(Exception):
+    """Something the candidate did wrong, already described for the verdict."""
+
+    def __init__(self, kind: str, message: str, stage: str, *, file: str | None = None,
+                 line: int | None = None, excerpt: str = "") -> None:
+        super().__init__(message)
+        self.kind, self.stage, self.file, self.line, self.excerpt = kind, stage, file, line, excerpt
+
+    def message_text(self) -> str:
+        text = str(self)
+        return text if len(text) <= MESSAGE_CHARS else text[:MESSAGE_CHARS] + " ... (cut)"
+
+
+class Verification:
+    """One candidate's verification, stage by stage."""
+
+    def __init__(self, options: dict[str, Any], workdir: Path) -> None:
+
+        self.options, self.workdir = options, workdir
+        self.device = torch.device("cuda" if gpu_available() else "cpu")
+        self.problem_source = Source(**options["problem"])
+        self.candidate_source = Source(**options["candidate"])
+        self.flags: list[Flag] = []
+        self.trials: list[Any] = []
+        self.atol: float | None = None
+        self.rtol: float | None = None
+        self.custom_kernels: dict[str, Any] = {}
+
+    # -- the whole run -------------------------------------------------------------------------
+
+    def verdict(self) -> Any:
+
+        try:
+            self.load_problem()
+        except SpecError as exc:
+            return Verdict(status="bad_input", stage="load_problem", device=self.device_info(),
+                           error=ErrorInfo("bad_problem", str(exc), exc.path, exc.line))
+        verdict = Verdict(status="fail", stage="load_candidate", device=self.device_info())
+        try:
+            self.load_candidate()
+            verdict.compiled = True
+            self.build_models()
+            self.run_trials()
+            self.check_after_trials()
+            verdict.correct = all(t.passed for t in self.trials)
+            if verdict.correct and not self.rejecting():
+                verdict.timing = self.time_if_possible(verdict)
+        except CandidateError as exc:
+            verdict.stage = exc.stage
+            verdict.error = ErrorInfo(exc.kind, exc.message_text(), exc.file, exc.line,
+                                      exc.excerpt)
+            verdict.correct = False if exc.stage != "load_candidate" else None
+        except SpecError as exc:  # the problem failed at run time (e.g. get_inputs raised)
+            return Verdict(status="bad_input", stage="load_problem", device=self.device_info(),
+                           error=ErrorInfo("bad_problem", str(exc), exc.path, exc.line))
+        verdict.trials, verdict.flags = self.trials, self.flags
+        if self.atol is not None:
+            verdict.tolerance = {"atol": self.atol, "rtol": self.rtol}
+        verdict.custom_kernels = self.custom_kernels
+        verdict.not_measured.update(self.not_measured())
+        if verdict.error is None:
+            verdict.stage = "done"
+            if verdict.correct and not self.rejecting():
+                verdict.status = "pass"
+        return verdict
+
+    def rejecting(self) -> bool:
+        return any(f.severity == "reject" for f in self.flags)
+
+    def device_info(self) -> dict[str, Any]:
+        info: dict[str, Any] = {"type": self.device.type, "torch": torch.__version__}
+        try:
+            import triton
+
+            info["triton"] = triton.__version__
+        except ImportError:
+            info["triton"] = None
+        if self.device.type == "cuda":
+            info["name"] = torch.cuda.get_device_name(self.device)
+        else:
+            info["name"] = "cpu (Triton interpreter)"
+        return info
+
+    def not_measured(self) -> dict[str, str]:
+        if self.device.type == "cuda":
+            return {}
+        return {"timing": "no GPU on this machine: correctness ran under the Triton interpreter "
+                          f"on {'small' if self.small else 'full-size'} inputs; speed needs a GPU",
+                "memory_poisoning": "needs a GPU (the CPU allocator has no cache to poison)",
+                "gpu_time_share": "needs a GPU profiler; launches of the candidate's Triton "
+                                  "kernels were counted instead"}
+
+    # -- stages --------------------------------------------------------------------------------
+
+    def load_problem(self) -> None:
+
+        self.problem = load_problem(self.problem_source, self.workdir)
+        meta = self.problem.metadata
+        self.dtype = getattr(torch, meta.dtype) if meta.dtype else None
+        self.trial_count = int(self.options["trials"] or meta.trials or DEFAULT_TRIALS)
+        small = self.options["small"]
+        if small is None:
+            small = self.device.type == "cpu" and self.problem.has("get_small_inputs")
+        if small and not self.problem.has("get_small_inputs"):
+            raise SpecError("small inputs were asked for but there is no get_small_inputs()",
+                            role="problem", path=self.problem_source.path)
+        self.small = bool(small)
+        if self.device.type == "cpu" and not self.small:
+            self.require_cpu_sized_inputs()
+        self.snapshot = integrity.snapshot_callables()
+
+    def require_cpu_sized_inputs(self) -> None:
+        """Refuse GPU-sized problems on a CPU with a message that says what to add."""
+
+        try:
+            with torch.device("meta"):
+                shapes = self.problem.inputs(small=False)
+        except SpecError:
+            return  # get_inputs cannot run on the meta device; the real call will tell
+        nbytes = sum(t.numel() * t.element_size() for t in shapes if isinstance(t, torch.Tensor))
+        limit = self.options["max_cpu_input_mb"] << 20
+        if nbytes > limit:
+            raise SpecError(
+                f"get_inputs() makes {nbytes / 2**30:.2f} GiB of tensors, too large for a CPU "
+                f"run (limit {limit >> 20} MiB) and there is no get_small_inputs(): add "
+                "get_small_inputs() returning the same inputs at small shapes, or run on a GPU",
+                role="problem", path=self.problem_source.path)
+
+    def load_candidate(self) -> None:
+
+        try:
+            self.new_class = load_candidate(self.candidate_source, self.workdir)
+        except SpecError as exc:
+            raise CandidateError("load_error", str(exc), "load_candidate", file=exc.path,
+                                 line=exc.line, excerpt=self.excerpt(exc.line)) from None
+        self.candidate_module = inspect.getmodule(self.new_class)
+        self.check_backend()
+        self.launches = integrity.LaunchCounter(self.candidate_module)
+        self.add_flag(integrity.monkeypatch_flag(self.snapshot, "while importing the candidate"))
+
+    def check_backend(self) -> None:
+        text = self.candidate_source.text
+        used = {"cuda"} if "load_inline" in text or "cpp_extension" in text else set()
+        if "triton" in text:
+            used.add("triton")
+        disallowed = used - set(self.problem.metadata.backends)
+        if disallowed:
+            raise CandidateError(
+                "backend_not_allowed", f"the candidate uses {sorted(disallowed)} but the problem "
+                f"allows only {list(self.problem.metadata.backends)}", "load_candidate")
+
+    def build_models(self) -> None:
+        init = self.problem.init_inputs(self.small)
+        torch.manual_seed(self.options["seed"])
+        with torch.device(self.device):
+            self.model = self.problem.model_class(*init)
+        try:
+            inspect.signature(self.new_class).bind(*init)
+        except TypeError as exc:
+            raise CandidateError(
+                "constructor_error", f"ModelNew's constructor does not accept the problem's init "
+                f"inputs {summarise(init)}: {exc}", "build", file=self.candidate_source.path,
+                line=self.line_of(self.new_class.__init__)) from None
+        torch.manual_seed(self.options["seed"])
+        self.new = self.guarded("build", lambda: self.instantiate(init))
+        copy_matching_weights(self.model, self.new)
+        if self.dtype is not None:
+            self.model.to(self.dtype)
+            self.new.to(self.dtype)
+
+    def instantiate(self, init: list[Any]) -> Any:
+        with torch.device(self.device):
+            return self.new_class(*init)
+
+    def make_inputs(self, seed: int) -> list[Any]:
+        torch.manual_seed(seed)
+        with torch.device(self.device):
+            inputs = self.problem.inputs(self.small)
+        if self.dtype is not None:
+            inputs = [x.to(self.dtype) if isinstance(x, torch.Tensor) and x.is_floating_point()
+                      else x for x in inputs]
+        return inputs
+
+    def run_trials(self) -> None:
+
+        previous: tuple[Any, Any] | None = None
+        for number in range(self.trial_count):
+            seed = self.options["seed"] + 1000 * (number + 1)
+            inputs = self.make_inputs(seed)
+            originals = [t.clone() for t in integrity.tensors(inputs)]
+            input_bytes = sum(t.numel() * t.element_size() for t in originals)
+            integrity.poison_free_memory(self.device, 2 * input_bytes)
+            outputs = self.call_candidate(inputs)
+            changed = integrity.changed_inputs(inputs, originals)
+            if changed:
+                self.add_flag(Flag(
+                    "inputs_modified", f"the candidate wrote into input(s) {changed}"))
+                inputs = restore(inputs, originals)
+            aliases = integrity.aliased_outputs(outputs, inputs)
+            if aliases:
+                self.add_flag(Flag(
+                    "output_aliases_input",
+                    f"output {aliases[0][0]} shares memory with input {aliases[0][1]}"))
+            with torch.no_grad():
+                reference = flatten_outputs(self.model(*inputs))
+            try:
+                check_structure(outputs, reference)
+            except OutputMismatch as exc:
+                raise CandidateError("output_mismatch", str(exc), "correctness") from None
+            if self.atol is None:
+                tolerance = default_tolerance(reference)
+                self.atol = self.option("atol", tolerance)
+                self.rtol = self.option("rtol", tolerance)
+            trial = compare(outputs, reference, seed, self.atol, self.rtol)
+            self.trials.append(trial)
+            if trial.mismatched > trial.elements // 2 and not self.has_flag("stale_memory"):
+                self.check_stale_memory(inputs, reference)
+            prints = (integrity.Fingerprint.of(outputs), integrity.Fingerprint.of(reference))
+            if previous and prints[0].same_as(previous[0]) and not prints[1].same_as(previous[1]):
+                self.add_flag(Flag(
+                    "output_ignores_inputs", f"trial {number} returned the same output as trial "
+                    f"{number - 1} although the inputs and the reference's output changed "
+                    "(cached result)"))
+            previous = prints
+            del outputs, reference, inputs, originals
+
+    def check_stale_memory(self, inputs: list[Any], reference: list[Any]) -> None:
+        """Mostly wrong on poisoned memory, right once the reference's result was freed: stale.
+
+        Only asked when most elements are wrong: a kernel that misses a few (a masking bug)
+        and picks them up from freed memory is a correctness failure, not a no-op.
+        """
+
+        kept = [r.clone() for r in reference]
+        reference.clear()  # the reference's output blocks now lie freed, holding its result
+        retry = self.call_candidate(inputs)
+        if [t.shape for t in retry] == [t.shape for t in kept] and compare(
+                retry, kept, 0, self.atol, self.rtol).passed:
+            self.add_flag(Flag("stale_memory", "wrong on freshly poisoned memory but right when "
+                               "the reference's freed result was left in memory: the output is "
+                               "read from stale memory, not computed"))
+        reference.extend(kept)
+
+    def check_after_trials(self) -> None:
+
+        self.add_flag(integrity.monkeypatch_flag(self.snapshot, "while the candidate ran"))
+        names = integrity.custom_kernel_names(self.candidate_module, self.candidate_source.text)
+        if self.device.type == "cuda":
+            inputs = self.make_inputs(self.options["seed"])
+            times = integrity.gpu_kernel_times(lambda: self.call_candidate(inputs))
+            flags, self.custom_kernels = integrity.custom_share_flags(times, names)
+            for flag in flags:
+                self.add_flag(flag)
+        else:
+            self.custom_kernels = {"names": sorted(names), "launches": dict(self.launches.counts)}
+            if self.launches.total == 0:
+                self.add_flag(Flag(
+                    "no_custom_kernel", "no Triton kernel defined by the candidate was launched; "
+                    "the output came from PyTorch operations"))
+
+    def time_if_possible(self, verdict: Verdict) -> Timing | None:
+        if self.device.type != "cuda":
+            return None
+        if not self.options["timing"]:
+            verdict.not_measured["timing"] = "turned off (--no-timing)"
+            return None
+        return self.time_on_gpu()
+
+    def time_on_gpu(self) -> Timing:
+        """Candidate, eager reference and torch.compile reference, timed the same way."""
+        inputs = self.make_inputs(self.options["seed"])
+        flush = L2Flusher(self.device)
+        box = self.options["time_box_s"]
+
+        def candidate() -> Any:
+            with torch.no_grad():
+                return self.new(*inputs)
+
+        event_ms, wall_ms = synchronised_wall_ms(candidate)
+        self.add_flag(integrity.stream_escape_flag(event_ms, wall_ms))
+        timing = Timing(candidate=time_gpu(candidate, flush, time_box_s=box))
+        baseline = self.options["baseline"]
+        if baseline:
+            timing.baseline_cached = True
+            timing.eager = Stats(**baseline["eager"])
+            timing.compiled = Stats(**baseline["compiled"]) if baseline.get("compiled") else None
+            timing.compile_error = baseline.get("compile_error")
+        else:
+            started = perf_counter()
+            timing.eager, timing.compiled, timing.compile_error = self.time_baselines(
+                inputs, flush, box)
+            timing.baseline_seconds = round(perf_counter() - started, 3)
+        median = timing.candidate.median_ms
+        if timing.eager:
+            timing.speedup_eager = timing.eager.median_ms / median
+            self.add_flag(integrity.speedup_flag(timing.speedup_eager, "the eager reference"))
+        if timing.compiled:
+            timing.speedup_compiled = timing.compiled.median_ms / median
+            self.add_flag(integrity.speedup_flag(timing.speedup_compiled, "torch.compile"))
+        return timing
+
+    def time_baselines(self, inputs: list[Any], flush: L2Flusher,
+                       box: float) -> tuple[Stats, Stats | None, str | None]:
+        def eager() -> Any:
+            with torch.no_grad():
+                return self.model(*inputs)
+
+        eager_stats = time_gpu(eager, flush, time_box_s=box)
+        if not self.options["compile_baseline"]:
+            return eager_stats, None, "torch.compile baseline turned off"
+        compiled_model = torch.compile(self.model)
+
+        def compiled() -> Any:
+            with torch.no_grad():
+                return compiled_model(*inputs)
+
+        try:
+            return eager_stats, time_gpu(compiled, flush, time_box_s=box), None
+        except Exception as exc:  # an inductor failure must not cost the candidate its verdict
+            return eager_stats, None, f"torch.compile failed: {type(exc).__name__}: {exc}"[:500]
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    def option(self, name: str, default: float) -> float:
+        for value in (self.options[name], getattr(self.problem.metadata, name)):
+            if value is not None:
+                return float(value)
+        return default
+
+    def has_flag(self, name: str) -> bool:
+        return any(f.name == name for f in self.flags)
+
+    def add_flag(self, flag: Flag | None) -> None:
+        if flag is not None and all(f.name != flag.name for f in self.flags):
+            self.flags.append(flag)
+
+    def call_candidate(self, inputs: list[Any]) -> list[Any]:
+
+        def call() -> list[Any]:
+            with torch.no_grad():
+                result = self.new(*inputs)
+            if self.device.type == "cuda":
+                torch.cuda.synchronize()
+            return result
+
+        result = self.guarded("run", call)
+        try:
+            return flatten_outputs(result)
+        except OutputMismatch as exc:
+            raise CandidateError("output_mismatch", str(exc), "correctness") from None
+
+    def guarded(self, stage: str, fn: Callable[[], Any]) -> Any:
+        """Run candidate code; turn its exceptions into a CandidateError naming its own line."""
+        try:
+            return fn()
+        except CandidateError:
+            raise
+        except Exception as exc:
+            text = "".join(traceback.format_exception_only(exc)).strip()
+            kind = "cuda_error" if "CUDA error" in text or "cudaError" in text else (
+                "out_of_memory" if "OutOfMemory" in type(exc).__name__ else (
+                    "constructor_error" if stage == "build" else "runtime_error"))
+            line = self.candidate_line(exc)
+            raise CandidateError(kind, text, stage, file=self.candidate_source.path, line=line,
+                                 excerpt=self.excerpt(line)) from None
+
+    def candidate_line(self, exc: BaseException) -> int | None:
+
+        module: ModuleType | None = getattr(self, "candidate_module", None)
+        return innermost_line(exc, module.__file__) if module and module.__file__ else None
+
+    def line_of(self, obj: object) -> int | None:
+        try:
+            return inspect.getsourcelines(obj)[1]  # type: ignore[arg-type]
+        except (OSError, TypeError):
+            return None
+
+    def excerpt(self, line: int | None) -> str:
+        if not line:
+            return ""
+        lines = self.candidate_source.text.splitlines()
+        first, last = max(1, line - EXCERPT_CONTEXT), min(len(lines), line + EXCERPT_CONTEXT)
+        return "\n".join(f"{'>' if n == line else ' '} {n:4d} | {lines[n - 1]}"
+                         for n in range(first, last + 1))
+
+
+def copy_matching_weights(source: Any, target: Any) -> None:
+    """Give ModelNew the reference's weights wherever names and shapes agree."""
+    theirs = source.state_dict()
+    with torch.no_grad():
+        for name, tensor in target.state_dict().items():
+            if name in theirs and theirs[name].shape == tensor.shape:
+                tensor.copy_(theirs[name])
+
+
+def restore(inputs: list[Any], originals: list[Any]) -> list[Any]:
+    copies = iter(originals)
+    return [next(copies).clone() if isinstance(x, torch.Tensor) else x for x in inputs]
+
+
+def summarise(values: list[Any]) -> str:
+    parts = [f"Tensor{tuple(v.shape)}" if isinstance(v, torch.Tensor) else repr(v)
+             for v in values]
+    return "(" + ", ".join(parts) + ")"
