@@ -13,6 +13,11 @@ Status = Literal["pass", "fail", "bad_input"]
 Severity = Literal["reject", "review"]
 
 
+def baseline_key(device: dict[str, Any]) -> str:
+    """Baseline timings hold for one GPU model and one torch version."""
+    return f"{device.get('name')}|torch {device.get('torch')}"
+
+
 @dataclass
 class ErrorInfo:
     """Why a stage failed: a kind the critic can act on, the message, and where in the source."""

@@ -36,14 +36,15 @@ from kernel_agent.tools.problem import (
     load_problem,
 )
 from kernel_agent.tools.timing import L2Flusher, synchronised_wall_ms, time_gpu
-from kernel_agent.tools.verdict import ErrorInfo, Flag, Stats, Timing, Verdict
+from kernel_agent.tools.verdict import ErrorInfo, Flag, Stats, Timing, Verdict, baseline_key
 
 PAYLOAD_DEFAULTS: dict[str, Any] = {
     "trials": None,  # None: the problem's KERNEL_AGENT["trials"], else DEFAULT_TRIALS
     "atol": None,
     "rtol": None,
     "timing": True,
-    "baseline": None,  # {"eager": Stats, "compiled": Stats} measured earlier for this problem
+    # Baselines measured earlier for this problem, keyed by baseline_key(): reused if ours is there.
+    "baselines": {},
     "compile_baseline": True,
     "seed": 1234,
     "small": None,  # None: small inputs on CPU, real inputs on a GPU
@@ -353,7 +354,7 @@ class Verification:
         event_ms, wall_ms = synchronised_wall_ms(candidate)
         self.add_flag(integrity.stream_escape_flag(event_ms, wall_ms))
         timing = Timing(candidate=time_gpu(candidate, flush, time_box_s=box))
-        baseline = self.options["baseline"]
+        baseline = self.options["baselines"].get(baseline_key(self.device_info()))
         if baseline:
             timing.baseline_cached = True
             timing.eager = Stats(**baseline["eager"])

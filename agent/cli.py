@@ -1,0 +1,64 @@
+"""The `kernel-agent` command line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from kernel_agent.agent.cli_sandbox import sandbox_app
+from kernel_agent.sandbox import Limits, get_sandbox
+from kernel_agent.tools.check import BadInput, check_files
+from rich.console import Console
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="An agent that writes fast, correct GPU kernels.")
+app.add_typer(sandbox_app, name="sandbox")
+EXIT_PASS, EXIT_FAIL, EXIT_BAD_INPUT = 0, 1, 2
+
+
+@app.callback()
+def root() -> None:
+    """An agent that writes fast, correct GPU kernels."""
+
+
+@app.command()
+def check(
+    problem: Annotated[Path, typer.Argument(help="reference problem file (class Model)")],
+    candidate: Annotated[Path, typer.Argument(help="candidate file (class ModelNew)")],
+    trials: Annotated[int | None, typer.Option(help="correctness trials [default: 5]")] = None,
+    atol: Annotated[float | None, typer.Option(help="absolute tolerance")] = None,
+    rtol: Annotated[float | None, typer.Option(help="relative tolerance")] = None,
+    timing: Annotated[bool, typer.Option(help="time on a GPU")] = True,
+    small: Annotated[bool | None, typer.Option(
+        help="use get_small_inputs() [default: on a CPU only]")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the verdict as JSON")] = False,
+    sandbox: Annotated[str, typer.Option(help="where the candidate runs")] = "local",
+    timeout: Annotated[float, typer.Option(help="wall-clock limit in seconds")] = 600.0,
+) -> None:
+    """Verify CANDIDATE against PROBLEM: correctness, integrity and speed.
+
+    Exit status: 0 pass, 1 fail, 2 bad input (a problem file or argument that cannot be used).
+    """
+    options = {k: v for k, v in {"trials": trials, "atol": atol, "rtol": rtol,
+                                 "small": small}.items() if v is not None}
+    console = Console()
+    try:
+        verdict = check_files(problem, candidate, sandbox=get_sandbox(sandbox),
+                              limits=Limits(wall_s=timeout), timing=timing, **options)
+    except (BadInput, ValueError) as exc:
+        Console(stderr=True).print(f"[bold yellow]bad input:[/] {exc}")
+        raise typer.Exit(EXIT_BAD_INPUT) from None
+    if as_json:
+        print(json.dumps(verdict.to_dict(), indent=2))
+    else:
+        from kernel_agent.agent.verdict_view import render_verdict
+
+        console.print(render_verdict(verdict, f"{candidate} vs {problem}"))
+    codes = {"pass": EXIT_PASS, "fail": EXIT_FAIL, "bad_input": EXIT_BAD_INPUT}
+    raise typer.Exit(codes[verdict.status])
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,54 @@
+"""Shared test set-up: GPU and Docker requirements that CI can turn from skips into failures.
+
+CI sets KERNEL_AGENT_REQUIRE_DOCKER=1, so a missing Docker engine fails the run instead of
+skipping the Docker tests; on the GPU host KERNEL_AGENT_REQUIRE_GPU=1 does the same for `gpu`.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = Path(__file__).resolve().parent / "data"
+EXAMPLES = ROOT / "examples"
+
+
+def gpu_present() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def docker_engine_present() -> bool:
+    if shutil.which("docker") is None:
+        return False
+    probe = subprocess.run(["docker", "info"], capture_output=True, timeout=30)
+    return probe.returncode == 0
+
+
+def require(what: str, present: bool, variable: str) -> None:
+    if present:
+        return
+    if os.environ.get(variable):
+        pytest.fail(f"{what} is required here ({variable} is set) but not available")
+    pytest.skip(f"needs {what}; set {variable}=1 to make this a failure")
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if item.get_closest_marker("gpu"):
+        require("an NVIDIA GPU", gpu_present(), "KERNEL_AGENT_REQUIRE_GPU")
+    if item.get_closest_marker("docker"):
+        require("a Docker engine", docker_engine_present(), "KERNEL_AGENT_REQUIRE_DOCKER")
+
+
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Each test gets its own cache directory, so baselines never leak between tests."""
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("KERNEL_AGENT_CACHE", str(cache))
+    return cache
