@@ -62,3 +62,5 @@ def check(
 
 def main() -> None:
     app()
+if __name__ == "__main__":
+    main()

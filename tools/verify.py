@@ -232,10 +232,11 @@ class Verification:
         try:
             inspect.signature(self.new_class).bind(*init)
         except TypeError as exc:
+            line = self.line_of(self.new_class.__init__)
             raise CandidateError(
                 "constructor_error", f"ModelNew's constructor does not accept the problem's init "
                 f"inputs {summarise(init)}: {exc}", "build", file=self.candidate_source.path,
-                line=self.line_of(self.new_class.__init__)) from None
+                line=line, excerpt=self.excerpt(line)) from None
         torch.manual_seed(self.options["seed"])
         self.new = self.guarded("build", lambda: self.instantiate(init))
         copy_matching_weights(self.model, self.new)
@@ -266,16 +267,16 @@ class Verification:
             input_bytes = sum(t.numel() * t.element_size() for t in originals)
             integrity.poison_free_memory(self.device, 2 * input_bytes)
             outputs = self.call_candidate(inputs)
-            changed = integrity.changed_inputs(inputs, originals)
-            if changed:
-                self.add_flag(Flag(
-                    "inputs_modified", f"the candidate wrote into input(s) {changed}"))
-                inputs = restore(inputs, originals)
             aliases = integrity.aliased_outputs(outputs, inputs)
             if aliases:
                 self.add_flag(Flag(
                     "output_aliases_input",
                     f"output {aliases[0][0]} shares memory with input {aliases[0][1]}"))
+            changed = integrity.changed_inputs(inputs, originals)
+            if changed:
+                self.add_flag(Flag(
+                    "inputs_modified", f"the candidate wrote into input(s) {changed}"))
+                inputs = restore(inputs, originals)
             with torch.no_grad():
                 reference = flatten_outputs(self.model(*inputs))
             try:

@@ -8,6 +8,12 @@ minus the key index, as a float. This is the problem of NVIDIA's DeepSeek-R1 ker
 case study: a bias that depends only on positions should be computed inside the kernel, not
 materialised as an (S, S) tensor and read back from memory.
 
+A property of this bias worth knowing: it drops by one per key while q.k * sm_scale has unit
+variance for these inputs, so the weights fall off like e^(-kv_idx) and only the first few dozen
+keys change the output measurably. A kernel that skipped the rest would pass the numerical
+check on these inputs, and would still be wrong: the operator is defined over all S keys for any
+q and k, and a kernel must attend over all of them.
+
 The reference materialises the full (B, H, S, S) score matrix and computes the softmax in float32,
 then returns the input dtype, so the target numerics are well defined.
 """

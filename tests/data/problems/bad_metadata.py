@@ -1,0 +1,17 @@
+import torch
+from torch import nn
+
+KERNEL_AGENT = {"atol": "tight", "request": "double x"}
+
+
+class Model(nn.Module):
+    def forward(self, x):
+        return x * 2
+
+
+def get_inputs():
+    return [torch.randn(10)]
+
+
+def get_init_inputs():
+    return []

@@ -1,0 +1,103 @@
+"""The verifier on a CPU: correctness under the Triton interpreter and every integrity flag that
+can be observed without a GPU (the GPU-only ones live in tests/gpu/)."""
+
+from __future__ import annotations
+
+import pytest
+from kernel_agent.tools.check import check_files
+from kernel_agent.tools.verdict import Verdict
+
+from .conftest import DATA
+
+PROBLEM = DATA / "scale_add_problem.py"
+CANDIDATES = DATA / "candidates"
+
+
+def verify(candidate: str, problem=PROBLEM, **options) -> Verdict:
+    return check_files(problem, candidate, **options)
+
+
+def flag_names(verdict: Verdict) -> set[str]:
+    return {flag.name for flag in verdict.flags}
+
+
+def test_correct_kernel_passes_every_trial():
+    verdict = verify(DATA / "scale_add_correct.py")
+    assert verdict.status == "pass", verdict.summary()
+    assert verdict.compiled and verdict.correct
+    assert len(verdict.trials) == 5
+    assert len({t.seed for t in verdict.trials}) == 5, "each trial must use a fresh seed"
+    assert all(t.passed and t.max_abs_error == 0 for t in verdict.trials)
+    assert verdict.custom_kernels["launches"]["scale_add_kernel"] >= 5
+    assert "timing" in verdict.not_measured and "GPU" in verdict.not_measured["timing"]
+    assert verdict.timing is None
+
+
+def test_off_by_one_mask_fails_at_the_last_element():
+    verdict = verify(DATA / "scale_add_off_by_one.py")
+    assert verdict.status == "fail" and verdict.correct is False
+    for trial in verdict.trials:
+        assert not trial.passed
+        assert trial.worst_index == [999]
+        assert trial.first_bad_index == [999]
+        assert trial.mismatched == 1 and trial.elements == 1000
+    assert "index [999]" in verdict.summary()
+    assert "stale_memory" not in flag_names(verdict), "a masking bug is not a stale-memory no-op"
+
+
+def test_trials_and_tolerance_can_be_set_per_call():
+    verdict = verify(DATA / "scale_add_correct.py", trials=2, atol=0.5, rtol=0.25)
+    assert len(verdict.trials) == 2
+    assert verdict.tolerance == {"atol": 0.5, "rtol": 0.25}
+
+
+def test_problem_metadata_sets_tolerance_trials_and_small_inputs():
+    verdict = verify(DATA / "scale_add_correct.py", problem=DATA / "problems" / "with_metadata.py")
+    assert verdict.status == "pass", verdict.summary()
+    assert verdict.tolerance == {"atol": 1e-3, "rtol": 1e-3}
+    assert len(verdict.trials) == 3
+    assert verdict.trials[0].elements == 37 * 129, "CPU runs take get_small_inputs()"
+
+
+def test_loose_tolerance_lets_a_small_error_through_and_tight_one_does_not(tmp_path):
+    source = (DATA / "scale_add_correct.py").read_text().replace("2 * x + b", "2 * x + b + 0.001")
+    candidate = tmp_path / "slightly_off.py"
+    candidate.write_text(source)
+    assert verify(candidate).status == "pass"
+    tight = verify(candidate, atol=1e-4, rtol=1e-4)
+    assert tight.status == "fail" and tight.trials[0].max_abs_error == pytest.approx(1e-3, rel=0.01)
+
+
+@pytest.mark.parametrize(("candidate", "flag"), [
+    ("modifies_input.py", "inputs_modified"),
+    ("aliases_input.py", "output_aliases_input"),
+    ("caches_output.py", "output_ignores_inputs"),
+    ("patches_torch.py", "monkeypatched"),
+    ("patches_timer_at_run.py", "monkeypatched"),
+    ("no_kernel.py", "no_custom_kernel"),
+])
+def test_each_integrity_flag_rejects_its_cheat(candidate, flag):
+    verdict = verify(CANDIDATES / candidate)
+    assert verdict.status == "fail", verdict.summary()
+    assert flag in flag_names(verdict), verdict.summary()
+    reason = next(f.reason for f in verdict.flags if f.name == flag)
+    assert reason and reason in verdict.summary()
+
+
+def test_monkeypatch_flag_names_what_was_replaced():
+    import_time = verify(CANDIDATES / "patches_torch.py")
+    assert "torch.allclose" in import_time.flags[0].reason
+    assert "importing" in import_time.flags[0].reason
+    run_time = verify(CANDIDATES / "patches_timer_at_run.py")
+    assert "time.perf_counter" in run_time.flags[0].reason
+    assert "ran" in run_time.flags[0].reason
+
+
+def test_uninitialised_output_never_passes():
+    verdict = verify(CANDIDATES / "returns_empty.py")
+    assert verdict.status == "fail"
+    assert not any(t.passed for t in verdict.trials)
+
+
+def test_honest_candidate_raises_no_flags():
+    assert verify(DATA / "scale_add_correct.py").flags == []
