@@ -52,7 +52,11 @@ class Source:
 
 @dataclass
 class Metadata:
-    """The problem's optional `KERNEL_AGENT` dict, validated."""
+    """The problem's optional `KERNEL_AGENT` dict, validated.
+
+    `dtype` declares the precision the problem is written for (it picks the default tolerance
+    and tells the model); inputs keep whatever dtype get_inputs() gives them.
+    """
 
     atol: float | None = None
     rtol: float | None = None

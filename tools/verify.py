@@ -240,9 +240,6 @@ class Verification:
         torch.manual_seed(self.options["seed"])
         self.new = self.guarded("build", lambda: self.instantiate(init))
         copy_matching_weights(self.model, self.new)
-        if self.dtype is not None:
-            self.model.to(self.dtype)
-            self.new.to(self.dtype)
 
     def instantiate(self, init: list[Any]) -> Any:
         with torch.device(self.device):
@@ -251,11 +248,7 @@ class Verification:
     def make_inputs(self, seed: int) -> list[Any]:
         torch.manual_seed(seed)
         with torch.device(self.device):
-            inputs = self.problem.inputs(self.small)
-        if self.dtype is not None:
-            inputs = [x.to(self.dtype) if isinstance(x, torch.Tensor) and x.is_floating_point()
-                      else x for x in inputs]
-        return inputs
+            return self.problem.inputs(self.small)
 
     def run_trials(self) -> None:
 
@@ -284,7 +277,7 @@ class Verification:
             except OutputMismatch as exc:
                 raise CandidateError("output_mismatch", str(exc), "correctness") from None
             if self.atol is None:
-                tolerance = default_tolerance(reference)
+                tolerance = default_tolerance(reference, self.dtype)
                 self.atol = self.option("atol", tolerance)
                 self.rtol = self.option("rtol", tolerance)
             trial = compare(outputs, reference, seed, self.atol, self.rtol)
