@@ -109,6 +109,10 @@ def compare(candidate: list[torch.Tensor], reference: list[torch.Tensor], seed: 
             if n_bad and first_bad is None:
                 first_bad = (out_index, start + int(bad.nonzero()[0, 0]))
     trial.passed = trial.mismatched == 0
+    if first_bad is not None:
+        out = first_bad[0]
+        trial.bad_region = bad_region(candidate[out], reference[out], atol, rtol)
+        trial.bad_output_shape = list(candidate[out].shape)
     if candidate:
         shape = candidate[worst.output].shape
         trial.worst_output = worst.output
@@ -118,6 +122,21 @@ def compare(candidate: list[torch.Tensor], reference: list[torch.Tensor], seed: 
     if first_bad is not None:
         trial.first_bad_index = unravel(first_bad[1], candidate[first_bad[0]].shape)
     return trial
+
+
+def bad_region(candidate: torch.Tensor, reference: torch.Tensor, atol: float,
+               rtol: float) -> list[list[int]]:
+    """[first, last] index along each dimension where any element is out of tolerance."""
+    c, r = candidate.detach().float(), reference.detach().float()
+    same = (c == r) | (c.isnan() & r.isnan())
+    bad = ~(((c - r).abs() <= atol + rtol * r.abs()) | same)
+    region = []
+    for dim in range(bad.dim()):
+        others = [d for d in range(bad.dim()) if d != dim]
+        along = bad.any(dim=others) if others else bad
+        hits = along.nonzero().flatten()
+        region.append([int(hits[0]), int(hits[-1])] if hits.numel() else [0, -1])
+    return region
 
 
 def unravel(flat: int, shape: torch.Size) -> list[int]:

@@ -7,6 +7,7 @@ check here looks for one of those and says what it saw.
 
 from __future__ import annotations
 
+import math
 import re
 import time
 from collections.abc import Callable, Iterable
@@ -102,11 +103,13 @@ class Fingerprint:
             flat = t.detach().reshape(-1)
             step = max(1, flat.numel() // SAMPLE_ELEMENTS)
             samples.append(flat[::step].clone())
-        sums = tuple(float(t.detach().double().nan_to_num().sum()) for t in outputs)
+        sums = tuple(float(torch.sum(t.detach(), dtype=torch.float64)) for t in outputs)
         return cls(sums, tuple(samples))
 
     def same_as(self, other: Fingerprint) -> bool:
-        return self.sums == other.sums and all(
+        same_sums = all(a == b or (math.isnan(a) and math.isnan(b))
+                        for a, b in zip(self.sums, other.sums, strict=True))
+        return same_sums and all(
             a.shape == b.shape and torch.equal(a.nan_to_num(), b.nan_to_num())
             for a, b in zip(self.samples, other.samples, strict=True))
 

@@ -45,6 +45,10 @@ class Trial:
     elements: int = 0
     first_bad_index: list[int] | None = None
     nonfinite: int = 0
+    # Per dimension of the first wrong output, the [lowest, highest] index holding a wrong
+    # element: the shape of the error ("columns 1024 and up") tells masking from arithmetic.
+    bad_region: list[list[int]] | None = None
+    bad_output_shape: list[int] | None = None
 
 
 @dataclass
@@ -143,6 +147,8 @@ class Verdict:
                 f"{trial.reference_value}); first bad index {trial.first_bad_index}"
                 + (f"; {trial.nonfinite} NaN/Inf where the reference is finite"
                    if trial.nonfinite else "")
+                + (f"; wrong elements lie within index ranges {trial.bad_region} of shape "
+                   f"{trial.bad_output_shape}" if trial.bad_region else "")
             )
         if self.trials and all(t.passed for t in self.trials):
             worst = max(t.max_abs_error for t in self.trials)
