@@ -21,6 +21,7 @@ GOOD_CANDIDATE = DATA / "scale_add_correct.py"
     ("inputs_not_tensors.py", 9, "get_inputs() returned no tensors"),
     ("bad_metadata.py", 4, "KERNEL_AGENT: atol must be a non-negative number"),
     ("too_big_for_cpu.py", None, "add get_small_inputs()"),
+    ("reference_raises.py", 7, "the reference Model raised RuntimeError"),
 ])
 def test_malformed_problem_is_bad_input(problem, line, words):
     verdict = check_files(PROBLEMS / problem, GOOD_CANDIDATE)

@@ -90,7 +90,6 @@ class Verification:
     """One candidate's verification, stage by stage."""
 
     def __init__(self, options: dict[str, Any], workdir: Path) -> None:
-
         self.options, self.workdir = options, workdir
         self.device = torch.device("cuda" if gpu_available() else "cpu")
         self.problem_source = Source(**options["problem"])
@@ -104,7 +103,6 @@ class Verification:
     # -- the whole run -------------------------------------------------------------------------
 
     def verdict(self) -> Any:
-
         try:
             self.load_problem()
         except SpecError as exc:
@@ -168,7 +166,6 @@ class Verification:
     # -- stages --------------------------------------------------------------------------------
 
     def load_problem(self) -> None:
-
         self.problem = load_problem(self.problem_source, self.workdir)
         meta = self.problem.metadata
         self.dtype = getattr(torch, meta.dtype) if meta.dtype else None
@@ -202,7 +199,6 @@ class Verification:
                 role="problem", path=self.problem_source.path)
 
     def load_candidate(self) -> None:
-
         try:
             self.new_class = load_candidate(self.candidate_source, self.workdir)
         except SpecError as exc:
@@ -251,7 +247,6 @@ class Verification:
             return self.problem.inputs(self.small)
 
     def run_trials(self) -> None:
-
         previous: tuple[Any, Any] | None = None
         for number in range(self.trial_count):
             seed = self.options["seed"] + 1000 * (number + 1)
@@ -270,8 +265,7 @@ class Verification:
                 self.add_flag(Flag(
                     "inputs_modified", f"the candidate wrote into input(s) {changed}"))
                 inputs = restore(inputs, originals)
-            with torch.no_grad():
-                reference = flatten_outputs(self.model(*inputs))
+            reference = self.call_reference(inputs)
             try:
                 check_structure(outputs, reference)
             except OutputMismatch as exc:
@@ -311,7 +305,6 @@ class Verification:
         reference.extend(kept)
 
     def check_after_trials(self) -> None:
-
         self.add_flag(integrity.monkeypatch_flag(self.snapshot, "while the candidate ran"))
         names = integrity.custom_kernel_names(self.candidate_module, self.candidate_source.text)
         if self.device.type == "cuda":
@@ -333,7 +326,7 @@ class Verification:
         if not self.options["timing"]:
             verdict.not_measured["timing"] = "turned off (--no-timing)"
             return None
-        return self.time_on_gpu()
+        return self.guarded("timing", self.time_on_gpu)
 
     def time_on_gpu(self) -> Timing:
         """Candidate, eager reference and torch.compile reference, timed the same way."""
@@ -403,8 +396,18 @@ class Verification:
         if flag is not None and all(f.name != flag.name for f in self.flags):
             self.flags.append(flag)
 
-    def call_candidate(self, inputs: list[Any]) -> list[Any]:
+    def call_reference(self, inputs: list[Any]) -> list[Any]:
+        """The problem's own forward; if it fails, the problem is what is wrong."""
+        try:
+            with torch.no_grad():
+                return flatten_outputs(self.model(*inputs))
+        except Exception as exc:
+            module_file = self.problem.module.__file__ or ""
+            raise SpecError(f"the reference Model raised {type(exc).__name__}: {exc}",
+                            role="problem", path=self.problem_source.path,
+                            line=innermost_line(exc, module_file)) from None
 
+    def call_candidate(self, inputs: list[Any]) -> list[Any]:
         def call() -> list[Any]:
             with torch.no_grad():
                 result = self.new(*inputs)
@@ -434,7 +437,6 @@ class Verification:
                                  excerpt=self.excerpt(line)) from None
 
     def candidate_line(self, exc: BaseException) -> int | None:
-
         module: ModuleType | None = getattr(self, "candidate_module", None)
         return innermost_line(exc, module.__file__) if module and module.__file__ else None
 
