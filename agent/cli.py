@@ -7,10 +7,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.console import Console
+
 from kernel_agent.agent.cli_sandbox import sandbox_app
 from kernel_agent.sandbox import Limits, get_sandbox
 from kernel_agent.tools.check import BadInput, check_files
-from rich.console import Console
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="An agent that writes fast, correct GPU kernels.")

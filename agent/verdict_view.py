@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from kernel_agent.tools.verdict import Verdict
 from rich.console import Group
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
+
+from kernel_agent.tools.verdict import Verdict
 
 STATUS_STYLE = {"pass": "bold green", "fail": "bold red", "bad_input": "bold yellow"}
 

@@ -4,6 +4,7 @@ can be observed without a GPU (the GPU-only ones live in tests/gpu/)."""
 from __future__ import annotations
 
 import pytest
+
 from kernel_agent.tools.check import check_files
 from kernel_agent.tools.verdict import Verdict
 

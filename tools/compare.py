@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
+
 from kernel_agent.tools.verdict import Trial
 
 CHUNK_ELEMENTS = 1 << 26

@@ -16,6 +16,7 @@ from types import ModuleType
 from typing import Any
 
 import torch
+
 from kernel_agent.tools.verdict import Flag
 
 SUSPICIOUS_SPEEDUP = 10.0

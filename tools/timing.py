@@ -13,6 +13,7 @@ from time import perf_counter
 from typing import Any
 
 import torch
+
 from kernel_agent.tools.verdict import Stats
 
 WARMUP_RUNS = 3

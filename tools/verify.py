@@ -20,6 +20,7 @@ from types import ModuleType
 from typing import Any
 
 import torch
+
 from kernel_agent.tools import integrity
 from kernel_agent.tools.compare import (
     OutputMismatch,

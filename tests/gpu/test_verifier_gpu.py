@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from kernel_agent.tools.check import BaselineCache, check_files
 
 from ..conftest import DATA, EXAMPLES
