@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from kernel_agent.agent.cli_eval import eval_app
 from kernel_agent.agent.cli_sandbox import sandbox_app
 from kernel_agent.sandbox import Limits, get_sandbox
 from kernel_agent.tools.check import BadInput, check_files
@@ -16,6 +17,7 @@ from kernel_agent.tools.check import BadInput, check_files
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="An agent that writes fast, correct GPU kernels.")
 app.add_typer(sandbox_app, name="sandbox")
+app.add_typer(eval_app, name="eval")
 EXIT_PASS, EXIT_FAIL, EXIT_BAD_INPUT = 0, 1, 2
 
 
