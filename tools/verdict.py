@@ -136,11 +136,12 @@ class Verdict:
             lines.append(f"error [{self.error.kind}]{where}: {self.error.message}")
             if self.error.excerpt:
                 lines.append(self.error.excerpt)
-        for trial in self.trials:
+        for number, trial in enumerate(self.trials, start=1):
             if trial.passed:
                 continue
             lines.append(
-                f"trial seed={trial.seed}: {trial.mismatched}/{trial.elements} elements outside "
+                f"trial {number}/{len(self.trials)} (seed {trial.seed}): {trial.mismatched}/"
+                f"{trial.elements} elements outside "
                 f"tolerance; max abs err {trial.max_abs_error:.3g}, max rel err "
                 f"{trial.max_rel_error:.3g}; worst at output {trial.worst_output} index "
                 f"{trial.worst_index} (got {trial.candidate_value}, expected "

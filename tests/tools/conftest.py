@@ -1,0 +1,32 @@
+"""One sandbox, and one compile per test candidate, shared by the tool tests of a session."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from kernel_agent.sandbox import Sandbox, get_sandbox
+from kernel_agent.tools.build_report import BuildReport
+from tests.tools.helpers import compiled
+
+
+@pytest.fixture(scope="session")
+def sandbox() -> Iterator[Sandbox]:
+    """The local sandbox, started once: its worker imports torch and triton a single time."""
+    shared = get_sandbox("local")
+    yield shared
+    shared.close()
+
+
+@pytest.fixture(scope="session")
+def dot_sm90(sandbox: Sandbox, tmp_path_factory: pytest.TempPathFactory) -> BuildReport:
+    return compiled(sandbox, "matmul_problem.py", "matmul_dot.py",
+                    tmp_path_factory.mktemp("dot90"), "sm_90")
+
+
+@pytest.fixture(scope="session")
+def copy_build(sandbox: Sandbox, tmp_path_factory: pytest.TempPathFactory) -> BuildReport:
+    return compiled(sandbox, "copy_problem.py", "copy_vectorised.py",
+                    tmp_path_factory.mktemp("copy"))
+
