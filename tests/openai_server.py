@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import sys
 import threading
 import time
 import uuid
@@ -179,6 +180,15 @@ def _words(text: str) -> list[str]:
     return pieces
 
 
+class _QuietServer(ThreadingHTTPServer):
+    """A client dropping a keep-alive connection is a normal close, not an error to print."""
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], ConnectionResetError | BrokenPipeError):
+            return
+        super().handle_error(request, client_address)
+
+
 class ScriptedOpenAIServer:
     """Serves scripted chat completions on 127.0.0.1 at an ephemeral port; a context manager."""
 
@@ -198,7 +208,7 @@ class ScriptedOpenAIServer:
         self.models = tuple(models)
         self.api_key = api_key
         self.stopping = threading.Event()
-        self._httpd = ThreadingHTTPServer((HOST, port), _Handler, bind_and_activate=False)
+        self._httpd = _QuietServer((HOST, port), _Handler, bind_and_activate=False)
         self._httpd.daemon_threads = True
         self._httpd.request_queue_size = 64
         self._httpd.server_bind()
