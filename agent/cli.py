@@ -48,11 +48,18 @@ def check(
                                  "small": small}.items() if v is not None}
     console = Console()
     try:
-        verdict = check_files(problem, candidate, sandbox=get_sandbox(sandbox),
-                              limits=Limits(wall_s=timeout), timing=timing, **options)
-    except (BadInput, ValueError) as exc:
+        runner = get_sandbox(sandbox)
+    except ValueError as exc:
         Console(stderr=True).print(f"[bold yellow]bad input:[/] {exc}")
         raise typer.Exit(EXIT_BAD_INPUT) from None
+    try:
+        verdict = check_files(problem, candidate, sandbox=runner,
+                              limits=Limits(wall_s=timeout), timing=timing, **options)
+    except BadInput as exc:
+        Console(stderr=True).print(f"[bold yellow]bad input:[/] {exc}")
+        raise typer.Exit(EXIT_BAD_INPUT) from None
+    finally:
+        runner.close()
     if as_json:
         print(json.dumps(verdict.to_dict(), indent=2))
     else:

@@ -1,12 +1,31 @@
-"""Where untrusted code runs: one `Sandbox` protocol, backends chosen by name."""
+"""Where untrusted code runs: one `Sandbox` protocol, backends chosen by name.
+
+`local` forks each task from a warm worker on this machine; `docker` runs each task in a
+locked-down container (needs the `docker` package and an engine). Both return the same
+structured failures, so callers never care which one ran a task.
+"""
+
+from __future__ import annotations
+
+from typing import Any
 
 from kernel_agent.sandbox.local import LocalSandbox
 from kernel_agent.sandbox.protocol import Failure, FailureKind, Limits, Sandbox, TaskResult
 
-BACKENDS = {"local": LocalSandbox}
+
+def _docker(**options: Any) -> Sandbox:
+    try:
+        from kernel_agent.sandbox.docker import DockerSandbox  # the SDK is optional
+    except ImportError as exc:
+        raise ValueError(f"the docker sandbox needs the Docker SDK ({exc}): "
+                         "pip install 'kernel-agent[docker]'") from None
+    return DockerSandbox(**options)
 
 
-def get_sandbox(name: str = "local", **options: object) -> Sandbox:
+BACKENDS = {"local": LocalSandbox, "docker": _docker}
+
+
+def get_sandbox(name: str = "local", **options: Any) -> Sandbox:
     """Build the backend registered under `name`."""
     try:
         backend = BACKENDS[name]

@@ -1,97 +1,132 @@
-"""The local backend: each task runs in a child Python process in its own process group.
+"""The local backend: tasks forked from warm fork servers, isolated with what this machine allows.
 
-The child gets a private temporary working directory (removed afterwards), an environment built
-from an allow-list, and is killed with its whole process group when the wall-clock limit passes.
+Each task gets a private task directory on the host (request, answer, status and output; removed
+afterwards), runs in a forked child of a fork server that has already imported torch, and is
+killed with everything it started when the wall-clock limit passes. See isolation.py for the walls
+and pool.py for who keeps time.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
+import shutil
+import stat
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
+from kernel_agent.sandbox.environment import scrubbed_env
+from kernel_agent.sandbox.gpus import discover_gpus
+from kernel_agent.sandbox.launch import LOG, REQUEST, RESULT, STATUS
+from kernel_agent.sandbox.outcome import OUTPUT_TAIL_CHARS, task_result
+from kernel_agent.sandbox.pool import Pool, ServerLost
 from kernel_agent.sandbox.protocol import Failure, Limits, TaskResult
 
-ENV_ALLOW = (
-    "PATH", "HOME", "LANG", "LC_ALL", "TERM", "TZ", "PYTHONPATH", "VIRTUAL_ENV",
-    "CUDA_HOME", "CUDA_PATH", "LD_LIBRARY_PATH", "TRITON_CACHE_DIR", "TRITON_INTERPRET",
-    "TORCHINDUCTOR_CACHE_DIR", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OMP_NUM_THREADS",
-)
-ENV_ALLOW_PREFIXES = ("NVIDIA_", "KERNEL_AGENT_SANDBOX_")
-OUTPUT_TAIL_CHARS = 4000
+DEFAULT_MAX_PROCESSES = 4096
+DEFAULT_FILE_MB = 512
+TASK_DIR_PREFIX = "kernel-agent-task-"
 
 
-def sandbox_env(extra: dict[str, str] | None = None) -> dict[str, str]:
-    """The child's environment: allow-listed names only, so no API keys or tokens leak in."""
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k in ENV_ALLOW or k.startswith(ENV_ALLOW_PREFIXES)
-    }
-    env["PYTHONUNBUFFERED"] = "1"
-    env.update(extra or {})
-    return env
+def physical_memory_bytes() -> int:
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 
 
 class LocalSandbox:
-    """One fresh child process per task."""
+    """Fork-server pool on this machine: `workers_per_gpu` per GPU, or `cpu_workers` without.
+
+    `preload` names the modules each server imports once (never anything that touches CUDA);
+    by default torch, and triton too on a GPU. Not triton without one: there the verifier turns on
+    Triton's interpreter, and that choice is fixed when triton is first imported.
+    `namespaces` and `cgroups` can be turned off where they get in the way; the notes say so.
+    """
 
     name = "local"
 
-    def __init__(self, python: str = sys.executable, env: dict[str, str] | None = None) -> None:
-        self.python = python
-        self.extra_env = env or {}
+    def __init__(self, *, workers_per_gpu: int = 1, cpu_workers: int = 1,
+                 gpus: list[int] | None = None, preload: tuple[str, ...] | None = None,
+                 namespaces: bool = True, cgroups: bool = True, python: str = sys.executable,
+                 env: dict[str, str] | None = None, file_mb: int = DEFAULT_FILE_MB) -> None:
+        self.gpus = discover_gpus() if gpus is None else gpus
+        self.file_bytes = file_mb << 20
+        config = {"preload": preload, "namespaces": namespaces, "cgroups": cgroups}
+        self.pool = Pool(self.gpus, workers_per_gpu, cpu_workers, config,
+                         scrubbed_env(extra=env), python)
 
     def run(self, task: str, payload: dict[str, Any], limits: Limits | None = None) -> TaskResult:
         limits = limits or Limits()
-        started = time.monotonic()
-        with tempfile.TemporaryDirectory(prefix="kernel-agent-") as tmp:
-            work = Path(tmp)
-            request, result = work / "request.json", work / "result.json"
-            request.write_text(json.dumps({"task": task, "payload": payload}))
-            env = sandbox_env(self.extra_env)
-            env["TMPDIR"] = str(work)
-            if limits.gpu_ids is not None:
-                env["CUDA_VISIBLE_DEVICES"] = ",".join(map(str, limits.gpu_ids))
-            log = work / "output.log"
-            with open(log, "wb") as out:
-                proc = subprocess.Popen(
-                    [self.python, "-m", "kernel_agent.sandbox.worker", str(request), str(result)],
-                    cwd=work, env=env, stdin=subprocess.DEVNULL, stdout=out,
-                    stderr=subprocess.STDOUT, start_new_session=True,
-                )
-                try:
-                    code = proc.wait(timeout=limits.wall_s)
-                except subprocess.TimeoutExpired:
-                    os.killpg(proc.pid, signal.SIGKILL)
-                    proc.wait()
-                    code = None
-            tail = log.read_text(errors="replace")[-OUTPUT_TAIL_CHARS:]
-            elapsed = time.monotonic() - started
-            if code is None:
-                failure = Failure("timeout",
-                                  f"killed after the {limits.wall_s:g} s wall-clock limit")
-                return TaskResult(failure=failure, output_tail=tail, elapsed_s=elapsed)
-            if code < 0:
-                failure = Failure(
-                    "crashed", f"the task died with {signal.Signals(-code).name}", signal=-code
-                )
-                return TaskResult(failure=failure, output_tail=tail, elapsed_s=elapsed)
-            if not result.exists():
-                failure = Failure("sandbox_error",
-                                  f"the worker exited with code {code} and no result")
-                return TaskResult(failure=failure, output_tail=tail, elapsed_s=elapsed)
-            answer = json.loads(result.read_text())
-        if "failure" in answer:
-            return TaskResult(failure=Failure(**answer["failure"]), output_tail=tail,
-                              elapsed_s=elapsed)
-        return TaskResult(value=answer["value"], output_tail=tail, elapsed_s=elapsed)
+        memory = (limits.memory_mb << 20) if limits.memory_mb else physical_memory_bytes() // 2
+        task_dir = Path(tempfile.mkdtemp(prefix=TASK_DIR_PREFIX))
+        try:
+            write_private(task_dir / REQUEST, json.dumps({"task": task, "payload": payload}))
+            try:
+                with self.pool.checkout(limits.gpu_ids) as server:
+                    job = {"dir": str(task_dir), "memory_bytes": memory,
+                           "max_processes": limits.max_processes or DEFAULT_MAX_PROCESSES,
+                           "file_bytes": self.file_bytes, "tmp_bytes": memory,
+                           "gpu": server.gpu is not None}
+                    notes = list(server.info.get("notes", []))
+                    exit_ = server.run(job, limits.wall_s)
+            except (ServerLost, LookupError) as exc:
+                return TaskResult(failure=Failure("sandbox_error", str(exc)),
+                                  output_tail=read_tail(task_dir / LOG))
+            status = read_json(task_dir / STATUS)
+            if status and status.get("writable"):
+                notes.append(f"these mounts could not be made read-only: {status['writable']}")
+            if exit_.strays:
+                notes.append(f"{exit_.strays} process(es) the task left behind were killed")
+            return task_result(
+                answer=read_json(task_dir / RESULT), status=status,
+                timed_out=exit_.timed_out, wall_s=limits.wall_s,
+                oom_killed=exit_.oom_kills > 0, memory_bytes=memory,
+                output=read_tail(task_dir / LOG), elapsed_s=exit_.elapsed_s,
+                notes=notes + exit_.notes)
+        finally:
+            remove_tree(task_dir)
 
     def close(self) -> None:
-        """Nothing is kept between tasks."""
+        self.pool.close()
+
+
+def write_private(path: Path, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+
+
+def read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None  # absent, or cut short by a kill
+
+
+def read_tail(path: Path) -> str:
+    try:
+        with open(path, "rb") as f:
+            f.seek(max(0, os.fstat(f.fileno()).st_size - 4 * OUTPUT_TAIL_CHARS))
+            return f.read().decode(errors="replace")[-OUTPUT_TAIL_CHARS:]
+    except OSError:
+        return ""
+
+
+def remove_tree(path: Path) -> None:
+    """Remove a task directory even where the task made parts of it unwritable.
+
+    Permissions are only ever changed inside `path`, never on the directory that holds it.
+    """
+    root = os.path.abspath(path)
+
+    def inside(name: str) -> bool:
+        return name == root or name.startswith(root + os.sep)
+
+    def unlock(function: Any, name: str, error: Any) -> None:
+        if isinstance(error[1], FileNotFoundError):
+            return
+        for target in (os.path.dirname(name), name):
+            if inside(target) and os.path.isdir(target) and not os.path.islink(target):
+                os.chmod(target, stat.S_IRWXU)
+        function(name)
+
+    shutil.rmtree(root, onerror=unlock)

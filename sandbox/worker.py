@@ -1,17 +1,20 @@
-"""Entry point inside the sandbox: resolve a task by name, run it on the payload, write the result.
+"""Inside the sandbox: resolve a task by name, run it on the payload, write the answer to a file.
 
-Invoked as `python -m kernel_agent.sandbox.worker REQUEST.json RESULT.json`. The result file is
-the only channel back, so whatever the task prints cannot be mistaken for its answer.
+`execute` turns a request into a result dict and never raises. `answer` writes it to the result
+file descriptor, which is the only channel back: whatever the task prints goes to the log, so it
+can never be mistaken for the answer.
 """
 
 from __future__ import annotations
 
 import importlib
 import json
-import sys
+import os
 import traceback
 from collections.abc import Callable
 from typing import Any
+
+MESSAGE_CHARS = 4000
 
 
 def resolve(task: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
@@ -25,31 +28,35 @@ def resolve(task: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
 def classify(exc: BaseException) -> str:
     """Map an exception that escaped the task to a failure kind."""
     text = f"{type(exc).__name__}: {exc}"
-    if isinstance(exc, MemoryError) or "OutOfMemoryError" in type(exc).__name__:
+    if (isinstance(exc, MemoryError) or "OutOfMemoryError" in type(exc).__name__
+            or "can't allocate memory" in text):
         return "out_of_memory"
-    if "CUDA error" in text or "cudaError" in text or "CUDA driver error" in text:
+    if any(mark in text for mark in ("CUDA error", "cudaError", "CUDA driver error",
+                                     "illegal memory access")):
         return "cuda_error"
     return "sandbox_error"
 
 
-def main(argv: list[str]) -> int:
-    request_path, result_path = argv
-    with open(request_path) as f:
-        request = json.load(f)
+def execute(request: dict[str, Any]) -> dict[str, Any]:
+    """Run the requested task; its value, or the failure that escaped it, as a dict."""
     try:
         value = resolve(request["task"])(request["payload"])
-        result: dict[str, Any] = {"value": value}
+        json.dumps(value)
+        return {"value": value}
     except BaseException as exc:  # the task's own failure must still reach the host
-        result = {
-            "failure": {
-                "kind": classify(exc),
-                "message": "".join(traceback.format_exception_only(exc)).strip()[-4000:],
-            }
-        }
-    with open(result_path, "w") as f:
-        json.dump(result, f)
-    return 0
+        message = "".join(traceback.format_exception_only(exc)).strip()
+        return {"failure": {"kind": classify(exc), "message": message[-MESSAGE_CHARS:]}}
 
 
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+def answer(request: dict[str, Any], result_fd: int) -> None:
+    """Execute and write the answer, unless this is a forked copy of the task process."""
+    owner = os.getpid()
+    result = execute(request)
+    if os.getpid() != owner:  # a fork made by the task unwound into here: it must not answer
+        return
+    write_all(result_fd, json.dumps(result).encode())
+
+
+def write_all(fd: int, data: bytes) -> None:
+    while data:
+        data = data[os.write(fd, data):]

@@ -54,6 +54,7 @@ PAYLOAD_DEFAULTS: dict[str, Any] = {
 }
 DEFAULT_TRIALS = 5
 EXCERPT_CONTEXT = 2
+CUDA_ERROR_MARKERS = ("CUDA error", "cudaError", "Triton Error [CUDA]", "CUDA driver error")
 MESSAGE_CHARS = 1500
 
 
@@ -430,9 +431,8 @@ class Verification:
             raise
         except Exception as exc:
             text = "".join(traceback.format_exception_only(exc)).strip()
-            kind = "cuda_error" if "CUDA error" in text or "cudaError" in text else (
-                "out_of_memory" if "OutOfMemory" in type(exc).__name__ else (
-                    "constructor_error" if stage == "build" else "runtime_error"))
+            kind = failure_kind(exc, text) or (
+                "constructor_error" if stage == "build" else "runtime_error")
             line = self.candidate_line(exc)
             raise CandidateError(kind, text, stage, file=self.candidate_source.path, line=line,
                                  excerpt=self.excerpt(line)) from None
@@ -454,6 +454,16 @@ class Verification:
         first, last = max(1, line - EXCERPT_CONTEXT), min(len(lines), line + EXCERPT_CONTEXT)
         return "\n".join(f"{'>' if n == line else ' '} {n:4d} | {lines[n - 1]}"
                          for n in range(first, last + 1))
+
+
+def failure_kind(exc: BaseException, text: str) -> str | None:
+    """cuda_error or out_of_memory when the exception says so, from torch or from Triton."""
+    if any(marker in text for marker in CUDA_ERROR_MARKERS):
+        return "cuda_error"
+    if isinstance(exc, MemoryError) or "OutOfMemory" in type(exc).__name__ or (
+            "can't allocate memory" in text):
+        return "out_of_memory"
+    return None
 
 
 def copy_matching_weights(source: Any, target: Any) -> None:

@@ -79,7 +79,8 @@ def test_test_tool_locates_wrong_results(sandbox: Sandbox, tmp_path: Path) -> No
     wrong = (DATA.parent / "scale_add_off_by_one.py").read_text()
     reply = call(test_kernel, {"code": wrong}).content
     assert reply.startswith("verdict: FAIL")
-    assert re.search(r"trial seed=\d+: 1/1000 elements outside tolerance; max abs err", reply)
+    assert re.search(r"trial 1/5 \(seed \d+\): 1/1000 elements outside tolerance; max abs err",
+                     reply)
     assert "worst at output 0 index [999]" in reply
 
 

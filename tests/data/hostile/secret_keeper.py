@@ -1,0 +1,41 @@
+"""Candidate with a secret: writes it where it may, and holds on to it for a few seconds while
+another candidate (secret_seeker.py) looks for it. Expected: passes.
+"""
+
+import os
+import time
+
+import torch
+import triton
+import triton.language as tl
+from torch import nn
+
+
+@triton.jit
+def scale_add_kernel(x_ptr, b_ptr, out_ptr, n, BLOCK: tl.constexpr):
+    offsets = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    mask = offsets < n
+    x = tl.load(x_ptr + offsets, mask=mask)
+    b = tl.load(b_ptr + offsets, mask=mask)
+    tl.store(out_ptr + offsets, 2 * x + b, mask=mask)
+
+
+def scale_add(x: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    out = torch.empty_like(x)
+    n = x.numel()
+    scale_add_kernel[(triton.cdiv(n, 256),)](x, b, out, n, BLOCK=256)
+    return out
+
+SECRET_FILE = "kernel-agent-secret.txt"
+
+
+class ModelNew(nn.Module):
+    def forward(self, x: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        for directory in (os.getcwd(), "/tmp", "/dev/shm"):
+            try:
+                with open(os.path.join(directory, SECRET_FILE), "w") as f:
+                    f.write("the keeper's secret")
+            except OSError:
+                pass
+        time.sleep(4)
+        return scale_add(x, b)

@@ -1,0 +1,50 @@
+"""Hostile candidate: SIGKILLs its parent and every ancestor it can name, then answers.
+Expected: the agent and the sandbox's own processes are unaffected, and it passes.
+"""
+
+import contextlib
+import os
+import signal
+
+import torch
+import triton
+import triton.language as tl
+from torch import nn
+
+
+@triton.jit
+def scale_add_kernel(x_ptr, b_ptr, out_ptr, n, BLOCK: tl.constexpr):
+    offsets = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    mask = offsets < n
+    x = tl.load(x_ptr + offsets, mask=mask)
+    b = tl.load(b_ptr + offsets, mask=mask)
+    tl.store(out_ptr + offsets, 2 * x + b, mask=mask)
+
+
+def scale_add(x: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    out = torch.empty_like(x)
+    n = x.numel()
+    scale_add_kernel[(triton.cdiv(n, 256),)](x, b, out, n, BLOCK=256)
+    return out
+
+
+
+def ancestors() -> list[int]:
+    pids, pid = [], os.getppid()
+    while pid > 0:
+        pids.append(pid)
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                stat = f.read()
+        except OSError:
+            break
+        pid = int(stat[stat.rfind(")") + 2:].split()[1])
+    return pids
+
+
+class ModelNew(nn.Module):
+    def forward(self, x: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        for pid in ancestors():
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+        return scale_add(x, b)

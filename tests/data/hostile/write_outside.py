@@ -1,0 +1,42 @@
+"""Hostile candidate: writes files outside its work directory, then answers correctly.
+
+Expected: it passes, and none of the files exists on the host afterwards.
+"""
+
+import os
+
+import torch
+import triton
+import triton.language as tl
+from torch import nn
+
+
+@triton.jit
+def scale_add_kernel(x_ptr, b_ptr, out_ptr, n, BLOCK: tl.constexpr):
+    offsets = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    mask = offsets < n
+    x = tl.load(x_ptr + offsets, mask=mask)
+    b = tl.load(b_ptr + offsets, mask=mask)
+    tl.store(out_ptr + offsets, 2 * x + b, mask=mask)
+
+
+def scale_add(x: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    out = torch.empty_like(x)
+    n = x.numel()
+    scale_add_kernel[(triton.cdiv(n, 256),)](x, b, out, n, BLOCK=256)
+    return out
+
+MARKER = "kernel-agent-hostile-write"
+TARGETS = ["/tmp", "/var/tmp", "/dev/shm", "/", "/root", "/work", "/home",
+           os.environ.get("KERNEL_AGENT_SANDBOX_HOSTILE_DIR", "/nonexistent")]
+
+
+class ModelNew(nn.Module):
+    def forward(self, x: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        for directory in TARGETS:
+            try:
+                with open(os.path.join(directory, MARKER), "w") as f:
+                    f.write("written from inside the sandbox")
+            except OSError:
+                pass
+        return scale_add(x, b)

@@ -1,0 +1,110 @@
+"""Helpers of the sandbox conformance suite: the files, the bait, and what is left running."""
+
+from __future__ import annotations
+
+import os
+import socket
+import tempfile
+import threading
+from pathlib import Path
+
+from kernel_agent.sandbox import Limits, Sandbox
+from kernel_agent.tools.check import check_files
+from kernel_agent.tools.verdict import Verdict
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+DATA = ROOT / "tests" / "data"
+PROBLEM = DATA / "scale_add_problem.py"
+CORRECT = DATA / "scale_add_correct.py"
+HOSTILE = DATA / "hostile"
+FAKE_KEYS = {"OPENAI_API_KEY": "sk-kernel-agent-fake-openai",
+             "NVIDIA_API_KEY": "sk-kernel-agent-fake-nvidia",
+             "AWS_SECRET_ACCESS_KEY": "sk-kernel-agent-fake-aws"}
+
+
+
+class Listener:
+    """A TCP server on 127.0.0.1 that counts the connections it accepts."""
+
+    def __init__(self) -> None:
+        self.socket = socket.create_server(("127.0.0.1", 0))
+        self.port = self.socket.getsockname()[1]
+        self.accepted = 0
+        threading.Thread(target=self.serve, daemon=True).start()
+
+    def serve(self) -> None:
+        while True:
+            try:
+                connection, _ = self.socket.accept()
+            except OSError:
+                return
+            self.accepted += 1
+            connection.close()
+
+
+
+def verify(sandbox: Sandbox, candidate: Path | str, limits: Limits | None = None) -> Verdict:
+    """The whole path: read the files, run the verifier task in `sandbox`, build the verdict."""
+    path = candidate if isinstance(candidate, Path) else HOSTILE / candidate
+    return check_files(PROBLEM, path, sandbox=sandbox, limits=limits or Limits(wall_s=60),
+                       trials=1, timing=False)
+
+
+def descendants(pid: int) -> set[int]:
+    """Every live process below `pid`, from /proc."""
+    children: dict[int, list[int]] = {}
+    for entry in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        parent = int(stat[stat.rfind(")") + 2:].split()[1])
+        children.setdefault(parent, []).append(int(entry))
+    found, todo = set(), [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.add(child)
+            todo.append(child)
+    return found
+
+
+def processes_running(command_part: bytes) -> list[int]:
+    """Pids anywhere on this machine whose command line contains `command_part`."""
+    found = []
+    for entry in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                if command_part in f.read():
+                    found.append(int(entry))
+        except OSError:
+            continue
+    return found
+
+
+def task_dirs() -> set[str]:
+    return {p for p in os.listdir(tempfile.gettempdir()) if p.startswith("kernel-agent-task-")}
+
+
+def strays(sandbox: Sandbox) -> list[str]:
+    """What a sandbox still runs beyond its idle workers: any task process, any extra container.
+
+    An idle local sandbox has fork servers with no children; an idle docker sandbox has at most
+    its standby containers (a removed container's processes are gone with it).
+    """
+    if sandbox.name == "local":
+        servers = [s.process.pid for s in sandbox.pool.servers if s.process is not None]
+        found = [f"pid {p} under fork server {s}" for s in servers for p in descendants(s)]
+        others = descendants(os.getpid()) - set(servers) - {p for s in servers
+                                                            for p in descendants(s)}
+        return found + [f"pid {p} under this test process" for p in others]
+    from kernel_agent.sandbox.docker import LABEL
+
+    spares = sandbox.spares  # type: ignore[attr-defined]
+    for thread in list(spares.fillers):
+        thread.join()
+    spare_ids = {s.container.id for ready in spares.ready.values() for s in ready}
+    client = sandbox.client  # type: ignore[attr-defined]
+    mine = f"{LABEL}={sandbox.owner}"  # type: ignore[attr-defined]
+    return [f"container {c.short_id}" for c in client.containers.list(
+        all=True, filters={"label": mine}) if c.id not in spare_ids]

@@ -1,0 +1,113 @@
+"""The local backend's own promises: the host outlives its fork servers, GPU discovery works
+without NVML, and where namespaces or cgroups are missing the results say so and the rest holds.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from kernel_agent.sandbox import Limits, LocalSandbox
+from kernel_agent.sandbox.environment import scrubbed_env
+from kernel_agent.sandbox.gpus import discover_gpus
+from kernel_agent.sandbox.probe import LINGER_SECONDS
+from tests.sandbox.helpers import CORRECT, descendants, processes_running, task_dirs, verify
+
+STARTED = "kernel_agent.sandbox.probe:started"
+
+
+def server_pids(sandbox: LocalSandbox) -> list[int]:
+    return [s.process.pid for s in sandbox.pool.servers if s.process is not None]
+
+
+def test_a_killed_fork_server_is_replaced(local_sandbox: LocalSandbox) -> None:
+    assert local_sandbox.run(STARTED, {}).ok
+    for pid in server_pids(local_sandbox):
+        os.kill(pid, signal.SIGKILL)
+    time.sleep(0.2)
+    result = local_sandbox.run(STARTED, {})
+    assert result.ok, result
+    assert verify(local_sandbox, CORRECT).passed
+
+
+def test_a_fork_server_dying_mid_task_fails_that_task_only(local_sandbox: LocalSandbox) -> None:
+    before = descendants(os.getpid())
+    results = []
+    worker = threading.Thread(target=lambda: results.append(
+        local_sandbox.run("kernel_agent.sandbox.probe:spin", {}, Limits(wall_s=60))))
+    worker.start()
+    time.sleep(1.0)
+    busy = [s for s in local_sandbox.pool.servers if s not in local_sandbox.pool.idle]
+    assert busy and busy[0].process is not None
+    os.kill(busy[0].process.pid, signal.SIGKILL)
+    worker.join(timeout=10)
+    assert not worker.is_alive(), "the host hung on a dead fork server"
+    failure = results[0].failure
+    assert failure is not None and failure.kind == "sandbox_error"
+    assert "fork server" in failure.message
+    time.sleep(0.5)
+    assert descendants(os.getpid()) <= before | set(server_pids(local_sandbox))
+    assert verify(local_sandbox, CORRECT).passed
+
+
+def test_secrets_never_pass_the_allow_list() -> None:
+    env = scrubbed_env({"PATH": "/bin", "NVIDIA_VISIBLE_DEVICES": "0", "NVIDIA_API_KEY": "x",
+                        "OPENAI_API_KEY": "x", "AWS_ACCESS_KEY_ID": "x", "HF_TOKEN": "x",
+                        "KERNEL_AGENT_SANDBOX_TOKEN": "x", "GITHUB_TOKEN": "x", "HOME": "/root"})
+    assert set(env) == {"PATH", "NVIDIA_VISIBLE_DEVICES", "PYTHONUNBUFFERED"}
+
+
+def test_gpu_discovery_falls_back_to_none_without_nvml() -> None:
+    try:
+        import pynvml  # noqa: F401
+    except ImportError:
+        if shutil.which("nvidia-smi"):
+            pytest.skip("nvidia-smi is here: GPUs may be found without nvidia-ml-py")
+        assert discover_gpus() == []
+        assert LocalSandbox().pool.servers[0].gpu is None  # one CPU worker, no GPU pinned
+    else:
+        pytest.skip("nvidia-ml-py is installed here")
+
+
+@pytest.fixture(scope="module")
+def bare_sandbox(bait: dict[str, Any]) -> Iterator[LocalSandbox]:
+    """No namespaces, no cgroups: what a host that allows neither gets."""
+    sandbox = LocalSandbox(namespaces=False, cgroups=False)
+    yield sandbox
+    sandbox.close()
+
+
+def test_without_namespaces_the_notes_say_so(bare_sandbox: LocalSandbox) -> None:
+    result = bare_sandbox.run(STARTED, {})
+    assert result.ok
+    text = " ".join(result.notes)
+    assert "no namespaces" in text and "network" in text and "no cgroups" in text
+
+
+def test_without_namespaces_tasks_are_still_killed_and_cleaned_up(
+        bare_sandbox: LocalSandbox) -> None:
+    dirs = task_dirs()
+    started = time.monotonic()
+    spin = bare_sandbox.run("kernel_agent.sandbox.probe:spin", {}, Limits(wall_s=2))
+    assert spin.failure is not None and spin.failure.kind == "timeout"
+    assert time.monotonic() - started <= 4
+    for _ in range(3):
+        assert bare_sandbox.run("kernel_agent.sandbox.probe:linger", {}).ok
+    assert processes_running(b"sleep\0" + LINGER_SECONDS.encode()) == []
+    crash = bare_sandbox.run("kernel_agent.sandbox.probe:crash", {})
+    assert crash.failure is not None and crash.failure.kind == "crashed"
+    assert task_dirs() <= dirs
+
+
+def test_without_cgroups_memory_is_capped_by_rlimit(bare_sandbox: LocalSandbox) -> None:
+    hog = bare_sandbox.run("kernel_agent.sandbox.probe:hog", {}, Limits(memory_mb=2048))
+    assert hog.failure is not None and hog.failure.kind == "out_of_memory", hog
+    assert "MemoryError" in hog.failure.message
+    assert verify(bare_sandbox, CORRECT).passed
