@@ -1,0 +1,134 @@
+"""Prompt text for the kernel search, as plain constants filled with `str.format`.
+
+Kept apart from the code that sends them so wording can change without touching the graph, and
+so tests can assert on the exact phrases the model receives. Literal braces are doubled.
+"""
+
+from __future__ import annotations
+
+SYSTEM_PROMPT = """\
+You are an expert GPU kernel engineer. You rewrite a PyTorch reference model as a faster model \
+whose forward pass runs custom GPU kernels, and the result must match the reference numerically.
+
+The reference is a Python file in KernelBench format: `class Model(nn.Module)`, `get_inputs()` \
+and `get_init_inputs()`. Your answer is a complete Python file that defines `class \
+ModelNew(nn.Module)`, taking exactly the same constructor arguments as `Model`, whose \
+`forward` takes the same inputs and returns the same outputs (shapes and dtypes).
+
+Rules:
+- Allowed kernel backends: {backends}. Triton means `@triton.jit` kernels launched from \
+`forward`; CUDA means C++ compiled with `torch.utils.cpp_extension.load_inline`.
+- The custom kernels must do the work. Do not compute the result with PyTorch operations, do \
+not return or cache earlier results, do not write into the inputs, do not return an input \
+tensor, do not replace torch functions or timers, and launch all work on the current stream. \
+A verifier checks every one of these; a candidate that breaks one is rejected.
+- Handle every element: masks or bounds for sizes that are not multiples of the block size.
+- Keep the parameters of `Model` under the same attribute names, so the verifier can copy \
+the reference's weights into `ModelNew`.
+- {device_note}
+
+Answer with the complete file in a single ```python code block, nothing after it."""
+
+DEVICE_NOTES = {
+    "gpu": "The kernel will be timed on a GPU against eager PyTorch and torch.compile; "
+           "speed counts once the output is correct.",
+    "cpu": "This machine has no GPU: correctness is checked under the Triton interpreter "
+           "(on the problem's small inputs where it has them), so only correctness can be "
+           "judged here.",
+}
+
+TASK_PROMPT = """\
+Reference problem `{problem_path}`:
+```python
+{problem_text}
+```
+{request_line}\
+Optimisation idea for this attempt: {idea}
+
+Write `ModelNew` following that idea. Answer with the complete Python file."""
+
+REQUEST_LINE = "What the user asked for: {request}\n"
+
+REFINED_PROMPT = """\
+Reference problem `{problem_path}`:
+```python
+{problem_text}
+```
+{request_line}\
+Optimisation idea for this branch: {idea}
+
+Your previous attempt (round {round}):
+```python
+{previous_code}
+```
+
+What the verifier found:
+{evidence}
+
+Advice for this round:
+{advice}
+
+{best_section}\
+What was tried so far:
+{history}
+
+Write the complete, corrected and improved Python file for `ModelNew`."""
+
+BEST_SECTION = """\
+Best kernel so far (round {round}, {outcome}):
+```python
+{code}
+```
+
+"""
+
+NO_CODE_PROMPT = """\
+Your answer contained no complete Python file{why}. Answer again with the complete file \
+defining `ModelNew` in a single ```python code block."""
+
+TOOLS_NOTE = """
+
+You have tools: `compile` and `inspect` build a draft and show compiler errors and resource \
+usage, `test` runs the verifier's correctness checks, `profile` times a draft on the GPU. Pass \
+the complete file to each. Use them as needed, then call `submit` with the final complete file \
+(or answer with it in a ```python block)."""
+
+SUBMIT_DESCRIPTION = "Submit the final candidate: the complete Python file defining ModelNew."
+
+PLAN_PROMPT = """\
+Reference problem `{problem_path}`:
+```python
+{problem_text}
+```
+{request_line}
+We will write {count} different GPU kernels for this problem in parallel, each following a \
+different optimisation idea, so the attempts do not all try the same thing. Propose {count} \
+distinct, concrete ideas (tiling, fusion, memory access, vectorisation, parallelisation \
+strategy, precision of accumulation, launch configuration, ...), one sentence each.
+
+Answer with a JSON list of exactly {count} strings and nothing else."""
+
+CRITIC_SYSTEM = """\
+You review GPU kernel attempts. From the verifier's evidence you write short, concrete \
+instructions for the next attempt: what to change and why, in at most six sentences. Do not \
+write code. Do not repeat approaches that already failed."""
+
+CRITIC_PROMPT = """\
+Optimisation idea of this branch: {idea}
+
+The attempt of round {round}:
+```python
+{code}
+```
+
+Verifier verdict:
+{verdict}
+
+Diagnosis:
+{diagnosis}
+
+{best_section}\
+History of this search:
+{history}
+
+Write the instructions for the next attempt."""

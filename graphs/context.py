@@ -1,0 +1,130 @@
+"""The run's static context: models, sandbox, run directory and search settings.
+
+Passed as `context=` when the graph is invoked and read by the nodes through `runtime.context`;
+never checkpointed, so a resumed run is handed its context again. Every field has a default so
+LangGraph Studio (or a parent graph) can start the graph with only some of them: a model given as
+a profile name or `ModelConfig` is built on first use, and without a sandbox the process shares
+one local sandbox.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import threading
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Literal
+
+from langchain_core.language_models import BaseChatModel
+from langgraph.runtime import Runtime
+from pydantic import ConfigDict, SkipValidation
+from pydantic.json_schema import SkipJsonSchema
+
+from kernel_agent.agent.models import ModelConfig, make_chat_model, resolve_config, uses_tools
+from kernel_agent.graphs.rundir import RunDir
+from kernel_agent.sandbox import Limits, Sandbox, get_sandbox
+
+ModelSpec = BaseChatModel | ModelConfig | str | None
+Mode = Literal["auto", "tools", "closed_loop"]
+# Objects, not data: left out of the JSON schema LangGraph Studio shows for the context.
+Hidden = (SkipValidation, SkipJsonSchema())
+
+_lock = threading.Lock()
+_shared: dict[str, Sandbox] = {}
+_defaults: dict[str, Context] = {}
+
+
+@dataclass
+class Context:
+    """Everything a search needs besides its state.
+
+    `model` is a chat model instance, a `ModelConfig`, or a profile name (None: the configured
+    default profile); `critic_model` likewise, None meaning the same model. `mode` "auto" asks
+    the model's configuration (`uses_tools`); a model passed as an instance runs the closed
+    loop unless "tools" is named.
+    """
+
+    __pydantic_config__ = ConfigDict(arbitrary_types_allowed=True)  # for the hidden fields
+
+    model: Annotated[ModelSpec, *Hidden] = None
+    critic_model: Annotated[ModelSpec, *Hidden] = None
+    mode: Mode = "auto"
+    sandbox: Annotated[Sandbox | None, *Hidden] = None
+    run_dir: str | None = None
+    branches: int = 4
+    target_speedup: float | None = None
+    verifier_options: dict[str, Any] = field(default_factory=dict)
+    verify_timeout_s: float = 600.0
+    answer_attempts: int = 2  # asks per round when an answer holds no usable code
+    tool_steps: int = 12  # model turns per round in tool-calling mode
+    _cache: Annotated[dict[str, Any], *Hidden] = field(default_factory=dict, init=False,
+                                                        repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.branches < 1:
+            raise ValueError("branches must be at least 1")
+        if self.mode not in ("auto", "tools", "closed_loop"):
+            raise ValueError(f"mode must be auto, tools or closed_loop, not {self.mode!r}")
+
+    def generator(self) -> BaseChatModel:
+        """The model that writes kernels."""
+        return self._model("model", self.model)
+
+    def critic(self) -> BaseChatModel:
+        """The model that writes the next prompt (the generator unless one is named)."""
+        if self.critic_model is None:
+            return self.generator()
+        return self._model("critic", self.critic_model)
+
+    def tools_mode(self) -> bool:
+        if self.mode != "auto":
+            return self.mode == "tools"
+        with _lock:
+            if "tools" not in self._cache:
+                config = _config(self.model)
+                self._cache["tools"] = config is not None and uses_tools(config)
+            return self._cache["tools"]
+
+    def sandbox_in_use(self) -> Sandbox:
+        if self.sandbox is not None:
+            return self.sandbox
+        with _lock:
+            if "local" not in _shared:
+                workers = max(1, min(self.branches, os.cpu_count() or 1))
+                _shared["local"] = get_sandbox("local", cpu_workers=workers)
+                atexit.register(_shared["local"].close)
+            return _shared["local"]
+
+    def limits(self) -> Limits:
+        return Limits(wall_s=self.verify_timeout_s)
+
+    def run_directory(self) -> RunDir | None:
+        return RunDir(self.run_dir) if self.run_dir else None
+
+    def _model(self, key: str, spec: ModelSpec) -> BaseChatModel:
+        if isinstance(spec, BaseChatModel):
+            return spec
+        with _lock:
+            if key not in self._cache:
+                config = _config(spec)
+                assert config is not None
+                self._cache[key] = make_chat_model(config)
+            return self._cache[key]
+
+
+def _config(spec: ModelSpec) -> ModelConfig | None:
+    if isinstance(spec, ModelConfig):
+        return spec
+    if spec is None or isinstance(spec, str):
+        return resolve_config(spec)
+    return None
+
+
+def context_of(runtime: Runtime[Any]) -> Context:
+    """The run's Context; a run started without one (Studio, a parent graph) gets the defaults."""
+    if isinstance(runtime.context, Context):
+        return runtime.context
+    with _lock:
+        if "default" not in _defaults:
+            _defaults["default"] = Context()
+        return _defaults["default"]

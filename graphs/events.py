@@ -1,0 +1,35 @@
+"""Progress events, streamed as LangGraph custom stream data (`stream_mode="custom"`).
+
+Each event is a flat JSON-able dict with `event` (one of EVENTS) and `time` (epoch seconds), so
+the CLI, a parent graph (`subgraphs=True`) or a test reads them the same way. Durations of the
+slow parts (model calls, verification) travel in the events, which is how the graph's own
+overhead is measured (benchmarks/graph_overhead.py).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from langgraph.config import get_stream_writer
+
+EVENTS = (
+    "run_started",  # problem, branches, budget
+    "plan_ready",  # ideas per branch, source of the ideas, model_s
+    "round_started",  # round
+    "candidate_generated",  # branch, round, model_s, tokens, note
+    "generation_failed",  # branch, round, kind, message, model_s
+    "candidate_verified",  # branch, round, id, status, speedup, headline, verify_s, reused
+    "critic_done",  # branch, round, model_s, diagnosis kind
+    "new_best",  # id, round, branch, status, speedup
+    "round_finished",  # round, seconds, verified, passed, failures
+    "budget",  # round, rounds_left, seconds_left, tokens_used, tokens_left
+    "retimed",  # measured, reason, results
+    "finished",  # stop_reason, error, best id, run_dir
+)
+
+
+def emit(event: str, **data: Any) -> None:
+    """Send one progress event to whoever streams this run."""
+    assert event in EVENTS, event
+    get_stream_writer()({"event": event, "time": time.time(), **data})

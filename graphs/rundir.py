@@ -1,0 +1,117 @@
+"""The run directory: checkpoints, every verified candidate as it is verified, the best kernel.
+
+Layout: `checkpoints.sqlite` (LangGraph's SqliteSaver), `candidates.jsonl` (one line per
+verified candidate: code, verdict, diagnosis), `best_kernel.py`, `report.md`, `run.json` (thread
+id and settings, so a run can be resumed from its directory alone), `workspaces/` (files of the
+tools a model called). candidates.jsonl doubles as a ledger: a verify step that finds its
+candidate there reuses the verdict, so a run killed between verifying and checkpointing never
+verifies the same candidate twice.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import threading
+from pathlib import Path
+from typing import Any
+
+CHECKPOINTS = "checkpoints.sqlite"
+CANDIDATES = "candidates.jsonl"
+BEST_KERNEL = "best_kernel.py"
+REPORT = "report.md"
+META = "run.json"
+
+_locks: dict[str, threading.Lock] = {}
+_locks_guard = threading.Lock()
+
+
+def _lock_for(path: Path) -> threading.Lock:
+    with _locks_guard:
+        return _locks.setdefault(str(path.resolve()), threading.Lock())
+
+
+class RunDir:
+    """One search's directory; safe to share between the branches' threads."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.mkdir(parents=True, exist_ok=True)
+        self.lock = _lock_for(self.path)
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.path / CHECKPOINTS
+
+    @property
+    def candidates_file(self) -> Path:
+        return self.path / CANDIDATES
+
+    def workspace(self, name: str) -> Path:
+        folder = self.path / "workspaces" / name
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+
+    def record(self, candidate: dict[str, Any]) -> None:
+        """Append one candidate line; a line torn by an earlier kill is closed first.
+
+        Flushed to the OS, which keeps it through a kill of this process (what resuming is
+        about); like the checkpoints, it is not synced to disk for power loss.
+        """
+        line = json.dumps(candidate) + "\n"
+        with self.lock, open(self.candidates_file, "a+b") as f:
+            f.seek(0, os.SEEK_END)
+            if f.tell():
+                f.seek(-1, os.SEEK_END)
+                if f.read(1) != b"\n":
+                    line = "\n" + line
+            f.write(line.encode())
+
+    def candidates(self) -> list[dict[str, Any]]:
+        """Every complete candidate line, in the order written."""
+        try:
+            lines = self.candidates_file.read_text().splitlines()
+        except FileNotFoundError:
+            return []
+        found = []
+        for line in lines:
+            try:
+                found.append(json.loads(line))
+            except ValueError:
+                continue  # torn by a kill
+        return found
+
+    def recorded(self, candidate_id: str) -> dict[str, Any] | None:
+        """The candidate recorded under `candidate_id`, if any (only its line is parsed)."""
+        key = json.dumps({"id": candidate_id})[1:-1]  # lines start with it: '"id": "..."'
+        with self.lock:
+            try:
+                lines = self.candidates_file.read_text().splitlines()
+            except FileNotFoundError:
+                return None
+        for line in lines:
+            if line.startswith("{" + key):
+                try:
+                    return json.loads(line)
+                except ValueError:
+                    return None  # torn by a kill: not recorded
+        return None
+
+    def write(self, name: str, text: str) -> Path:
+        """Replace a file atomically, so readers never see half of it."""
+        target = self.path / name
+        fd, tmp = tempfile.mkstemp(dir=self.path, prefix=f".{name}.", suffix=".tmp")
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, target)
+        return target
+
+    def read_meta(self) -> dict[str, Any]:
+        try:
+            return json.loads((self.path / META).read_text())
+        except (FileNotFoundError, ValueError):
+            return {}
+
+    def write_meta(self, meta: dict[str, Any]) -> None:
+        self.write(META, json.dumps(meta, indent=2) + "\n")

@@ -1,0 +1,129 @@
+"""Run a search to the end in a run directory, streaming progress events to a callback.
+
+This is what the CLI and the tests call. The checkpointer lives in the run directory
+(`checkpoints.sqlite`), and `run.json` remembers the thread id, so `resume=True` continues a run
+that was killed at any point: steps that finished are not run again, and a candidate verified
+just before the kill is found in candidates.jsonl rather than verified twice. The context is not
+checkpointed, so a resume passes the model and settings again.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import uuid
+from collections.abc import Callable
+from contextlib import closing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from langgraph.checkpoint.sqlite import SqliteSaver
+
+from kernel_agent.graphs.context import Context, Mode, ModelSpec
+from kernel_agent.graphs.graph import MAX_CONCURRENCY, build_graph
+from kernel_agent.graphs.rundir import BEST_KERNEL, REPORT, RunDir
+from kernel_agent.sandbox import Sandbox, get_sandbox
+
+Event = dict[str, Any]
+
+
+class RunDirInUse(Exception):
+    """The run directory holds another search; resume it or choose another directory."""
+
+
+@dataclass
+class SearchResult:
+    """How a search ended, and where its artifacts are."""
+
+    thread_id: str
+    run_dir: Path
+    status: str  # pass, fail (nothing passed), error
+    stop_reason: str | None
+    error: str | None
+    chosen: dict[str, Any] | None
+    candidates: list[dict[str, Any]] = field(default_factory=list)
+    failures: list[dict[str, Any]] = field(default_factory=list)
+    rounds: int = 0
+    tokens_used: int = 0
+
+    @property
+    def best_kernel(self) -> Path | None:
+        path = self.run_dir / BEST_KERNEL
+        return path if self.chosen is not None and path.exists() else None
+
+    @property
+    def report(self) -> Path:
+        return self.run_dir / REPORT
+
+
+def run_search(problem_path: str | Path, run_dir: str | Path, *, model: ModelSpec = None,
+               critic_model: ModelSpec = None, mode: Mode = "auto", branches: int = 4,
+               minutes: float = 15.0, rounds: int | None = None, tokens: int | None = None,
+               target_speedup: float | None = None, request: str | None = None,
+               sandbox: Sandbox | None = None, thread_id: str | None = None,
+               resume: bool = False, on_event: Callable[[Event], None] | None = None,
+               verifier_options: dict[str, Any] | None = None, verify_timeout_s: float = 600.0,
+               answer_attempts: int = 2, tool_steps: int = 12) -> SearchResult:
+    """Search for a fast, correct kernel for `problem_path`; see the module docstring."""
+    directory = RunDir(run_dir)
+    thread_id = _thread_id(directory, thread_id, resume)
+    directory.write_meta({"thread_id": thread_id, "problem_path": str(problem_path),
+                          "branches": branches, "minutes": minutes, "rounds": rounds,
+                          "tokens": tokens, "target_speedup": target_speedup, "mode": mode})
+    own_sandbox = sandbox is None
+    if sandbox is None:
+        sandbox = get_sandbox("local", cpu_workers=max(1, min(branches, os.cpu_count() or 1)))
+    context = Context(model=model, critic_model=critic_model, mode=mode, sandbox=sandbox,
+                      run_dir=str(directory.path), branches=branches,
+                      target_speedup=target_speedup, verifier_options=verifier_options or {},
+                      verify_timeout_s=verify_timeout_s, answer_attempts=answer_attempts,
+                      tool_steps=tool_steps)
+    context.generator()  # a missing endpoint fails here, before any work is done
+    context.critic()
+    config: dict[str, Any] = {"configurable": {"thread_id": thread_id},
+                              "max_concurrency": max(MAX_CONCURRENCY, 2 * branches)}
+    try:
+        with closing(sqlite3.connect(directory.checkpoints, check_same_thread=False)) as conn:
+            # WAL (set by SqliteSaver) with synchronous=NORMAL: a commit survives the process
+            # being killed, which is what resuming needs, without an fsync per branch step.
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            graph = build_graph(checkpointer=SqliteSaver(conn))
+            started = bool(graph.get_state(config).values)
+            search_input = None if started else {
+                "problem_path": str(problem_path),
+                "budget": {"minutes": minutes, "rounds": rounds, "tokens": tokens},
+                **({"request": request} if request else {})}
+            for event in graph.stream(search_input, config, context=context,
+                                      stream_mode="custom", durability="sync"):
+                if on_event is not None:
+                    on_event(event)
+            values = graph.get_state(config).values
+    finally:
+        if own_sandbox:
+            sandbox.close()
+    return _result(thread_id, directory.path, values)
+
+
+def _thread_id(directory: RunDir, thread_id: str | None, resume: bool) -> str:
+    recorded = directory.read_meta().get("thread_id")
+    if resume:
+        if thread_id is None and recorded is None:
+            raise RunDirInUse(f"nothing to resume in {directory.path}: no run.json")
+        return thread_id or recorded
+    if recorded is not None and recorded != thread_id:
+        raise RunDirInUse(f"{directory.path} holds the search {recorded}; pass resume=True "
+                          "to continue it, or use another run directory")
+    return thread_id or uuid.uuid4().hex
+
+
+def _result(thread_id: str, run_dir: Path, values: dict[str, Any]) -> SearchResult:
+    chosen = values.get("chosen")
+    status = "error" if values.get("error") and chosen is None else (
+        "pass" if chosen is not None else "fail")
+    return SearchResult(
+        thread_id=thread_id, run_dir=run_dir, status=status,
+        stop_reason=values.get("stop_reason"), error=values.get("error"), chosen=chosen,
+        candidates=values.get("candidates", []), failures=values.get("failures", []),
+        rounds=values.get("round", 0), tokens_used=values.get("tokens_used", 0))

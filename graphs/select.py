@@ -1,0 +1,60 @@
+"""Select: re-time the top three passing candidates together and keep the fastest.
+
+Verification timed each candidate alone, at different moments; the finalists are re-timed
+interleaved in one sandbox task (tools/retime.py) so they are compared under the same conditions.
+Without a GPU nothing is timed: the best candidate by its verdict is kept (the correct one), and
+the report says so.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from langgraph.runtime import Runtime
+from langgraph.types import Command
+
+from kernel_agent.graphs.context import Context, context_of
+from kernel_agent.graphs.events import emit
+from kernel_agent.graphs.ranking import passing
+from kernel_agent.graphs.state import Candidate, State
+
+RETIME_TASK = "kernel_agent.tools.retime:run"
+FINALISTS = 3
+
+
+def select(state: State, runtime: Runtime[Context]) -> Command[Literal["finish"]]:
+    context = context_of(runtime)
+    ranked = passing(state.get("candidates", []))
+    finalists = ranked[:FINALISTS]
+    if len(finalists) < 2:
+        retime = {"measured": False, "reason": "no passing candidate" if not finalists else
+                  "only one passing candidate: nothing to compare"}
+    else:
+        retime = _retime(state["problem"], finalists, context)
+    chosen = _fastest(finalists, retime) if finalists else None
+    emit("retimed", measured=retime["measured"], reason=retime.get("reason"),
+         results=retime.get("results"), chosen=chosen["id"] if chosen else None)
+    return Command(update={"chosen": chosen, "retime": retime}, goto="finish")
+
+
+def _retime(problem: dict[str, str], finalists: list[Candidate],
+            context: Context) -> dict[str, Any]:
+    payload = {"problem": problem,
+               "candidates": [{"id": c["id"], "text": c["code"], "path": c["path"]}
+                              for c in finalists]}
+    result = context.sandbox_in_use().run(RETIME_TASK, payload, context.limits())
+    if result.failure is not None or result.value is None:
+        message = result.failure.message if result.failure else "no result"
+        return {"measured": False, "reason": f"re-timing failed: {message}"}
+    return result.value
+
+
+def _fastest(finalists: list[Candidate], retime: dict[str, Any]) -> Candidate:
+    """The fastest finalist by the re-timing, else the first by rank (the best verdict)."""
+    if not retime.get("measured"):
+        return finalists[0]
+    results = retime.get("results", {})
+    timed = [c for c in finalists if c["id"] in results]
+    if not timed:
+        return finalists[0]
+    return min(timed, key=lambda c: results[c["id"]]["median_ms"])

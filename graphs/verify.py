@@ -1,0 +1,66 @@
+"""Verify: the full verdict for one branch's candidate, recorded the moment it exists.
+
+The verdict is written to candidates.jsonl and returned into the state in the same step, so the
+checkpoint after this step holds it. A verify step that finds its candidate already in the run
+directory (the run was killed after verifying, before the checkpoint) reuses that verdict
+instead of verifying again. Branches without code pass their failure on to the round's end.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from time import perf_counter
+from typing import Any, cast
+
+from langgraph.runtime import Runtime
+
+from kernel_agent.agent.critic import diagnose
+from kernel_agent.graphs.context import Context, context_of
+from kernel_agent.graphs.events import emit
+from kernel_agent.graphs.state import Candidate, VerifyTask
+from kernel_agent.tools.check import verify_sources
+
+
+def candidate_id(round_: int, branch: int, code: str) -> str:
+    """Stable across a resume: the same code from the same branch and round has the same id."""
+    digest = hashlib.sha256(code.encode()).hexdigest()[:10]
+    return f"r{round_:02d}-b{branch}-{digest}"
+
+
+def verify(payload: dict[str, Any], runtime: Runtime[Context]) -> dict[str, Any]:
+    task = cast(VerifyTask, payload)  # a Send payload, not the graph state
+    if task["failure"] is not None or task["code"] is None:
+        return {"failures": [task["failure"]]}
+    context = context_of(runtime)
+    run_dir = context.run_directory()
+    cid = candidate_id(task["round"], task["branch"], task["code"])
+    recorded = run_dir.recorded(cid) if run_dir else None
+    if recorded is not None:
+        candidate = cast(Candidate, recorded)
+    else:
+        candidate = _verified(task, cid, context)
+        if run_dir is not None:
+            run_dir.record(dict(candidate))
+    emit("candidate_verified", branch=task["branch"], round=task["round"], id=cid,
+         status=candidate["status"], speedup=candidate["speedup"],
+         headline=candidate["headline"], verify_s=round(candidate["verify_s"], 3),
+         reused=recorded is not None)
+    return {"candidates": [candidate], "best": candidate}
+
+
+def _verified(task: VerifyTask, cid: str, context: Context) -> Candidate:
+    code = task["code"]
+    assert code is not None
+    path = f"round{task['round']}_branch{task['branch']}.py"
+    started = perf_counter()
+    verdict = verify_sources(task["problem"], {"text": code, "path": path},
+                             sandbox=context.sandbox_in_use(), limits=context.limits(),
+                             **context.verifier_options)
+    seconds = perf_counter() - started
+    timing = verdict.timing
+    return Candidate(
+        id=cid, round=task["round"], branch=task["branch"], idea=task["idea"], path=path,
+        code=code, status=verdict.status,
+        headline=diagnose(verdict, code, target_speedup=context.target_speedup).headline,
+        speedup=timing.speedup_eager if timing else None, verdict=verdict.to_dict(),
+        verify_s=seconds, model_s=task["model_s"], tokens=task["tokens"], note=task["note"])
