@@ -1,0 +1,60 @@
+"""Reading a run back from its SQLite file into the records the metrics and reports use."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from kernel_agent.evals.metrics import AttemptResult, ProblemResult
+from kernel_agent.evals.store import ResultStore
+
+
+@dataclass(frozen=True)
+class RunResults:
+    """Everything recorded about a run: settings, finished problems, and the raw rows."""
+
+    run_dir: Path
+    meta: dict[str, Any]
+    problems: list[ProblemResult]  # finished ones, in suite order
+    problem_rows: list[dict[str, Any]]  # every problem, finished or not
+    attempt_rows: list[dict[str, Any]]  # with the verdict parsed
+
+    @property
+    def unfinished(self) -> list[str]:
+        return [row["id"] for row in self.problem_rows if row["state"] != "done"]
+
+    def attempts_of(self, problem: str) -> list[dict[str, Any]]:
+        return [row for row in self.attempt_rows if row["problem"] == problem]
+
+
+def attempt_result(row: dict[str, Any]) -> AttemptResult:
+    verdict = row["verdict"]
+    return AttemptResult(
+        elapsed_s=row["elapsed_s"], status=row["status"], compiled=bool(row["compiled"]),
+        correct=bool(row["correct"]), speedup_eager=row["speedup_eager"],
+        speedup_compiled=row["speedup_compiled"],
+        flags=tuple(flag["name"] for flag in verdict.get("flags", [])),
+        on_gpu=(verdict.get("device") or {}).get("type") == "cuda")
+
+
+def load_results(run_dir: Path) -> RunResults:
+    """The run in `run_dir` as it stands (a run still going, or killed, reads fine)."""
+    store = ResultStore(run_dir, create=False)
+    try:
+        meta, rows, attempts = store.meta(), store.problem_rows(), store.attempt_rows()
+    finally:
+        store.close()
+    for attempt in attempts:
+        attempt["verdict"] = json.loads(attempt["verdict"])
+    finished = []
+    for row in rows:
+        if row["state"] != "done":
+            continue
+        mine = tuple(attempt_result(a) for a in attempts if a["problem"] == row["id"])
+        finished.append(ProblemResult(
+            id=row["id"], level=row["level"], outcome=row["outcome"], attempts=mine,
+            prompt_tokens=row["prompt_tokens"] or 0,
+            completion_tokens=row["completion_tokens"] or 0, requests=row["requests"] or 0))
+    return RunResults(Path(run_dir), meta, finished, rows, attempts)
