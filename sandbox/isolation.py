@@ -9,8 +9,10 @@ probe finds missing becomes a plain note on every result.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import resource
+import sys
 from dataclasses import dataclass, field
 
 from kernel_agent.sandbox import linux
@@ -18,6 +20,8 @@ from kernel_agent.sandbox import linux
 NAMESPACE_FLAGS = linux.CLONE_NEWNS | linux.CLONE_NEWPID | linux.CLONE_NEWNET
 PRIVATE_TMP = ("/tmp", "/var/tmp", "/dev/shm")
 WORKDIR = "/tmp/work"
+PROJECT_PACKAGES = ("kernel_agent", "kernel_agent.tools", "kernel_agent.sandbox",
+                    "kernel_agent.agent", "kernel_agent.graphs", "kernel_agent.evals")
 MOUNT_FLAGS = {"nosuid": linux.MS_NOSUID, "nodev": linux.MS_NODEV, "noexec": linux.MS_NOEXEC,
                "noatime": linux.MS_NOATIME, "nodiratime": linux.MS_NODIRATIME,
                "relatime": linux.MS_RELATIME}
@@ -79,13 +83,37 @@ def private_mounts(tmp_bytes: int) -> list[str]:
             linux.mount(None, point, None, flags)
         except OSError:
             writable.append(point)
+    kept = [(path, os.open(path, os.O_PATH | os.O_DIRECTORY)) for path in code_under_private_tmp()]
     linux.mount("proc", "/proc", "proc", linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC)
     for point in PRIVATE_TMP:
         if os.path.isdir(point):
             linux.mount("tmpfs", point, "tmpfs", linux.MS_NOSUID | linux.MS_NODEV,
                         f"size={tmp_bytes},mode=1777")
+    for path, fd in kept:  # the interpreter and this project, read-only, where the task runs
+        os.makedirs(path, exist_ok=True)
+        linux.mount(f"/proc/self/fd/{fd}", path, None, linux.MS_BIND | linux.MS_REC)
+        linux.mount(None, path, None, linux.MS_REMOUNT | linux.MS_BIND | linux.MS_RDONLY)
+        os.close(fd)
     os.mkdir(WORKDIR, 0o700)
     return [p for p in writable if not p.startswith(("/proc", *PRIVATE_TMP))]
+
+
+def code_under_private_tmp() -> list[str]:
+    """Directories the task needs that a private /tmp would hide: Python and this project.
+
+    A checkout or virtual environment under /tmp (a CI clone, say) must stay visible, read-only,
+    or the task could not import the verifier it is asked to run.
+    """
+    needed = {sys.prefix, sys.exec_prefix, os.path.dirname(os.path.realpath(sys.executable))}
+    needed.update(p for p in sys.path if p)
+    for package in PROJECT_PACKAGES:
+        spec = importlib.util.find_spec(package)
+        if spec is not None:
+            needed.update(spec.submodule_search_locations or [])
+    inside = sorted({os.path.realpath(p) for p in needed if os.path.isdir(p)
+                     and os.path.realpath(p).startswith(tuple(f"{t}/" for t in PRIVATE_TMP))})
+    return [p for i, p in enumerate(inside)
+            if not any(p.startswith(q + "/") for q in inside[:i])]
 
 
 def mounts() -> list[tuple[str, set[str]]]:

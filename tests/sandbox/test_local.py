@@ -111,3 +111,23 @@ def test_without_cgroups_memory_is_capped_by_rlimit(bare_sandbox: LocalSandbox) 
     assert hog.failure is not None and hog.failure.kind == "out_of_memory", hog
     assert "MemoryError" in hog.failure.message
     assert verify(bare_sandbox, CORRECT).passed
+
+
+def test_code_kept_under_tmp_stays_importable_behind_the_private_tmp(tmp_path) -> None:
+    """A checkout or environment under /tmp (a CI clone) is still importable by the task."""
+    assert str(tmp_path).startswith("/tmp/"), "the test needs a directory under /tmp"
+    code = tmp_path / "code"
+    code.mkdir()
+    (code / "under_tmp_task.py").write_text(
+        "def run(payload):\n    return {'x': payload['x'] + 1}\n\n\n"
+        "def peek(payload):\n    return {'text': open(payload['path']).read()}\n")
+    secret = tmp_path / "secret.txt"
+    secret.write_text("host file")
+    sandbox = LocalSandbox(env={"PYTHONPATH": str(code)})
+    try:
+        assert sandbox.run("under_tmp_task:run", {"x": 41}).value == {"x": 42}
+        peek = sandbox.run("under_tmp_task:peek", {"path": str(secret)})
+        assert not peek.ok and "FileNotFoundError" in peek.failure.message, peek
+    finally:
+        sandbox.close()
+    assert secret.read_text() == "host file"
