@@ -28,6 +28,7 @@ from kernel_agent.agent.prompts import (
     REQUEST_LINE,
 )
 from kernel_agent.agent.reasoning import split_reasoning
+from kernel_agent.tools.problem import excerpt
 from kernel_agent.tools.verdict import Trial, Verdict
 
 __all__ = ["Advice", "BestCode", "Diagnosis", "diagnose", "no_code_diagnosis", "refined_prompt",
@@ -137,11 +138,11 @@ def _error_diagnosis(verdict: Verdict, source: str) -> Diagnosis:
     error = verdict.error
     assert error is not None
     where = f"{error.file or 'candidate'}:{error.line}" if error.line else (error.file or "")
-    excerpt = error.excerpt or _excerpt(source, error.line)
+    shown = error.excerpt or excerpt(source, error.line, EXCERPT_CONTEXT)
     if verdict.stage == "sandbox":
         return Diagnosis("crash", f"the candidate's process ended without a verdict "
                          f"({error.kind}): {_first_line(error.message)}",
-                         tuple(x for x in (_crash_hint(error.kind), excerpt[-800:]) if x))
+                         tuple(x for x in (_crash_hint(error.kind), shown[-800:]) if x))
     if error.kind in {"load_error", "backend_not_allowed"} or verdict.stage == "load_candidate":
         kind, what = "compile_error", "the file does not load"
     elif error.kind == "output_mismatch":
@@ -153,7 +154,7 @@ def _error_diagnosis(verdict: Verdict, source: str) -> Diagnosis:
     headline = f"{what} at {where}: {_first_line(error.message)}" if where else (
         f"{what}: {_first_line(error.message)}")
     notes = _Notes()
-    notes.add(excerpt)
+    notes.add(shown)
     notes.add(_runtime_hint(error.message))
     return Diagnosis(kind, headline, tuple(notes.lines))
 
@@ -162,15 +163,6 @@ def _first_line(message: str) -> str:
     """The message's first line without the "candidate path:line:" prefix the headline has."""
     lines = [line.strip() for line in message.strip().splitlines() if line.strip()]
     return LOCATION_PREFIX.sub("", lines[0])[:300] if lines else ""
-
-
-def _excerpt(source: str, line: int | None) -> str:
-    if not line:
-        return ""
-    lines = source.splitlines()
-    first, last = max(1, line - EXCERPT_CONTEXT), min(len(lines), line + EXCERPT_CONTEXT)
-    return "\n".join(f"{'>' if n == line else ' '} {n:4d} | {lines[n - 1]}"
-                     for n in range(first, last + 1))
 
 
 def _crash_hint(kind: str) -> str:

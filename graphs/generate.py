@@ -20,7 +20,6 @@ from kernel_agent.agent.reasoning import split_reasoning
 from kernel_agent.graphs.answers import Attempt, usable_code
 from kernel_agent.graphs.context import Context, context_of
 from kernel_agent.graphs.events import emit
-from kernel_agent.graphs.modelcall import ModelCallFailed, ask
 from kernel_agent.graphs.state import Failure, GenerateTask, VerifyTask
 from kernel_agent.graphs.toolloop import tool_round
 
@@ -56,14 +55,9 @@ def closed_loop_round(task: GenerateTask, context: Context) -> Attempt:
     attempt = Attempt()
     model = context.generator()
     for _ in range(context.answer_attempts):
-        try:
-            reply = ask(model, messages)
-        except ModelCallFailed as exc:
-            attempt.seconds += exc.seconds
-            attempt.note, attempt.failure_kind = str(exc), "model_error"
+        reply = attempt.ask(model, messages)
+        if reply is None:
             return attempt
-        attempt.tokens += reply.tokens
-        attempt.seconds += reply.seconds
         code, attempt.note = usable_code(reply.message)
         if code is not None:
             attempt.code = code

@@ -22,7 +22,6 @@ from kernel_agent.agent.extract import extract_code
 from kernel_agent.agent.prompts import NO_CODE_PROMPT, SUBMIT_DESCRIPTION, TOOLS_NOTE
 from kernel_agent.graphs.answers import Attempt, usable_code
 from kernel_agent.graphs.context import Context
-from kernel_agent.graphs.modelcall import ModelCallFailed, ask
 from kernel_agent.graphs.state import GenerateTask
 from kernel_agent.tools.langchain_tools import KernelWorkspace, make_tools
 
@@ -54,14 +53,9 @@ def tool_round(task: GenerateTask, context: Context) -> Attempt:
                                        HumanMessage(task["prompt"])]
         plain_answers = 0
         for _ in range(context.tool_steps):
-            try:
-                reply = ask(model, messages)
-            except ModelCallFailed as exc:
-                attempt.seconds += exc.seconds
-                attempt.note, attempt.failure_kind = str(exc), "model_error"
+            reply = attempt.ask(model, messages)
+            if reply is None:
                 return attempt
-            attempt.tokens += reply.tokens
-            attempt.seconds += reply.seconds
             messages.append(reply.message)
             calls = reply.message.tool_calls
             if not calls:

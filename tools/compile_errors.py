@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 
+from kernel_agent.tools.problem import excerpt
 from kernel_agent.tools.verdict import ErrorInfo
 
 MESSAGE_CHARS = 800
@@ -45,16 +46,6 @@ def function_start(function_source: str, text: str) -> int | None:
     return None
 
 
-def excerpt(text: str, line: int | None, context: int = CONTEXT_LINES) -> str:
-    """The lines around `line`, numbered, with the line itself marked."""
-    if not line:
-        return ""
-    lines = text.splitlines()
-    first, last = max(1, line - context), min(len(lines), line + context)
-    return "\n".join(f"{'>' if n == line else ' '} {n:4d} | {lines[n - 1]}"
-                     for n in range(first, last + 1))
-
-
 def cut(message: str, limit: int = MESSAGE_CHARS) -> str:
     message = message.strip()
     return message if len(message) <= limit else message[:limit] + " ... (cut)"
@@ -74,7 +65,8 @@ def triton_error(exc: BaseException, text: str, path: str) -> ErrorInfo:
         "compile_error")
     start = function_start(inner.src or "", text)
     line = start + inner.node.lineno - 1 if start else None
-    return ErrorInfo(kind, cut(clean_message(message)), path, line, excerpt(text, line))
+    return ErrorInfo(kind, cut(clean_message(message)), path, line,
+                     excerpt(text, line, CONTEXT_LINES))
 
 
 def clean_message(message: str) -> str:
@@ -112,6 +104,6 @@ def nvcc_error(output: str, text: str, path: str) -> ErrorInfo:
                    if echoed and src.strip() == echoed]
         where = located[0] if len(located) == 1 else None
         return ErrorInfo("compile_error", cut("\n".join(shown)), path, where,
-                         excerpt(text, where))
+                         excerpt(text, where, CONTEXT_LINES))
     errors = [s for s in lines if "error" in s.lower()]
     return ErrorInfo("compile_error", cut("\n".join(errors[:MAX_TOOL_LINES]) or output[-1500:]))

@@ -213,6 +213,16 @@ def parse_metadata(raw: object, source: Source) -> Metadata:
     return meta
 
 
+def excerpt(text: str, line: int | None, context: int = 2) -> str:
+    """The lines around `line`, numbered, with the line itself marked."""
+    if not line:
+        return ""
+    lines = text.splitlines()
+    first, last = max(1, line - context), min(len(lines), line + context)
+    return "\n".join(f"{'>' if n == line else ' '} {n:4d} | {lines[n - 1]}"
+                     for n in range(first, last + 1))
+
+
 def first_line_matching(text: str, pattern: str) -> int | None:
     for number, line in enumerate(text.splitlines(), start=1):
         if re.match(pattern, line):

@@ -32,6 +32,7 @@ from kernel_agent.tools.compare import (
 from kernel_agent.tools.problem import (
     Source,
     SpecError,
+    excerpt,
     innermost_line,
     load_candidate,
     load_problem,
@@ -448,12 +449,7 @@ class Verification:
             return None
 
     def excerpt(self, line: int | None) -> str:
-        if not line:
-            return ""
-        lines = self.candidate_source.text.splitlines()
-        first, last = max(1, line - EXCERPT_CONTEXT), min(len(lines), line + EXCERPT_CONTEXT)
-        return "\n".join(f"{'>' if n == line else ' '} {n:4d} | {lines[n - 1]}"
-                         for n in range(first, last + 1))
+        return excerpt(self.candidate_source.text, line, EXCERPT_CONTEXT)
 
 
 def failure_kind(exc: BaseException, text: str) -> str | None:

@@ -13,9 +13,10 @@ from tests.graphs.scripts import warm
 from tests.openai_server import ScriptedOpenAIServer
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def sandbox() -> Iterator[Sandbox]:
-    """Two CPU workers, started once: the verifier's start-up is paid once per session."""
+    """Two CPU workers, started once for these tests and closed after them, so later suites
+    that count processes see none of ours."""
     box = get_sandbox("local", cpu_workers=2)
     warm(box)
     yield box

@@ -11,7 +11,7 @@ from kernel_agent.tools.build_report import BuildReport
 from tests.tools.helpers import compiled
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def sandbox() -> Iterator[Sandbox]:
     """The local sandbox, started once: its worker imports torch and triton a single time."""
     shared = get_sandbox("local")
@@ -19,13 +19,13 @@ def sandbox() -> Iterator[Sandbox]:
     shared.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def dot_sm90(sandbox: Sandbox, tmp_path_factory: pytest.TempPathFactory) -> BuildReport:
     return compiled(sandbox, "matmul_problem.py", "matmul_dot.py",
                     tmp_path_factory.mktemp("dot90"), "sm_90")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def copy_build(sandbox: Sandbox, tmp_path_factory: pytest.TempPathFactory) -> BuildReport:
     return compiled(sandbox, "copy_problem.py", "copy_vectorised.py",
                     tmp_path_factory.mktemp("copy"))
