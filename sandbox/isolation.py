@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import pwd
 import resource
 import sys
 from dataclasses import dataclass, field
@@ -83,26 +84,44 @@ def private_mounts(tmp_bytes: int) -> list[str]:
             linux.mount(None, point, None, flags)
         except OSError:
             writable.append(point)
-    kept = [(path, os.open(path, os.O_PATH | os.O_DIRECTORY)) for path in code_under_private_tmp()]
+    homes = home_directories()
+    kept = [(path, os.open(path, os.O_PATH | os.O_DIRECTORY))
+            for path in code_under((*PRIVATE_TMP, *homes))]
     linux.mount("proc", "/proc", "proc", linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC)
     for point in PRIVATE_TMP:
         if os.path.isdir(point):
             linux.mount("tmpfs", point, "tmpfs", linux.MS_NOSUID | linux.MS_NODEV,
                         f"size={tmp_bytes},mode=1777")
+    for point in homes:  # the user's keys, tokens and caches stay out of sight
+        linux.mount("tmpfs", point, "tmpfs", linux.MS_NOSUID | linux.MS_NODEV,
+                    "size=1m,mode=0755")
     for path, fd in kept:  # the interpreter and this project, read-only, where the task runs
         os.makedirs(path, exist_ok=True)
         linux.mount(f"/proc/self/fd/{fd}", path, None, linux.MS_BIND | linux.MS_REC)
         linux.mount(None, path, None, linux.MS_REMOUNT | linux.MS_BIND | linux.MS_RDONLY)
         os.close(fd)
+    for point in homes:
+        linux.mount(None, point, None,
+                    linux.MS_REMOUNT | linux.MS_RDONLY | linux.MS_NOSUID | linux.MS_NODEV)
     os.mkdir(WORKDIR, 0o700)
     return [p for p in writable if not p.startswith(("/proc", *PRIVATE_TMP))]
 
 
-def code_under_private_tmp() -> list[str]:
-    """Directories the task needs that a private /tmp would hide: Python and this project.
+def home_directories() -> tuple[str, ...]:
+    """This user's home and /home: hidden from tasks, since secrets live there."""
+    found = sorted({os.path.realpath(pwd.getpwuid(os.getuid()).pw_dir), "/home"})
+    found = [p for p in found if os.path.isdir(p) and p != "/"
+             and not p.startswith(tuple(f"{t}/" for t in PRIVATE_TMP))]
+    return tuple(p for i, p in enumerate(found)
+                 if not any(p.startswith(q + "/") for q in found[:i]))
 
-    A checkout or virtual environment under /tmp (a CI clone, say) must stay visible, read-only,
-    or the task could not import the verifier it is asked to run.
+
+def code_under(hidden: tuple[str, ...]) -> list[str]:
+    """Directories the task needs that hiding `hidden` would take away: Python and this project.
+
+    A checkout or virtual environment under /tmp (a CI clone, say) or an interpreter under the
+    home directory (pyenv) must stay visible, read-only, or the task could not import the
+    verifier it is asked to run.
     """
     needed = {sys.prefix, sys.exec_prefix, os.path.dirname(os.path.realpath(sys.executable))}
     needed.update(p for p in sys.path if p)
@@ -111,7 +130,7 @@ def code_under_private_tmp() -> list[str]:
         if spec is not None:
             needed.update(spec.submodule_search_locations or [])
     inside = sorted({os.path.realpath(p) for p in needed if os.path.isdir(p)
-                     and os.path.realpath(p).startswith(tuple(f"{t}/" for t in PRIVATE_TMP))})
+                     and os.path.realpath(p).startswith(tuple(f"{h}/" for h in hidden))})
     return [p for i, p in enumerate(inside)
             if not any(p.startswith(q + "/") for q in inside[:i])]
 

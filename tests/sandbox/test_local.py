@@ -10,6 +10,7 @@ import signal
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -131,3 +132,22 @@ def test_code_kept_under_tmp_stays_importable_behind_the_private_tmp(tmp_path) -
     finally:
         sandbox.close()
     assert secret.read_text() == "host file"
+
+
+def test_the_home_directory_is_hidden_but_python_under_it_still_runs(tmp_path) -> None:
+    """Keys and tokens in ~ stay out of reach, even where the interpreter itself lives in ~."""
+    secret = Path.home() / f".kernel-agent-test-secret-{os.getpid()}"
+    secret.write_text("token")
+    code = tmp_path / "code"
+    code.mkdir()
+    (code / "home_peek.py").write_text(
+        "import os\n\n\ndef peek(payload):\n    return {'seen': os.path.exists(payload['path'])}\n")
+    sandbox = LocalSandbox(env={"PYTHONPATH": str(code)})
+    try:
+        result = sandbox.run("home_peek:peek", {"path": str(secret)})
+        assert result.ok, result
+        assert result.value == {"seen": False}
+        assert verify(sandbox, CORRECT).passed
+    finally:
+        sandbox.close()
+        secret.unlink()
