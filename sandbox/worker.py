@@ -25,16 +25,24 @@ def resolve(task: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
     return getattr(importlib.import_module(module_name), attr)
 
 
-def classify(exc: BaseException) -> str:
-    """Map an exception that escaped the task to a failure kind."""
+CUDA_ERROR_MARKERS = ("CUDA error", "cudaError", "CUDA driver error", "Triton Error [CUDA]",
+                      "illegal memory access")
+
+
+def failure_kind(exc: BaseException) -> str | None:
+    """out_of_memory or cuda_error when the exception says so (torch's, Triton's or Python's)."""
     text = f"{type(exc).__name__}: {exc}"
     if (isinstance(exc, MemoryError) or "OutOfMemoryError" in type(exc).__name__
             or "can't allocate memory" in text):
         return "out_of_memory"
-    if any(mark in text for mark in ("CUDA error", "cudaError", "CUDA driver error",
-                                     "illegal memory access")):
+    if any(mark in text for mark in CUDA_ERROR_MARKERS):
         return "cuda_error"
-    return "sandbox_error"
+    return None
+
+
+def classify(exc: BaseException) -> str:
+    """Map an exception that escaped the task to a failure kind."""
+    return failure_kind(exc) or "sandbox_error"
 
 
 def execute(request: dict[str, Any]) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from typing import Any
 
 import torch
 
+from kernel_agent.sandbox.worker import failure_kind
 from kernel_agent.tools import integrity
 from kernel_agent.tools.compare import (
     OutputMismatch,
@@ -55,7 +56,6 @@ PAYLOAD_DEFAULTS: dict[str, Any] = {
 }
 DEFAULT_TRIALS = 5
 EXCERPT_CONTEXT = 2
-CUDA_ERROR_MARKERS = ("CUDA error", "cudaError", "Triton Error [CUDA]", "CUDA driver error")
 MESSAGE_CHARS = 1500
 
 
@@ -432,7 +432,7 @@ class Verification:
             raise
         except Exception as exc:
             text = "".join(traceback.format_exception_only(exc)).strip()
-            kind = failure_kind(exc, text) or (
+            kind = failure_kind(exc) or (
                 "constructor_error" if stage == "build" else "runtime_error")
             line = self.candidate_line(exc)
             raise CandidateError(kind, text, stage, file=self.candidate_source.path, line=line,
@@ -450,16 +450,6 @@ class Verification:
 
     def excerpt(self, line: int | None) -> str:
         return excerpt(self.candidate_source.text, line, EXCERPT_CONTEXT)
-
-
-def failure_kind(exc: BaseException, text: str) -> str | None:
-    """cuda_error or out_of_memory when the exception says so, from torch or from Triton."""
-    if any(marker in text for marker in CUDA_ERROR_MARKERS):
-        return "cuda_error"
-    if isinstance(exc, MemoryError) or "OutOfMemory" in type(exc).__name__ or (
-            "can't allocate memory" in text):
-        return "out_of_memory"
-    return None
 
 
 def copy_matching_weights(source: Any, target: Any) -> None:
