@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
+from pathlib import Path
 
 ENV_ALLOW = frozenset({
     "PATH", "LANG", "LC_ALL", "LC_CTYPE", "TERM", "TZ", "PYTHONPATH", "VIRTUAL_ENV",
@@ -53,3 +54,8 @@ def task_env(base: Mapping[str, str], workdir: str) -> dict[str, str]:
         "XDG_CACHE_HOME": os.path.join(workdir, ".cache"),
         "PYTHONDONTWRITEBYTECODE": "1",
     }
+
+
+def user_cache_root() -> Path:
+    """The per-user cache folder (XDG_CACHE_HOME, else ~/.cache) for kernel-agent's files."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")) / "kernel-agent"

@@ -25,6 +25,7 @@ import docker
 from docker.errors import ImageNotFound
 
 from kernel_agent.sandbox.docker import DEFAULT_IMAGE
+from kernel_agent.sandbox.environment import user_cache_root
 
 BASE_IMAGE = "kernel-agent-debian:bookworm"
 DEBIAN_MIRROR = "http://deb.debian.org/debian"
@@ -37,9 +38,8 @@ Log = Callable[[str], None]
 
 
 def cache_dir() -> Path:
-    root = os.environ.get("KERNEL_AGENT_IMAGE_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "kernel-agent")
-    return Path(root) / "sandbox-image"
+    root = os.environ.get("KERNEL_AGENT_IMAGE_CACHE")
+    return Path(root) / "sandbox-image" if root else user_cache_root() / "sandbox-image"
 
 
 def image_exists(client: docker.DockerClient, tag: str) -> bool:

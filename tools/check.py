@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from kernel_agent.sandbox import Limits, Sandbox, TaskResult, get_sandbox
+from kernel_agent.sandbox.environment import user_cache_root
 from kernel_agent.tools.verdict import ErrorInfo, Verdict, baseline_key
 
 VERIFY_TASK = "kernel_agent.tools.verify:run"
@@ -24,9 +25,8 @@ DEFAULT_WALL_S = 600.0
 
 def cache_dir() -> Path:
     """Where kernel-agent keeps what is worth keeping between runs."""
-    root = os.environ.get("KERNEL_AGENT_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "kernel-agent")
-    return Path(root)
+    root = os.environ.get("KERNEL_AGENT_CACHE")
+    return Path(root) if root else user_cache_root()
 
 
 class BaselineCache:
