@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -11,7 +12,9 @@ from .conftest import DATA
 
 def run_check(*args: str) -> subprocess.CompletedProcess:
     command = [sys.executable, "-m", "kernel_agent.agent.cli", "check", *map(str, args)]
-    return subprocess.run(command, capture_output=True, text=True, timeout=300)
+    # Wide columns: a long checkout path must not wrap the message under test.
+    env = {**os.environ, "COLUMNS": "400"}
+    return subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
 
 
 def test_exit_codes_and_readable_verdict():
