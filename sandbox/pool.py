@@ -148,9 +148,14 @@ class ForkServer:
         self.info = {}
 
 
+# The meta device's shape machinery (sympy underneath) costs 1.5-2 s on first use; the verifier's
+# size check and the memory's input signatures use it in every task.
+META_DEVICE = ("torch._meta_registrations", "torch.fx.experimental.symbolic_shapes")
+
+
 def default_preload(gpu: int | None) -> tuple[str, ...]:
     """torch always; triton only for a GPU, where Triton's interpreter is not wanted."""
-    return ("torch", "triton") if gpu is not None else ("torch",)
+    return ("torch", *META_DEVICE, "triton") if gpu is not None else ("torch", *META_DEVICE)
 
 
 def kill_group(pgid: int) -> None:
