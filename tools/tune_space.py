@@ -1,0 +1,418 @@
+"""Find a Triton candidate's tunable launch parameters and the exact spot where each is written.
+
+Read with `ast`, never run. Tunable are the block sizes (constexpr parameters named BLOCK*),
+`num_warps` and `num_stages` a launch site gives as literals or as names bound once to a literal
+(a module constant such as `BLOCK = 128`, or a single assignment in the launching function),
+and the configs of an `@triton.autotune` decorator. Each parameter records the byte range of the
+text a variant replaces, so a variant differs from the candidate only there and the kernel the
+user reads stays as written. A value computed at run time cannot be tuned from the source; the
+space says so in its notes instead of guessing.
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+import re
+from dataclasses import dataclass, field
+
+BLOCK_NAME = re.compile(r"block\w*", re.IGNORECASE)
+LAUNCH_OPTIONS = ("num_warps", "num_stages")
+DEFAULTS = {"num_warps": 4, "num_stages": 3}  # Triton's defaults on NVIDIA GPUs
+OPTION_VALUES = {"num_warps": (2, 4, 8), "num_stages": (2, 3, 4)}
+BLOCK_OCTAVES = 2  # block sizes from current / 4 to current * 4
+MIN_BLOCK, MAX_BLOCK = 16, 1 << 16  # a block below 16 is tried only where the kernel has one
+CONFIG_KEYWORDS = ("num_warps", "num_stages", "num_ctas", "maxnreg")
+
+
+class TuneSpaceError(ValueError):
+    """The candidate's source cannot be parsed."""
+
+
+@dataclass(frozen=True)
+class Site:
+    """A byte range of the UTF-8 source (start == end: an insertion point) and its line."""
+
+    start: int
+    end: int
+    line: int
+
+
+@dataclass
+class Choice:
+    """One value a parameter can take: its label, the text written at the site, and how far
+    it is from the current value (variants nearest the candidate are tried first)."""
+
+    label: str
+    text: str
+    distance: float
+    value: int | None = None
+    # Kernel parameter values this choice sets, (kernel, parameter) -> value: static asserts.
+    bindings: dict[tuple[str, str], int] = field(default_factory=dict)
+
+
+@dataclass
+class Parameter:
+    """A tunable spot: what it is, its current value, where it is written and what to try."""
+
+    name: str
+    kind: str  # block, num_warps, num_stages or configs
+    current: str
+    site: Site
+    value: int | None = None  # the current value; None for autotune configs
+    feeds: list[tuple[str, str]] = field(default_factory=list)  # (kernel, kernel parameter)
+    choices: list[Choice] = field(default_factory=list)
+
+    @property
+    def bindings(self) -> dict[tuple[str, str], int]:
+        return {} if self.value is None else dict.fromkeys(self.feeds, self.value)
+
+
+@dataclass
+class Kernel:
+    """A module-level Triton function as far as tuning needs it."""
+
+    name: str
+    params: list[str]
+    constexprs: set[str]
+    autotune: ast.Call | None
+    loops: bool
+    asserts: list[tuple[ast.expr, int, str]]  # condition, line, call text of tl.static_assert
+    calls: set[str]  # names of the functions it calls
+
+    def pipelined(self, kernels: dict[str, Kernel], seen: frozenset[str] = frozenset()) -> bool:
+        """Whether it, or a @triton.jit function it calls, has a loop: num_stages matters."""
+        return self.loops or any(kernels[name].pipelined(kernels, seen | {self.name})
+                                 for name in self.calls & kernels.keys() - seen - {self.name})
+
+
+@dataclass
+class Space:
+    """Everything the candidate lets a tuner change, plus why other values were left alone."""
+
+    text: str
+    parameters: list[Parameter]
+    kernels: dict[str, Kernel]
+    notes: list[str]
+
+
+def find_space(text: str, path: str = "candidate.py") -> Space:
+    """The tunable parameters of a candidate source."""
+    try:
+        tree = ast.parse(text, filename=path)
+    except SyntaxError as exc:
+        raise TuneSpaceError(f"{path}:{exc.lineno}: syntax error: {exc.msg}") from None
+    return _Finder(tree, text).space()
+
+
+def dotted(node: ast.AST) -> str:
+    """`triton.language.constexpr` for that attribute chain; '' for anything else."""
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        base = dotted(node.value)
+        return f"{base}.{node.attr}" if base else ""
+    return ""
+
+
+def _last(node: ast.AST) -> str:
+    return dotted(node).rsplit(".", 1)[-1]
+
+
+def _int_literal(node: ast.AST | None) -> ast.Constant | None:
+    """The int constant node of `128` or `tl.constexpr(128)`; None for anything else."""
+    if (isinstance(node, ast.Call) and _last(node.func) == "constexpr" and len(node.args) == 1
+            and not node.keywords):
+        node = node.args[0]
+    if isinstance(node, ast.Constant) and type(node.value) is int:
+        return node
+    return None
+
+
+def _stored_names(nodes: list[ast.stmt]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for statement in nodes:
+        for node in ast.walk(statement):
+            if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+                counts[node.id] = counts.get(node.id, 0) + 1
+    return counts
+
+
+def _single_literals(body: list[ast.stmt], excluded: set[str]) -> dict[str, ast.Constant]:
+    """Names bound exactly once in `body`, by a plain assignment of an int literal."""
+    counts = _stored_names(body)
+    found = {}
+    for statement in body:
+        if isinstance(statement, ast.Assign) and len(statement.targets) == 1:
+            target, value = statement.targets[0], statement.value
+        elif isinstance(statement, ast.AnnAssign) and statement.value is not None:
+            target, value = statement.target, statement.value
+        else:
+            continue
+        literal = _int_literal(value)
+        if (isinstance(target, ast.Name) and literal is not None
+                and counts.get(target.id) == 1 and target.id not in excluded):
+            found[target.id] = literal
+    return found
+
+
+def _kernel(node: ast.FunctionDef) -> Kernel | None:
+    names = [_last(d.func if isinstance(d, ast.Call) else d) for d in node.decorator_list]
+    if "jit" not in names:
+        return None
+    autotune = next((d for d in node.decorator_list if isinstance(d, ast.Call)
+                     and _last(d.func) == "autotune"), None)
+    params, constexprs = [], set()
+    for arg in [*node.args.posonlyargs, *node.args.args]:
+        params.append(arg.arg)
+        annotation = arg.annotation
+        if isinstance(annotation, ast.Constant) and isinstance(annotation.value, str):
+            written = annotation.value  # a string annotation: "tl.constexpr"
+        else:
+            written = dotted(annotation) if annotation is not None else ""
+        if written.endswith("constexpr"):
+            constexprs.add(arg.arg)
+    asserts = [(call.args[0], call.lineno, ast.unparse(call)) for call in ast.walk(node)
+               if isinstance(call, ast.Call) and _last(call.func) == "static_assert"
+               and call.args]
+    loops = any(isinstance(n, ast.For | ast.While) for n in ast.walk(node))
+    calls = {_last(n.func) for n in ast.walk(node) if isinstance(n, ast.Call)}
+    return Kernel(node.name, params, constexprs, autotune, loops, asserts, calls)
+
+
+def block_choices(value: int) -> list[Choice]:
+    """Powers of two around a power-of-two block size, nearest first; none below MIN_BLOCK
+    unless the candidate's own block already is."""
+    lowest = min(MIN_BLOCK, value)
+    found = []
+    for octave in range(1, BLOCK_OCTAVES + 1):
+        for size in (value >> octave, value << octave):
+            if lowest <= size <= MAX_BLOCK:
+                found.append(Choice(str(size), str(size), octave, size))
+    return found
+
+
+def option_choices(option: str, value: int, prefix: str) -> list[Choice]:
+    """Values of num_warps / num_stages other than the current one."""
+    def distance(v: int) -> float:
+        return abs(math.log2(v / value)) if option == "num_warps" else abs(v - value)
+
+    return [Choice(str(v), f"{prefix}{v}", distance(v), v)
+            for v in OPTION_VALUES[option] if v != value]
+
+
+class _Finder:
+    """One pass over a module: kernels, module constants, launch sites, autotune configs."""
+
+    def __init__(self, tree: ast.Module, text: str) -> None:
+        self.tree, self.text = tree, text
+        data = text.encode()
+        self.line_starts = [0]
+        index = data.find(b"\n")
+        while index != -1:
+            self.line_starts.append(index + 1)
+            index = data.find(b"\n", index + 1)
+        self.kernels = {k.name: k for k in map(_kernel, self._module_functions()) if k}
+        declared_global = {name for node in ast.walk(tree) if isinstance(node, ast.Global)
+                           for name in node.names}
+        top = [s for s in tree.body if not isinstance(
+            s, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)]
+        self.constants = _single_literals(top, declared_global)
+        self.module_lists = self._module_lists(top, declared_global)
+        # Keyed by site and, for insertions sharing one position, num_warps before num_stages.
+        self.by_site: dict[tuple[int, int], Parameter] = {}
+        self.qualified: dict[int, str] = {}  # id(parameter) -> kernel- or function-qualified
+        self.notes: list[str] = []
+
+    def _module_functions(self) -> list[ast.FunctionDef]:
+        return [n for n in self.tree.body if isinstance(n, ast.FunctionDef)]
+
+    @staticmethod
+    def _module_lists(top: list[ast.stmt], excluded: set[str]) -> dict[str, ast.List | ast.Tuple]:
+        counts = _stored_names(top)
+        return {s.targets[0].id: s.value for s in top
+                if isinstance(s, ast.Assign) and len(s.targets) == 1
+                and isinstance(s.targets[0], ast.Name) and counts[s.targets[0].id] == 1
+                and s.targets[0].id not in excluded and isinstance(s.value, ast.List | ast.Tuple)}
+
+    def site(self, node: ast.AST) -> Site:
+        start = self.line_starts[node.lineno - 1] + node.col_offset
+        end = self.line_starts[node.end_lineno - 1] + node.end_col_offset
+        return Site(start, end, node.lineno)
+
+    def space(self) -> Space:
+        for kernel in self.kernels.values():
+            if kernel.autotune is not None:
+                self._configs(kernel)
+        self._launches(self.tree, None)
+        parameters = [self.by_site[key] for key in sorted(self.by_site)]
+        for parameter in parameters:
+            if parameter.kind == "block":
+                for choice in parameter.choices:
+                    choice.bindings = dict.fromkeys(parameter.feeds, choice.value)
+        self._unique_names(parameters)
+        return Space(self.text, parameters, self.kernels, self.notes)
+
+    def _unique_names(self, parameters: list[Parameter]) -> None:
+        for rename in (lambda p: self.qualified[id(p)],
+                       lambda p: f"{self.qualified[id(p)]}@{p.site.line}"):
+            seen: dict[str, int] = {}
+            for parameter in parameters:
+                seen[parameter.name] = seen.get(parameter.name, 0) + 1
+            for parameter in parameters:
+                if seen[parameter.name] > 1:
+                    parameter.name = rename(parameter)
+
+    def _launches(self, node: ast.AST, function: ast.FunctionDef | None) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef):
+                self._launches(child, child)  # type: ignore[arg-type]
+                continue
+            if isinstance(child, ast.Call):
+                self._launch(child, function)
+            self._launches(child, function)
+
+    def _launch(self, call: ast.Call, function: ast.FunctionDef | None) -> None:
+        func = call.func
+        if not (isinstance(func, ast.Subscript) and isinstance(func.value, ast.Name)
+                and func.value.id in self.kernels):
+            return
+        kernel = self.kernels[func.value.id]
+        given: dict[str, ast.expr] = {}
+        for arg, name in zip(call.args, kernel.params, strict=False):
+            if isinstance(arg, ast.Starred):
+                break
+            given[name] = arg
+        unpacked = False
+        for keyword in call.keywords:
+            if keyword.arg is None:
+                unpacked = True
+            else:
+                given[keyword.arg] = keyword.value
+        for name, expr in given.items():
+            if name in LAUNCH_OPTIONS:
+                self._value(name, name, expr, kernel, function)
+            elif BLOCK_NAME.fullmatch(name) and name in kernel.constexprs:
+                self._value("block", name, expr, kernel, function)
+        if kernel.autotune is None and not unpacked:
+            for option in LAUNCH_OPTIONS:
+                if option not in given and (option == "num_warps"
+                                            or kernel.pipelined(self.kernels)):
+                    self._insert(option, kernel, call)
+
+    def _value(self, kind: str, name: str, expr: ast.expr, kernel: Kernel,
+               function: ast.FunctionDef | None) -> None:
+        """The parameter behind `name=expr` at a launch, or a note on why there is none."""
+        literal, label, qualified = _int_literal(expr), name, f"{kernel.name}.{name}"
+        if literal is None and isinstance(expr, ast.Name):
+            local = self._local_literals(function)
+            if function is not None and expr.id in local:
+                literal, label = local[expr.id], expr.id
+                qualified = f"{function.name}.{expr.id}"
+            elif expr.id in self.constants and (function is None
+                                                or expr.id not in self._locals(function)):
+                literal = self.constants[expr.id]
+                label = qualified = expr.id
+        where = f"line {expr.lineno}: {kernel.name} gets {name}={ast.unparse(expr)}"
+        if literal is None:
+            self.notes.append(f"{where}, computed at run time; not tuned")
+            return
+        value = literal.value
+        if value < 1 or (kind == "block" and value & (value - 1)):
+            what = "a power of two" if kind == "block" else "a positive number"
+            self.notes.append(f"{where} = {value}, not {what}; not tuned")
+            return
+        site = self.site(literal)
+        parameter = self.by_site.get((site.start, 0))
+        if parameter is None:
+            choices = (block_choices(value) if kind == "block"
+                       else option_choices(kind, value, ""))
+            parameter = Parameter(label, kind, str(value), site, value, choices=choices)
+            self.by_site[(site.start, 0)] = parameter
+            self.qualified[id(parameter)] = qualified
+        if kind == "block":
+            parameter.feeds.append((kernel.name, name))
+
+    def _locals(self, function: ast.FunctionDef) -> set[str]:
+        arguments = function.args
+        names = {a.arg for a in [*arguments.posonlyargs, *arguments.args,
+                                 *arguments.kwonlyargs]}
+        names |= {a.arg for a in (arguments.vararg, arguments.kwarg) if a is not None}
+        return names | set(_stored_names(function.body))
+
+    def _local_literals(self, function: ast.FunctionDef | None) -> dict[str, ast.Constant]:
+        if function is None:
+            return {}
+        arguments = function.args
+        params = {a.arg for a in [*arguments.posonlyargs, *arguments.args,
+                                  *arguments.kwonlyargs]}
+        return _single_literals(function.body, params)
+
+    def _insert(self, option: str, kernel: Kernel, call: ast.Call) -> None:
+        """A launch without num_warps (or num_stages, for a kernel with a loop) runs on
+        Triton's default; a variant writes the keyword in after the last argument."""
+        items: list[ast.AST] = [*call.args, *call.keywords]
+        if items:
+            last = max(items, key=lambda n: (n.end_lineno, n.end_col_offset))
+            end = self.site(last).end
+            prefix = ", "
+        else:
+            end = self.site(call).end - 1  # just before the closing parenthesis
+            prefix = ""
+        current = DEFAULTS[option]
+        parameter = Parameter(option, option, f"default ({current})", Site(end, end, call.lineno),
+                              current, choices=option_choices(option, current,
+                                                              f"{prefix}{option}="))
+        self.by_site[(end, 1 + LAUNCH_OPTIONS.index(option))] = parameter
+        self.qualified[id(parameter)] = f"{kernel.name}.{option}"
+
+    def _configs(self, kernel: Kernel) -> None:
+        """Autotune configs: each variant keeps one config, so autotune has nothing to pick."""
+        decorator = kernel.autotune
+        assert decorator is not None
+        expr = next((k.value for k in decorator.keywords if k.arg == "configs"),
+                    decorator.args[0] if decorator.args else None)
+        configs = expr
+        if isinstance(expr, ast.Name):
+            configs = self.module_lists.get(expr.id)
+        if not isinstance(configs, ast.List | ast.Tuple) or any(
+                isinstance(e, ast.Starred) for e in configs.elts):
+            shown = ast.unparse(expr) if expr is not None else "nothing"
+            self.notes.append(f"line {decorator.lineno}: @triton.autotune on {kernel.name} gets "
+                              f"configs={shown}, built at run time; not tuned")
+            return
+        if len(configs.elts) < 2:
+            return
+        data = self.text.encode()
+        choices = []
+        for element in configs.elts:
+            element_site = self.site(element)
+            source = data[element_site.start:element_site.end].decode()
+            label, bindings = _config_label(element, kernel.name)
+            choices.append(Choice(label or source, f"[{source}]", 1.0, bindings=bindings))
+        parameter = Parameter(f"{kernel.name}.configs", "configs",
+                              f"autotune over {len(choices)} configs", self.site(configs),
+                              choices=choices)
+        self.by_site[(parameter.site.start, 0)] = parameter
+        self.qualified[id(parameter)] = parameter.name
+
+
+def _config_label(element: ast.expr, kernel: str) -> tuple[str, dict[tuple[str, str], int]]:
+    """`BLOCK=64 num_warps=4` for `triton.Config({"BLOCK": 64}, num_warps=4)`; '' otherwise."""
+    if not (isinstance(element, ast.Call) and _last(element.func) == "Config"):
+        return "", {}
+    meta = element.args[0] if element.args else next(
+        (k.value for k in element.keywords if k.arg == "kwargs"), None)
+    if not isinstance(meta, ast.Dict):
+        return "", {}
+    parts, bindings = [], {}
+    for key, value in zip(meta.keys, meta.values, strict=True):
+        if not (isinstance(key, ast.Constant) and isinstance(key.value, str)):
+            return "", {}
+        parts.append(f"{key.value}={ast.unparse(value)}")
+        literal = _int_literal(value)
+        if literal is not None:
+            bindings[(kernel, key.value)] = literal.value
+    parts += [f"{k.arg}={ast.unparse(k.value)}" for k in element.keywords
+              if k.arg in CONFIG_KEYWORDS]
+    return " ".join(parts), bindings

@@ -1,0 +1,223 @@
+"""Tune a correct Triton candidate's launch parameters by verifying rewritten variants.
+
+Every variant goes through the full verifier (tools/check.py), so a faster variant is only kept
+if it is also correct and honest; a variant that fails is listed with the reason. On a GPU the
+variants run one after another (timings of kernels sharing a GPU would be worthless) and the
+fastest passing one by median time replaces the candidate only if it beats the original by more
+than the noise of either measurement (the larger IQR). Without a GPU nothing is timed: the
+variants are checked for correctness, in parallel, and the original is kept.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kernel_agent.sandbox import Limits, Sandbox, get_sandbox
+from kernel_agent.tools.check import BaselineCache, read_source, verify_sources
+from kernel_agent.tools.tune_space import Space, find_space
+from kernel_agent.tools.tune_variants import DEFAULT_MAX_VARIANTS, Variant, plan_variants
+from kernel_agent.tools.verdict import Verdict
+
+REASON_CHARS = 300
+
+
+@dataclass
+class VariantResult:
+    """One row of the tuning table; number 0 is the original."""
+
+    number: int
+    changes: dict[str, list[str]]
+    status: str  # pass, fail, bad_input, skipped (not verified), or not_run
+    median_ms: float | None = None
+    iqr_ms: float | None = None
+    reason: str = ""
+    text: str = field(default="", repr=False)
+    verdict: Verdict | None = field(default=None, repr=False)
+
+    def describe(self) -> str:
+        if self.number == 0:
+            return "original"
+        return ", ".join(f"{name} {was} -> {now}" for name, (was, now) in self.changes.items())
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"number": self.number, "changes": self.changes, "status": self.status,
+                "median_ms": self.median_ms, "iqr_ms": self.iqr_ms, "reason": self.reason}
+
+
+@dataclass
+class TuneResult:
+    """What tuning found: the sources, every variant's row, and why the best one was chosen."""
+
+    original: str
+    best: str
+    improved: bool
+    chosen: int  # the number of the chosen row (0: the original)
+    device: str | None  # the verdict's device type (cuda, cpu); None when nothing ran
+    reason: str
+    parameters: list[dict[str, Any]]
+    notes: list[str]
+    variants: list[VariantResult]
+
+    @property
+    def best_row(self) -> VariantResult:
+        return next(row for row in self.variants if row.number == self.chosen)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"improved": self.improved, "chosen": self.chosen, "device": self.device,
+                "reason": self.reason, "parameters": self.parameters, "notes": self.notes,
+                "variants": [row.to_dict() for row in self.variants],
+                "original": self.original, "best": self.best}
+
+
+Progress = Callable[[VariantResult], None]
+
+
+def tune_files(problem_path: str | Path, candidate_path: str | Path,
+               **kwargs: Any) -> TuneResult:
+    """`kernel-agent tune`: tune a candidate file against a problem file."""
+    return tune_sources(read_source(problem_path, "problem"),
+                        read_source(candidate_path, "candidate"), **kwargs)
+
+
+def tune_sources(problem: dict[str, str], candidate: dict[str, str], *,
+                 sandbox: Sandbox | None = None, limits: Limits | None = None,
+                 max_variants: int = DEFAULT_MAX_VARIANTS, workers: int = 1,
+                 baselines: BaselineCache | None = None, progress: Progress | None = None,
+                 **options: Any) -> TuneResult:
+    """Verify the candidate and its variants; keep the fastest correct one (GPU only).
+
+    `workers` bounds the variants verified at once without a GPU (give the sandbox as many
+    workers); `options` go to the verifier like `check`'s (trials, atol, ...).
+    Raises TuneSpaceError for a candidate that does not parse, ValueError for max_variants < 1.
+    """
+    space = find_space(candidate["text"], candidate["path"])
+    tuning = _Tuning(space, plan_variants(space, max_variants), candidate, workers, progress)
+    if not space.parameters:  # nothing to verify, so no sandbox is started
+        return tuning.nothing_to_tune()
+    own_sandbox = sandbox is None
+    sandbox = sandbox or get_sandbox("local", cpu_workers=max(1, workers))
+    baselines = baselines if baselines is not None else BaselineCache()
+
+    def verify(text: str, path: str) -> Verdict:
+        return verify_sources(problem, {"text": text, "path": path}, sandbox=sandbox,
+                              limits=limits, baselines=baselines, **options)
+
+    try:
+        return tuning.run(verify)
+    finally:
+        if own_sandbox:
+            sandbox.close()
+
+
+class _Tuning:
+    """One tuning run: the original first, then the variants, then the choice."""
+
+    def __init__(self, space: Space, variants: list[Variant], candidate: dict[str, str],
+                 workers: int, progress: Progress | None) -> None:
+        self.space, self.variants, self.candidate = space, variants, candidate
+        self.workers, self.progress = max(1, workers), progress
+        self.verify: Callable[[str, str], Verdict] | None = None  # given to run()
+
+    def nothing_to_tune(self) -> TuneResult:
+        original = VariantResult(0, {}, "not_run", reason="nothing to tune",
+                                 text=self.candidate["text"])
+        return self.result([original], 0, None, "no tunable launch parameters found "
+                           "(block sizes, num_warps, num_stages, autotune configs)")
+
+    def run(self, verify: Callable[[str, str], Verdict]) -> TuneResult:
+        self.verify = verify
+        original = self.row(0, {}, self.candidate["text"])
+        device = original.verdict.device.get("type") if original.verdict else None
+        if original.status != "pass":
+            rows = [original, *(self.unverified(v, "not run: the original does not pass")
+                                for v in self.variants)]
+            return self.result(rows, 0, device, f"the original does not pass verification "
+                               f"({original.reason}); tuning needs a correct kernel")
+        rows = [original, *self.verify_variants(device)]
+        chosen, reason = choose(rows, device)
+        return self.result(rows, chosen, device, reason)
+
+    def verify_variants(self, device: str | None) -> list[VariantResult]:
+        to_run = [v for v in self.variants if v.skipped is None]
+        done: dict[int, VariantResult] = {}
+        workers = 1 if device == "cuda" else self.workers  # timings must not overlap
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            for row in pool.map(lambda v: self.row(v.number, v.changes, v.text), to_run):
+                done[row.number] = row
+        skipped = {v.number: self.unverified(v, f"skipped: {v.skipped}")
+                   for v in self.variants if v.skipped is not None}
+        return [done.get(v.number) or skipped[v.number] for v in self.variants]
+
+    def row(self, number: int, changes: dict[str, list[str]], text: str) -> VariantResult:
+        path = Path(self.candidate["path"])
+        name = path.name if number == 0 else f"{path.stem}.variant{number}{path.suffix}"
+        assert self.verify is not None
+        verdict = self.verify(text, str(path.with_name(name)))
+        stats = verdict.timing.candidate if verdict.timing else None
+        row = VariantResult(number, changes, verdict.status,
+                            stats.median_ms if stats else None, stats.iqr_ms if stats else None,
+                            "" if verdict.passed else failure_reason(verdict), text, verdict)
+        if self.progress is not None:
+            self.progress(row)
+        return row
+
+    def unverified(self, variant: Variant, reason: str) -> VariantResult:
+        status = "skipped" if variant.skipped else "not_run"
+        return VariantResult(variant.number, variant.changes, status, reason=reason,
+                             text=variant.text)
+
+    def result(self, rows: list[VariantResult], chosen: int, device: str | None,
+               reason: str) -> TuneResult:
+        parameters = [{"name": p.name, "kind": p.kind, "current": p.current, "line": p.site.line,
+                       "choices": [c.label for c in p.choices]} for p in self.space.parameters]
+        best = next(row for row in rows if row.number == chosen)
+        return TuneResult(self.candidate["text"], best.text, chosen != 0, chosen, device,
+                          reason, parameters, self.space.notes, rows)
+
+
+def choose(rows: list[VariantResult], device: str | None) -> tuple[int, str]:
+    """The chosen row's number and why: the fastest passing variant beyond the noise, else 0
+    (rows[0], the original)."""
+    verified = [r for r in rows[1:] if r.status not in ("skipped", "not_run")]
+    passed = [r for r in verified if r.status == "pass"]
+    counts = f"{len(passed)} of {len(verified)} variants verified passed"
+    original = rows[0]
+    if original.median_ms is None:
+        verdict = original.verdict
+        why = (verdict.not_measured.get("timing") if verdict else None) or "no timing"
+        lead = "the original was not timed" if device == "cuda" else "timing needs a GPU"
+        return 0, (f"{lead} ({why}); {counts}, checked for correctness only; "
+                   "the original is kept")
+    timed = [r for r in passed if r.median_ms is not None]
+    if not timed:
+        return 0, f"{counts}; none was timed, the original is kept"
+    best = min(timed, key=lambda r: r.median_ms or 0.0)
+    assert best.median_ms is not None
+    noise = max(original.iqr_ms or 0.0, best.iqr_ms or 0.0)
+    gain = original.median_ms - best.median_ms
+    summary = (f"variant {best.number} ({best.describe()}) {best.median_ms:.4g} ms vs the "
+               f"original's {original.median_ms:.4g} ms, noise (IQR) {noise:.2g} ms; {counts}")
+    if gain > noise:
+        return best.number, f"{summary}: {original.median_ms / best.median_ms:.2f}x faster"
+    return 0, f"{summary}: not faster beyond the noise, the original is kept"
+
+
+def failure_reason(verdict: Verdict) -> str:
+    """One line on why a variant did not pass."""
+    if verdict.error is not None:
+        message = (verdict.error.message.strip().splitlines() or [""])[0]
+        text = f"{verdict.stage}: {verdict.error.kind}: {message}"
+    elif failing := [t for t in verdict.trials if not t.passed]:
+        trial = failing[0]
+        text = (f"wrong results in {len(failing)}/{len(verdict.trials)} trials: "
+                f"{trial.mismatched}/{trial.elements} elements outside tolerance, max abs err "
+                f"{trial.max_abs_error:.3g}")
+    elif flags := verdict.rejecting_flags:
+        text = "; ".join(f"integrity flag {f.name}: {f.reason}" for f in flags)
+    else:
+        text = f"{verdict.status} at stage {verdict.stage}"
+    return text[:REASON_CHARS]
