@@ -9,8 +9,13 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from kernel_agent.agent.cli_chat import chat
 from kernel_agent.agent.cli_eval import eval_app
+from kernel_agent.agent.cli_mcp import serve_mcp
+from kernel_agent.agent.cli_memory import memory_app
 from kernel_agent.agent.cli_sandbox import sandbox_app
+from kernel_agent.agent.cli_solve import solve
+from kernel_agent.agent.cli_tune import tune_command
 from kernel_agent.sandbox import Limits, get_sandbox
 from kernel_agent.tools.check import BadInput, check_files
 
@@ -18,6 +23,11 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="An agent that writes fast, correct GPU kernels.")
 app.add_typer(sandbox_app, name="sandbox")
 app.add_typer(eval_app, name="eval")
+app.add_typer(memory_app, name="memory")
+app.command("serve-mcp")(serve_mcp)
+app.command("solve")(solve)
+app.command("chat")(chat)
+app.command("tune")(tune_command)
 EXIT_PASS, EXIT_FAIL, EXIT_BAD_INPUT = 0, 1, 2
 
 

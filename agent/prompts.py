@@ -132,3 +132,48 @@ History of this search:
 {history}
 
 Write the instructions for the next attempt."""
+
+DRAFT_PROMPT = """\
+Write the PyTorch reference problem for a GPU kernel that a person asked for. Kernels will be \
+written and checked against your file, so it must compute exactly what was asked.
+
+What the person wrote, oldest first:
+{conversation}
+{current_section}
+The file, in KernelBench format:
+- `class Model(nn.Module)`: its `forward` computes the operation with plain PyTorch \
+operations, written for clarity (it is the ground truth, not the fast version); constructor \
+arguments only for real parameters or settings;
+- `get_inputs()`: the forward's inputs at the requested shapes and dtype (torch.randn, \
+torch.randint, ...; no device argument);
+- `get_init_inputs()`: Model's constructor arguments (often `[]`);
+- `get_small_inputs()`: the same inputs, same dtype, at small shapes that run in a second on a \
+CPU (a few thousand elements per tensor; keep every dimension, shrink the sizes);
+- `KERNEL_AGENT = {{"request": "<the kernel asked for, in one sentence, with shapes and \
+dtype>", "dtype": "<e.g. bfloat16>"}}`.
+Use the shapes, dtype and semantics the person gave; where they said nothing, choose usual \
+ones and name them in the request. Import only torch and the standard library.
+
+Answer with the complete file in a single ```python code block."""
+
+DRAFT_CURRENT = """
+The current reference problem{status}. Revise it: do what the newest message asks, make it \
+usable, and keep everything else as it is:
+```python
+{reference}
+```
+"""
+
+DRAFT_FIX_PROMPT = """\
+That reference problem cannot be used:
+{error}
+
+Answer with the complete corrected file in a single ```python code block."""
+
+STARTING_POINT = """\
+A kernel from earlier in this conversation ({outcome}), written for the previous version of \
+this reference; start from it and change what the new reference needs:
+```python
+{code}
+```
+"""

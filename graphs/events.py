@@ -26,6 +26,8 @@ EVENTS = (
     "budget",  # round, rounds_left, seconds_left, tokens_used, tokens_left
     "retimed",  # measured, reason, results
     "finished",  # stop_reason, error, best id, run_dir
+    "reference_drafted",  # revision, attempt, origin (model, edited), ok, error, model_s, tokens
+    "reference_approved",  # path, revision, request
 )
 
 

@@ -1,10 +1,19 @@
 """The kernel search graph, built and compiled.
 
     START -> intake -> plan -> generate (xK) -> verify (xK) -> assess -> critic (xK) -+
-               |                   ^                                  |                |
-               |                   +----------------------------------|----------------+
-               +------------------------> finish <- select <----------+ budget used or
-                                                                          target met
+             |  ^ |                ^                                  |                |
+             |  | |                +----------------------------------|----------------+
+             |  | +---------------------> finish <- select <----------+ budget used or
+             v  |                                                         target met
+           draft -> review (interrupt: the person approves, edits or asks for changes)
+             ^         |
+             +---------+
+
+A chat request without a problem goes from intake to draft, which writes a reference problem
+from the conversation and checks it in the sandbox; review waits for the person and sends the
+approved reference back to intake, which starts the search. After a search, the next message on
+the same thread is a follow-up: intake archives the finished search and drafting revises its
+reference (graphs/intake.py, graphs/draft.py, graphs/review.py).
 
 plan, assess and critic fan out with Send, one task per branch. Each branch step is its own
 node, so every model answer, every verdict and every refined prompt is checkpointed as soon as
@@ -26,10 +35,12 @@ from langgraph.runtime import Runtime
 from kernel_agent.graphs.assess import assess
 from kernel_agent.graphs.context import Context
 from kernel_agent.graphs.critique import critic
+from kernel_agent.graphs.draft import draft
 from kernel_agent.graphs.finish import finish
 from kernel_agent.graphs.generate import generate
 from kernel_agent.graphs.intake import intake
 from kernel_agent.graphs.plan import plan
+from kernel_agent.graphs.review import review
 from kernel_agent.graphs.select import select
 from kernel_agent.graphs.state import InputState, OutputState, State
 from kernel_agent.graphs.verify import verify
@@ -52,7 +63,8 @@ def build_graph(checkpointer: BaseCheckpointSaver | None = None, *,
     builder = StateGraph(State, context_schema=Context, input_schema=InputState,
                          output_schema=OutputState)
     nodes: list[tuple[str, Node, tuple[str, ...]]] = [
-        ("intake", intake, ("plan", "finish")), ("plan", plan, ("generate",)),
+        ("intake", intake, ("draft", "plan", "finish")), ("draft", draft, ("review", END)),
+        ("review", review, ("intake", "draft", "review")), ("plan", plan, ("generate",)),
         ("generate", generate, ("verify",)), ("verify", verify, ()),
         ("assess", assess, ("critic", "select")), ("critic", critic, ("generate",)),
         ("select", select, ("finish",)), ("finish", finish, ())]

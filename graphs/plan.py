@@ -1,7 +1,8 @@
 """Plan: K branches, each with a different optimisation idea, then round 1 fans out.
 
 The model proposes the ideas; an unusable answer, or an endpoint that fails here, falls back to
-the built-in ideas for the problem's family, so planning never stops a search.
+the built-in ideas for the problem's family, so planning never stops a search. On a follow-up
+in a conversation, the first prompts also offer the previous search's best kernel as a start.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from langchain_core.messages import HumanMessage
 from langgraph.runtime import Runtime
 from langgraph.types import Command, Send
 
-from kernel_agent.agent.prompts import PLAN_PROMPT, REQUEST_LINE, TASK_PROMPT
+from kernel_agent.agent.prompts import PLAN_PROMPT, REQUEST_LINE, STARTING_POINT, TASK_PROMPT
 from kernel_agent.agent.reasoning import split_reasoning
 from kernel_agent.graphs.context import Context, context_of
 from kernel_agent.graphs.events import emit
@@ -39,9 +40,12 @@ def plan(state: State, runtime: Runtime[Context]) -> Command:
     emit("plan_ready", ideas=ideas, source=source, model_s=round(seconds, 3), error=error)
     branches: dict[str, Branch] = {}
     sends = []
+    start = state.get("starting_point")  # a follow-up: the previous search's best kernel
+    after_problem = request_line + (STARTING_POINT.format(
+        outcome=start["outcome"], code=start["code"].rstrip()) if start else "")
     for number, idea in enumerate(ideas):
         first = TASK_PROMPT.format(problem_path=problem["path"], problem_text=problem["text"],
-                                   request_line=request_line, idea=idea)
+                                   request_line=after_problem, idea=idea)
         branches[str(number)] = Branch(branch=number, idea=idea, prompt=first, round=1)
         sends.append(Send("generate", GenerateTask(
             branch=number, round=1, idea=idea, prompt=first, system=state["system_prompt"],

@@ -61,19 +61,20 @@ def run_search(problem_path: str | Path, run_dir: str | Path, *, model: ModelSpe
                critic_model: ModelSpec = None, mode: Mode = "auto", branches: int = 4,
                minutes: float = 15.0, rounds: int | None = None, tokens: int | None = None,
                target_speedup: float | None = None, request: str | None = None,
-               sandbox: Sandbox | None = None, thread_id: str | None = None,
-               resume: bool = False, on_event: Callable[[Event], None] | None = None,
+               problem_text: str | None = None, sandbox: Sandbox | None = None,
+               thread_id: str | None = None, resume: bool = False,
+               on_event: Callable[[Event], None] | None = None,
                verifier_options: dict[str, Any] | None = None, verify_timeout_s: float = 600.0,
                answer_attempts: int = 2, tool_steps: int = 12) -> SearchResult:
-    """Search for a fast, correct kernel for `problem_path`; see the module docstring."""
+    """Search for a fast, correct kernel for `problem_path`; see the module docstring.
+
+    `problem_text`, when given, is searched instead of the file's text (under the file's path),
+    e.g. the problem with its allowed backends narrowed."""
     directory = RunDir(run_dir)
     thread_id = _thread_id(directory, thread_id, resume)
     directory.write_meta({"thread_id": thread_id, "problem_path": str(problem_path),
                           "branches": branches, "minutes": minutes, "rounds": rounds,
                           "tokens": tokens, "target_speedup": target_speedup, "mode": mode})
-    own_sandbox = sandbox is None
-    if sandbox is None:
-        sandbox = get_sandbox("local", cpu_workers=max(1, min(branches, os.cpu_count() or 1)))
     context = Context(model=model, critic_model=critic_model, mode=mode, sandbox=sandbox,
                       run_dir=str(directory.path), branches=branches,
                       target_speedup=target_speedup, verifier_options=verifier_options or {},
@@ -81,6 +82,10 @@ def run_search(problem_path: str | Path, run_dir: str | Path, *, model: ModelSpe
                       tool_steps=tool_steps)
     context.generator()  # a missing endpoint fails here, before any work is done
     context.critic()
+    own_sandbox = sandbox is None
+    if sandbox is None:
+        context.sandbox = get_sandbox("local",
+                                      cpu_workers=max(1, min(branches, os.cpu_count() or 1)))
     config: dict[str, Any] = {"configurable": {"thread_id": thread_id},
                               "max_concurrency": max(MAX_CONCURRENCY, 2 * branches)}
     try:
@@ -94,7 +99,8 @@ def run_search(problem_path: str | Path, run_dir: str | Path, *, model: ModelSpe
             search_input = None if started else {
                 "problem_path": str(problem_path),
                 "budget": {"minutes": minutes, "rounds": rounds, "tokens": tokens},
-                **({"request": request} if request else {})}
+                **({"request": request} if request else {}),
+                **({"problem_text": problem_text} if problem_text else {})}
             for event in graph.stream(search_input, config, context=context,
                                       stream_mode="custom", durability="sync"):
                 if on_event is not None:
@@ -102,7 +108,7 @@ def run_search(problem_path: str | Path, run_dir: str | Path, *, model: ModelSpe
             values = graph.get_state(config).values
     finally:
         if own_sandbox:
-            sandbox.close()
+            context.sandbox.close()
     return _result(thread_id, directory.path, values)
 
 

@@ -4,6 +4,8 @@ Everything in the state is plain JSON-like data (dicts, lists, strings, numbers,
 SQLite checkpointer stores it as it is and a resumed run reads back exactly what was verified.
 Channels written by parallel branches in the same step have reducers: candidates and history
 append, the token count adds up, branch records merge by branch, and `best` keeps the better one.
+A thread is a conversation that may hold several searches: when the next one starts, the finished
+one is archived in `searches` and the search's own keys are reset (graphs/searches.py).
 """
 
 from __future__ import annotations
@@ -77,8 +79,32 @@ class Branch(TypedDict):
     round: int
 
 
+class ValidationResult(TypedDict):
+    """Whether a reference problem ran in the sandbox as its own candidate, and where."""
+
+    ok: bool
+    error: str | None
+    device: str  # e.g. "cpu (Triton interpreter)"; "" when it never ran
+    gpu: bool
+    seconds: float
+
+
+class ReferenceDraft(TypedDict):
+    """A reference problem drafted from the conversation, while the person reviews it."""
+
+    text: str
+    path: str  # where it is saved once approved
+    request: str  # the kernel asked for, in a sentence (its KERNEL_AGENT request)
+    validation: ValidationResult
+    status: str  # review, change (redraft from words), fix (repair), approved
+    origin: str  # model, edited
+    revision: int  # 1 for the first draft of this search, +1 for every redraft or edit
+    attempts: int  # model answers the latest drafting took
+    tokens: int  # model tokens spent drafting this search's reference so far
+
+
 class State(InputState):
-    """The whole search."""
+    """The whole search (a thread may hold several: see `searches`)."""
 
     problem: dict[str, str]  # {"text", "path"}
     system_prompt: str
@@ -98,6 +124,11 @@ class State(InputState):
     retime: NotRequired[dict[str, Any]]
     stop_reason: NotRequired[str]
     error: NotRequired[str | None]
+    # The conversation around the searches (graphs/draft.py, graphs/searches.py):
+    reference_draft: NotRequired[ReferenceDraft | None]
+    search_inputs: NotRequired[dict[str, Any]]  # the input values the latest search started from
+    searches: Annotated[list[dict[str, Any]], operator.add]  # earlier searches of this thread
+    starting_point: NotRequired[dict[str, Any] | None]  # the previous best kernel, on follow-ups
 
 
 class OutputState(TypedDict, total=False):

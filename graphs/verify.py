@@ -21,9 +21,11 @@ from kernel_agent.graphs.state import Candidate, VerifyTask
 from kernel_agent.tools.check import verify_sources
 
 
-def candidate_id(round_: int, branch: int, code: str) -> str:
-    """Stable across a resume: the same code from the same branch and round has the same id."""
-    digest = hashlib.sha256(code.encode()).hexdigest()[:10]
+def candidate_id(round_: int, branch: int, code: str, problem_text: str) -> str:
+    """Stable across a resume: the same code from the same branch and round, for the same
+    problem, has the same id. The problem is part of it because a thread's later searches (a
+    follow-up in a conversation) record into the same run directory."""
+    digest = hashlib.sha256(f"{problem_text}\0{code}".encode()).hexdigest()[:10]
     return f"r{round_:02d}-b{branch}-{digest}"
 
 
@@ -33,7 +35,7 @@ def verify(payload: dict[str, Any], runtime: Runtime[Context]) -> dict[str, Any]
         return {"failures": [task["failure"]]}
     context = context_of(runtime)
     run_dir = context.run_directory()
-    cid = candidate_id(task["round"], task["branch"], task["code"])
+    cid = candidate_id(task["round"], task["branch"], task["code"], task["problem"]["text"])
     recorded = run_dir.recorded(cid) if run_dir else None
     if recorded is not None:
         candidate = cast(Candidate, recorded)

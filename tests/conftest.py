@@ -1,14 +1,17 @@
 """Shared test set-up: GPU and Docker requirements that CI can turn from skips into failures.
 
 CI sets KERNEL_AGENT_REQUIRE_DOCKER=1, so a missing Docker engine fails the run instead of
-skipping the Docker tests; on the GPU host KERNEL_AGENT_REQUIRE_GPU=1 does the same for `gpu`.
+skipping the Docker tests; on the GPU host KERNEL_AGENT_REQUIRE_GPU=1 does the same for `gpu`,
+and KERNEL_AGENT_REQUIRE_SERVER=1 for the tests that start `langgraph dev`.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -44,6 +47,15 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         require("an NVIDIA GPU", gpu_present(), "KERNEL_AGENT_REQUIRE_GPU")
     if item.get_closest_marker("docker"):
         require("a Docker engine", docker_engine_present(), "KERNEL_AGENT_REQUIRE_DOCKER")
+
+
+@pytest.fixture(scope="session")
+def langgraph_cli() -> list[str]:
+    """The command that runs langgraph-cli with its in-memory server (the `server` extra)."""
+    present = all(importlib.util.find_spec(name) for name in (
+        "langgraph_cli", "langgraph_api", "langgraph_runtime_inmem"))
+    require("langgraph-cli[inmem]", present, "KERNEL_AGENT_REQUIRE_SERVER")
+    return [sys.executable, "-m", "langgraph_cli"]
 
 
 @pytest.fixture(autouse=True)

@@ -15,7 +15,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from kernel_agent.agent.prompts import CRITIC_SYSTEM, PLAN_PROMPT
+from kernel_agent.agent.prompts import (
+    CRITIC_SYSTEM,
+    DRAFT_CURRENT,
+    DRAFT_FIX_PROMPT,
+    DRAFT_PROMPT,
+    PLAN_PROMPT,
+)
 from kernel_agent.graphs.intake import REFERENCE_CHECK_PATH
 from kernel_agent.sandbox import Limits, Sandbox, TaskResult
 from kernel_agent.tools.check import VERIFY_TASK, verify_sources
@@ -126,3 +132,24 @@ class CountingSandbox:
 
     def verified(self) -> list[str]:
         return self.log.read_text().splitlines() if self.log.exists() else []
+
+
+DRAFT_MARK = DRAFT_PROMPT[:60]
+DRAFT_FIX_MARK = DRAFT_FIX_PROMPT.splitlines()[0]
+REVISION_MARK = DRAFT_CURRENT.strip().split("{status}")[0]
+
+
+def is_draft(request: dict[str, Any]) -> bool:
+    """A request to draft (or repair) a reference problem, as graphs/draft.py sends it."""
+    return DRAFT_MARK in message_text(request)
+
+
+def with_drafts(router: Callable[[dict[str, Any]], Scripted],
+                drafter: Callable[[dict[str, Any]], Scripted]
+                ) -> Callable[[dict[str, Any]], Scripted]:
+    """A script that answers drafting requests with `drafter` and all others with `router`."""
+
+    def script(request: dict[str, Any]) -> Scripted:
+        return drafter(request) if is_draft(request) else router(request)
+
+    return script

@@ -4,7 +4,7 @@ branch its own idea, from the model or from the built-in list of the problem's f
 from __future__ import annotations
 
 import pytest
-from langchain_core.messages import AIMessage, HumanMessage
+from langchain_core.messages import AIMessage
 
 from kernel_agent.graphs import Context, build_graph, run_search
 from kernel_agent.graphs.ideas import BUILT_IN, choose_ideas, family, parse_ideas
@@ -61,10 +61,10 @@ def test_too_few_ideas_are_topped_up_with_distinct_built_in_ones():
     assert source == "built-in" and len(set(many)) == 12
 
 
-def test_a_chat_request_without_a_problem_file_gets_a_clear_answer():
-    result = build_graph().invoke({"messages": [HumanMessage("Write me a fast softmax.")]},
-                                  context=Context())
+def test_no_problem_and_no_request_gets_a_clear_answer():
+    """(A chat request without a problem file is drafted into one: tests/graphs/test_draft.py.)"""
+    result = build_graph().invoke({"budget": {"rounds": 1}}, context=Context())
     assert result["stop_reason"] == "bad input"
-    assert "not supported yet" in result["error"]
+    assert "no problem given" in result["error"] and "message" in result["error"]
     assert isinstance(result["messages"][-1], AIMessage)
-    assert "not supported yet" in result["messages"][-1].content
+    assert "no problem given" in result["messages"][-1].content

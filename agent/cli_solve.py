@@ -1,0 +1,293 @@
+"""`kernel-agent solve PROBLEM.py`: search for a fast, correct kernel within a budget.
+
+    kernel-agent solve PROBLEM.py [--budget 15m] [--branches 4] [--profile P] [--model NAME]
+                       [--base-url URL] [--backend triton|cuda] [--sandbox local|docker]
+                       [--target-speedup X] [--rounds N] [--out DIR] [--resume ID]
+
+The search is `kernel_agent.graphs.run_search`; this module checks the input, shows the progress
+events (agent/live_view.py) and sums the outcome up. Ctrl-C ends the process at once, the way a
+kill would: everything checkpointed stays, and whatever was in flight (a model answer, a
+verification) is asked for again when the run is resumed with the command it prints.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+
+import typer
+from rich.console import Console, RenderableType
+from rich.live import Live
+from rich.text import Text
+
+if TYPE_CHECKING:
+    from kernel_agent.agent.live_view import SearchView
+    from kernel_agent.agent.models import ModelConfig
+    from kernel_agent.agent.solve_setup import SolvePlan, SolveRequest
+    from kernel_agent.graphs.runner import SearchResult
+
+EXIT_PASS, EXIT_NONE_PASSED, EXIT_BAD_INPUT, EXIT_NO_ENDPOINT, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+BAD_INPUT_STOP = "bad input"  # the search's stop reason when intake refused the problem
+SHOW_CURSOR = "\x1b[?25h"
+RUN_FILES = (("best_kernel.py", "the fastest kernel that passed every check"),
+             ("report.md", "what was tried, what won and why"),
+             ("candidates.jsonl", "every candidate with its verdict"),
+             ("run.json", "the run's settings and thread id"),
+             ("checkpoints.sqlite", "the search's checkpoints, for --resume"))
+SOLVE_HINT = """\
+kernel-agent solve uses the profile nim-r1 (NVIDIA NIM, DeepSeek-R1) unless --profile or
+KERNEL_AGENT_PROFILE names another. For any OpenAI-compatible endpoint pass --base-url (or set
+KERNEL_AGENT_BASE_URL) and name the served model with --model (or KERNEL_AGENT_MODEL)."""
+
+
+def solve(
+    problem: Annotated[Path, typer.Argument(help="the problem file (KernelBench format)")],
+    budget: Annotated[str | None, typer.Option(
+        show_default="15m", help="wall-clock budget: 15m, 90s, 1h or a number of minutes")
+    ] = None,
+    branches: Annotated[int | None, typer.Option(
+        min=1, show_default="4", help="candidates searched in parallel")] = None,
+    profile: Annotated[str | None, typer.Option(
+        show_default="nim-r1", help="model profile: nim-r1, deepseek, openai, local")
+    ] = None,
+    model: Annotated[str | None, typer.Option(help="model name at the endpoint")] = None,
+    base_url: Annotated[str | None, typer.Option(help="OpenAI-compatible endpoint URL")] = None,
+    backend: Annotated[str | None, typer.Option(
+        show_default="the problem's", help="allow only this kernel language: triton or cuda")
+    ] = None,
+    sandbox: Annotated[str, typer.Option(help="where candidates run: local or docker")
+                       ] = "local",
+    target_speedup: Annotated[float | None, typer.Option(
+        help="stop once a kernel is this many times faster than eager PyTorch")] = None,
+    rounds: Annotated[int | None, typer.Option(min=1, help="at most this many rounds")] = None,
+    out: Annotated[Path | None, typer.Option(
+        show_default="runs/<problem>-<id>", help="run directory")] = None,
+    resume: Annotated[str | None, typer.Option(
+        help="continue a run: its directory or its thread id")] = None,
+) -> None:
+    """Search for a fast, correct kernel for PROBLEM within the budget.
+
+    Exit status: 0 a correct kernel was found, 1 none passed, 2 bad input,
+    3 no model endpoint configured, 130 interrupted (the run can be resumed).
+    """
+    from kernel_agent.agent.solve_setup import SolveRequest
+
+    request = SolveRequest(problem=problem, budget=budget, branches=branches, backend=backend,
+                           sandbox=sandbox, target_speedup=target_speedup, rounds=rounds,
+                           out=out, resume=resume)
+    try:
+        plan, config = _prepare(request, profile, model, base_url)
+        flags = {"--profile": profile, "--model": model, "--base-url": base_url,
+                 "--sandbox": None if sandbox == "local" else sandbox}
+        code = _run(plan, config, sandbox, resume_command(problem, plan.run_dir, flags))
+    except KeyboardInterrupt:  # before the search's own handler is in place, or after it
+        Console(stderr=True).print("interrupted")
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    raise typer.Exit(code)
+
+
+def _prepare(request: SolveRequest, profile: str | None, model: str | None,
+             base_url: str | None) -> tuple[SolvePlan, ModelConfig]:
+    """The plan and a model configuration that names a reachable kind of endpoint."""
+    from kernel_agent.agent.models import (
+        NoEndpointConfigured,
+        discover_model,
+        ensure_endpoint,
+        resolve_config,
+    )
+    from kernel_agent.agent.solve_setup import SolveInputError, plan_solve
+
+    try:
+        plan = plan_solve(request)
+        config = resolve_config(profile, {"model": model, "base_url": base_url})
+    except (SolveInputError, ValueError, FileNotFoundError) as exc:
+        bad_input(str(exc))
+    try:
+        ensure_endpoint(config)
+        config = discover_model(config)
+    except NoEndpointConfigured as exc:
+        no_endpoint(exc)
+    return plan, config
+
+
+def _run(plan: SolvePlan, config: ModelConfig, sandbox_name: str, hint: str) -> int:
+    """Run the search with progress shown; the exit status."""
+    from kernel_agent.agent.live_view import SearchView
+    from kernel_agent.agent.models import NoEndpointConfigured
+    from kernel_agent.graphs.runner import RunDirInUse, run_search
+    from kernel_agent.sandbox import get_sandbox
+
+    console = Console(soft_wrap=True)
+    try:
+        runner = None if sandbox_name == "local" else get_sandbox(sandbox_name)
+    except ValueError as exc:
+        bad_input(f"the {sandbox_name} sandbox cannot be used: {exc}")
+    view = SearchView(problem=str(plan.problem), branches=plan.branches, minutes=plan.minutes,
+                      max_rounds=plan.rounds,
+                      deadline=None if plan.resume else time.time() + 60 * plan.minutes)
+    verb = "resuming" if plan.resume else "solving"
+    console.print(f"{verb} {plan.problem} with {config.model} at {config.base_url} -> "
+                  f"{plan.run_dir}", markup=False, highlight=False)
+    display = Display(console, view, plan.run_dir, plan.target_speedup)
+    try:
+        with display, exit_on_interrupt(display, plan.run_dir, hint):
+            result = run_search(
+                plan.problem, plan.run_dir, model=config, branches=plan.branches,
+                minutes=plan.minutes, rounds=plan.rounds, target_speedup=plan.target_speedup,
+                problem_text=plan.problem_text, sandbox=runner, thread_id=plan.thread_id,
+                resume=plan.resume, on_event=display.on_event)
+    except RunDirInUse as exc:
+        bad_input(str(exc))
+    except NoEndpointConfigured as exc:
+        no_endpoint(exc)
+    finally:
+        if runner is not None:
+            runner.close()
+    if result.stop_reason == BAD_INPUT_STOP:  # the search refused the problem at intake
+        bad_input(f"{result.error} (report: {result.report})")
+    for line in summary_lines(result):
+        console.print(line, markup=False, highlight=False)
+    return EXIT_PASS if result.status == "pass" else EXIT_NONE_PASSED
+
+
+class Display:
+    """A Rich Live view on a terminal; one line per notable event anywhere else."""
+
+    def __init__(self, console: Console, view: SearchView, run_dir: Path,
+                 target_speedup: float | None) -> None:
+        from kernel_agent.graphs.rundir import RunDir
+
+        self.console, self.view, self.run_dir = console, view, RunDir(run_dir)
+        self.target_speedup = target_speedup
+        self.lock = threading.Lock()
+        self.live: Live | None = None
+
+    def __enter__(self) -> Display:
+        if self.console.is_terminal and not self.console.is_dumb_terminal:
+            self.live = Live(get_renderable=self.render, console=self.console,
+                             refresh_per_second=2)
+            self.live.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.live is not None:
+            self.live.stop()
+
+    def render(self) -> RenderableType:
+        with self.lock:
+            return self.view.render(time.time())
+
+    def on_event(self, event: dict[str, Any]) -> None:
+        from kernel_agent.agent.live_view import line_for
+
+        event = self.classified(event)
+        with self.lock:
+            self.view.apply(event)
+        if self.live is None and (line := line_for(event)) is not None:
+            self.console.print(line, markup=False, highlight=False)
+
+    def classified(self, event: dict[str, Any]) -> dict[str, Any]:
+        """A verified candidate's event with the class of its verdict (`kind`), read from the
+        candidate the run directory recorded just before the event."""
+        if event.get("event") != "candidate_verified":
+            return event
+        from kernel_agent.agent.critic import diagnose
+        from kernel_agent.tools.verdict import Verdict
+
+        recorded = self.run_dir.recorded(event["id"])
+        if recorded is None:
+            return event
+        diagnosis = diagnose(Verdict.from_dict(recorded["verdict"]), recorded["code"],
+                             target_speedup=self.target_speedup)
+        return {**event, "kind": diagnosis.kind}
+
+
+@contextmanager
+def exit_on_interrupt(display: Display, run_dir: Path, hint: str) -> Iterator[None]:
+    """Make SIGINT end the process at once with the resume command, status 130.
+
+    A KeyboardInterrupt raised inside the graph would first wait for every model call and
+    verification in flight (minutes); the run directory is built to survive a kill, so the
+    handler writes straight to the file descriptors (no locks a thread may hold) and exits.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: object) -> None:
+        if display.live is not None:
+            os.write(1, f"\n{SHOW_CURSOR}".encode())
+        os.write(2, (f"\ninterrupted: the search stopped; its checkpoint is kept in {run_dir}\n"
+                     f"resume it with:\n  {hint}\n").encode())
+        os._exit(EXIT_INTERRUPTED)
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def resume_command(problem: Path, run_dir: Path, flags: dict[str, str | None]) -> str:
+    """The command that continues this run (the model settings given on this command line
+    included, since a run directory does not keep them)."""
+    words = ["kernel-agent", "solve", str(problem), "--resume", str(run_dir)]
+    for flag, value in flags.items():
+        if value is not None:
+            words += [flag, value]
+    return shlex.join(words)
+
+
+def summary_lines(result: SearchResult) -> list[str]:
+    """The outcome: status, stop reason, best kernel and speed, rounds, tokens, files."""
+    lines = [f"status: {result.status}", f"stop reason: {result.stop_reason or '-'}"]
+    if result.error:
+        lines.append(f"error: {result.error}")
+    chosen = result.chosen
+    if chosen is None:
+        lines.append("best kernel: none passed verification")
+    else:
+        lines.append(f"best kernel: {chosen['id']} (round {chosen['round']}, branch "
+                     f"{chosen['branch']}), speedup: {speedup_text(chosen)}")
+    lines.append(f"rounds: {result.rounds}, candidates verified: {len(result.candidates)}, "
+                 f"tokens: {result.tokens_used}")
+    lines.append(f"files in {result.run_dir}:")
+    for name, what in RUN_FILES:
+        path = result.run_dir / name
+        if path.exists():
+            lines.append(f"  {path}  ({what})")
+    return lines
+
+
+def speedup_text(candidate: dict[str, Any]) -> str:
+    """The candidate's speedup over eager (and torch.compile), or why it was not timed."""
+    verdict = candidate.get("verdict") or {}
+    if candidate.get("speedup") is not None:
+        compiled = (verdict.get("timing") or {}).get("speedup_compiled")
+        over_compiled = f", {compiled:.2f}x over torch.compile" if compiled else ""
+        return f"{candidate['speedup']:.2f}x over eager PyTorch{over_compiled}"
+    if (verdict.get("device") or {}).get("type") != "cuda":
+        return "not timed on CPU"
+    why = (verdict.get("not_measured") or {}).get("timing", "no timing in the verdict")
+    return f"not timed: {why}"
+
+
+def bad_input(message: str) -> NoReturn:
+    Console(stderr=True, soft_wrap=True).print(
+        Text.assemble(("bad input: ", "bold yellow"), message))
+    raise typer.Exit(EXIT_BAD_INPUT)
+
+
+def no_endpoint(exc: Exception) -> NoReturn:
+    """How to configure a model endpoint, then exit 3 (no traceback: this is set-up)."""
+    console = Console(stderr=True, soft_wrap=True)
+    console.print(str(exc), markup=False, highlight=False)
+    console.print(f"\n{SOLVE_HINT}", markup=False, highlight=False)
+    raise typer.Exit(EXIT_NO_ENDPOINT)
