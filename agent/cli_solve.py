@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import os
 import shlex
+import shutil
 import signal
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
@@ -29,9 +30,10 @@ from rich.text import Text
 
 if TYPE_CHECKING:
     from kernel_agent.agent.live_view import SearchView
-    from kernel_agent.agent.models import ModelConfig
+    from kernel_agent.agent.models import ModelConfig, NoEndpointConfigured
     from kernel_agent.agent.solve_setup import SolvePlan, SolveRequest
     from kernel_agent.graphs.runner import SearchResult
+    from kernel_agent.sandbox import Sandbox
 
 EXIT_PASS, EXIT_NONE_PASSED, EXIT_BAD_INPUT, EXIT_NO_ENDPOINT, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 BAD_INPUT_STOP = "bad input"  # the search's stop reason when intake refused the problem
@@ -83,19 +85,21 @@ def solve(
                            sandbox=sandbox, target_speedup=target_speedup, rounds=rounds,
                            out=out, resume=resume)
     try:
-        plan, config = _prepare(request, profile, model, base_url)
+        plan, config, no_model = _prepare(request, profile, model, base_url)
         flags = {"--profile": profile, "--model": model, "--base-url": base_url,
                  "--sandbox": None if sandbox == "local" else sandbox}
-        code = _run(plan, config, sandbox, resume_command(problem, plan.run_dir, flags))
+        hint = resume_command(problem, plan.run_dir, flags)
+        code = _run(plan, config, sandbox, hint) if config else _recall(plan, sandbox, no_model)
     except KeyboardInterrupt:  # before the search's own handler is in place, or after it
         Console(stderr=True).print("interrupted")
         raise typer.Exit(EXIT_INTERRUPTED) from None
     raise typer.Exit(code)
 
 
-def _prepare(request: SolveRequest, profile: str | None, model: str | None,
-             base_url: str | None) -> tuple[SolvePlan, ModelConfig]:
-    """The plan and a model configuration that names a reachable kind of endpoint."""
+def _prepare(request: SolveRequest, profile: str | None, model: str | None, base_url: str | None
+             ) -> tuple[SolvePlan, ModelConfig | None, NoEndpointConfigured | None]:
+    """The plan and a model configuration that names a reachable kind of endpoint; without
+    one, a new run can still answer from kernel memory (the configuration is None then)."""
     from kernel_agent.agent.models import (
         NoEndpointConfigured,
         discover_model,
@@ -113,8 +117,10 @@ def _prepare(request: SolveRequest, profile: str | None, model: str | None,
         ensure_endpoint(config)
         config = discover_model(config)
     except NoEndpointConfigured as exc:
-        no_endpoint(exc)
-    return plan, config
+        if plan.resume:
+            no_endpoint(exc)
+        return plan, None, exc
+    return plan, config, None
 
 
 def _run(plan: SolvePlan, config: ModelConfig, sandbox_name: str, hint: str) -> int:
@@ -122,13 +128,9 @@ def _run(plan: SolvePlan, config: ModelConfig, sandbox_name: str, hint: str) -> 
     from kernel_agent.agent.live_view import SearchView
     from kernel_agent.agent.models import NoEndpointConfigured
     from kernel_agent.graphs.runner import RunDirInUse, run_search
-    from kernel_agent.sandbox import get_sandbox
 
     console = Console(soft_wrap=True)
-    try:
-        runner = None if sandbox_name == "local" else get_sandbox(sandbox_name)
-    except ValueError as exc:
-        bad_input(f"the {sandbox_name} sandbox cannot be used: {exc}")
+    runner = _sandbox(sandbox_name)
     view = SearchView(problem=str(plan.problem), branches=plan.branches, minutes=plan.minutes,
                       max_rounds=plan.rounds,
                       deadline=None if plan.resume else time.time() + 60 * plan.minutes)
@@ -155,6 +157,58 @@ def _run(plan: SolvePlan, config: ModelConfig, sandbox_name: str, hint: str) -> 
     for line in summary_lines(result):
         console.print(line, markup=False, highlight=False)
     return EXIT_PASS if result.status == "pass" else EXIT_NONE_PASSED
+
+
+def _recall(plan: SolvePlan, sandbox_name: str, no_model: NoEndpointConfigured | None) -> int:
+    """No model endpoint: answer from kernel memory, re-verified (and tuned, on a GPU) here.
+    Exit 0 with a remembered kernel that passes, else say how to configure an endpoint."""
+    from kernel_agent.agent.live_view import SearchView
+    from kernel_agent.graphs.runner import run_search
+
+    console = Console(soft_wrap=True)
+    runner = _sandbox(sandbox_name)
+    console.print(f"no model endpoint configured: looking {plan.problem} up in kernel memory "
+                  f"-> {plan.run_dir}", markup=False, highlight=False)
+    view = SearchView(problem=str(plan.problem), branches=1, minutes=plan.minutes,
+                      max_rounds=0, deadline=None)
+    new_parent = not plan.run_dir.parent.exists()
+    display = Display(console, view, plan.run_dir, plan.target_speedup)
+    try:
+        with display:
+            result = run_search(plan.problem, plan.run_dir, branches=1, minutes=plan.minutes,
+                                problem_text=plan.problem_text, sandbox=runner,
+                                thread_id=plan.thread_id, recall_only=True,
+                                on_event=display.on_event)
+    finally:
+        if runner is not None:
+            runner.close()
+    if result.stop_reason == BAD_INPUT_STOP:
+        bad_input(f"{result.error} (report: {result.report})")
+    if not result.candidates:  # memory knew nothing: no run worth keeping
+        shutil.rmtree(plan.run_dir, ignore_errors=True)
+        if new_parent:
+            with suppress(OSError):
+                plan.run_dir.parent.rmdir()
+    else:
+        for line in summary_lines(result):
+            console.print(line, markup=False, highlight=False)
+    if result.status != "pass":
+        console.print(f"no remembered kernel: {result.stop_reason}", markup=False,
+                      highlight=False)
+        no_endpoint(no_model)
+    console.print(f"\nGenerating new kernels needs a model endpoint. {no_model}\n{SOLVE_HINT}",
+                  markup=False, highlight=False)
+    return EXIT_PASS
+
+
+def _sandbox(name: str) -> Sandbox | None:
+    """The named sandbox backend; None for local, which the search starts itself."""
+    from kernel_agent.sandbox import get_sandbox
+
+    try:
+        return None if name == "local" else get_sandbox(name)
+    except ValueError as exc:
+        bad_input(f"the {name} sandbox cannot be used: {exc}")
 
 
 class Display:
@@ -285,7 +339,7 @@ def bad_input(message: str) -> NoReturn:
     raise typer.Exit(EXIT_BAD_INPUT)
 
 
-def no_endpoint(exc: Exception) -> NoReturn:
+def no_endpoint(exc: Exception | None) -> NoReturn:
     """How to configure a model endpoint, then exit 3 (no traceback: this is set-up)."""
     console = Console(stderr=True, soft_wrap=True)
     console.print(str(exc), markup=False, highlight=False)

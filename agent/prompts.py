@@ -177,3 +177,24 @@ this reference; start from it and change what the new reference needs:
 {code}
 ```
 """
+
+REMEMBERED_KERNEL = """\
+A kernel remembered for exactly this problem, re-verified on this machine just now ({outcome}); \
+start from it and make it faster:
+```python
+{code}
+```
+"""
+
+WORKED_EXAMPLES = """
+
+Verified kernels for similar problems, as worked examples (they solve other problems: take \
+their techniques, not their code as is):
+{examples}"""
+
+WORKED_EXAMPLE = """\
+- {name} ({speed}, verified on {gpu}):
+```python
+{code}
+```
+"""

@@ -73,7 +73,7 @@ def plan_solve(request: SolveRequest) -> SolvePlan:
     if request.resume is not None:
         return _resumed(request, text, minutes)
     thread_id = uuid.uuid4().hex
-    run_dir = request.out or RUNS / f"{request.problem.stem}-{thread_id[:8]}"
+    run_dir = request.out or RUNS / f"{_problem_name(request.problem)}-{thread_id[:8]}"
     if (run_dir / META).exists():
         other = read_meta(run_dir).get("thread_id", "another search")
         raise SolveInputError(f"{run_dir} already holds the search {other}: continue it with "
@@ -113,6 +113,12 @@ def _resumed(request: SolveRequest, text: str, minutes: float | None) -> SolvePl
         rounds=recorded.get("rounds"),
         target_speedup=(request.target_speedup if request.target_speedup is not None
                         else recorded.get("target_speedup")))
+
+
+def _problem_name(path: Path) -> str:
+    """The file's stem, or its folder's name for the examples' `<name>/problem.py` layout."""
+    stem = path.stem
+    return path.resolve().parent.name if stem == "problem" and path.resolve().parent.name else stem
 
 
 def _minutes(budget: str | None) -> float | None:

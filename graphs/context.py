@@ -10,6 +10,7 @@ one local sandbox.
 from __future__ import annotations
 
 import atexit
+import logging
 import os
 import threading
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from pydantic.json_schema import SkipJsonSchema
 from kernel_agent.agent.models import ModelConfig, make_chat_model, resolve_config, uses_tools
 from kernel_agent.graphs.rundir import RunDir
 from kernel_agent.sandbox import Limits, Sandbox, get_sandbox
+from kernel_agent.tools.memory import KernelMemory, KernelMemoryError
 
 ModelSpec = BaseChatModel | ModelConfig | str | None
 Mode = Literal["auto", "tools", "closed_loop"]
@@ -57,6 +59,11 @@ class Context:
     verify_timeout_s: float = 600.0
     answer_attempts: int = 2  # asks per round when an answer holds no usable code
     tool_steps: int = 12  # model turns per round in tool-calling mode
+    # Kernel memory: the user's own store unless one is given; use_memory=False leaves it alone.
+    memory: Annotated[KernelMemory | None, *Hidden] = None
+    use_memory: bool = True
+    recall_only: bool = False  # answer from memory (re-verified here) and ask no model
+    tune: bool = True  # tune the chosen kernel's launch parameters (on a GPU)
     _cache: Annotated[dict[str, Any], *Hidden] = field(default_factory=dict, init=False,
                                                         repr=False, compare=False)
 
@@ -94,6 +101,23 @@ class Context:
                 _shared["local"] = get_sandbox("local", cpu_workers=workers)
                 atexit.register(_shared["local"].close)
             return _shared["local"]
+
+    def kernel_memory(self) -> KernelMemory | None:
+        """The memory this run reads and writes; None when turned off or when it cannot be
+        opened (logged: the search goes on without it)."""
+        if not self.use_memory:
+            return None
+        if self.memory is not None:
+            return self.memory
+        sandbox = self.sandbox_in_use()  # takes the lock itself
+        with _lock:
+            if "memory" not in self._cache:
+                try:
+                    self._cache["memory"] = KernelMemory(sandbox=sandbox, seed=True)
+                except KernelMemoryError as exc:
+                    logging.getLogger(__name__).warning("kernel memory not used: %s", exc)
+                    self._cache["memory"] = None
+            return self._cache["memory"]
 
     def limits(self) -> Limits:
         return Limits(wall_s=self.verify_timeout_s)

@@ -1,10 +1,12 @@
 """The kernel search graph, built and compiled.
 
-    START -> intake -> plan -> generate (xK) -> verify (xK) -> assess -> critic (xK) -+
-             |  ^ |                ^                                  |                |
-             |  | |                +----------------------------------|----------------+
-             |  | +---------------------> finish <- select <----------+ budget used or
-             v  |                                                         target met
+    START -> intake -> recall -> plan -> generate (xK) -> verify (xK) -> assess -> critic (xK) -+
+             |  ^ |       |               ^                                |                  |
+             |  | |       |               +--------------------------------|------------------+
+             |  | |       +---------------------------> select <-----------+ budget used or
+             |  | |                                        |                 target met
+             |  | +----------------------> finish <- tune <-+
+             v  |
            draft -> review (interrupt: the person approves, edits or asks for changes)
              ^         |
              +---------+
@@ -13,7 +15,9 @@ A chat request without a problem goes from intake to draft, which writes a refer
 from the conversation and checks it in the sandbox; review waits for the person and sends the
 approved reference back to intake, which starts the search. After a search, the next message on
 the same thread is a follow-up: intake archives the finished search and drafting revises its
-reference (graphs/intake.py, graphs/draft.py, graphs/review.py).
+reference (graphs/intake.py, graphs/draft.py, graphs/review.py). Recall re-verifies what kernel
+memory holds for the problem (a starting point, or the answer when the run asks only that);
+tune tries the chosen kernel's launch parameters on a GPU (graphs/recall.py, graphs/tune.py).
 
 plan, assess and critic fan out with Send, one task per branch. Each branch step is its own
 node, so every model answer, every verdict and every refined prompt is checkpointed as soon as
@@ -40,9 +44,11 @@ from kernel_agent.graphs.finish import finish
 from kernel_agent.graphs.generate import generate
 from kernel_agent.graphs.intake import intake
 from kernel_agent.graphs.plan import plan
+from kernel_agent.graphs.recall import recall_node
 from kernel_agent.graphs.review import review
 from kernel_agent.graphs.select import select
 from kernel_agent.graphs.state import InputState, OutputState, State
+from kernel_agent.graphs.tune import tune
 from kernel_agent.graphs.verify import verify
 
 Node = Callable[[Any, Runtime[Context]], Any]
@@ -63,16 +69,18 @@ def build_graph(checkpointer: BaseCheckpointSaver | None = None, *,
     builder = StateGraph(State, context_schema=Context, input_schema=InputState,
                          output_schema=OutputState)
     nodes: list[tuple[str, Node, tuple[str, ...]]] = [
-        ("intake", intake, ("draft", "plan", "finish")), ("draft", draft, ("review", END)),
-        ("review", review, ("intake", "draft", "review")), ("plan", plan, ("generate",)),
+        ("intake", intake, ("draft", "recall", "finish")), ("draft", draft, ("review", END)),
+        ("review", review, ("intake", "draft", "review")),
+        ("recall", recall_node, ("plan", "select")), ("plan", plan, ("generate",)),
         ("generate", generate, ("verify",)), ("verify", verify, ()),
         ("assess", assess, ("critic", "select")), ("critic", critic, ("generate",)),
-        ("select", select, ("finish",)), ("finish", finish, ())]
+        ("select", select, ("tune",)), ("tune", tune, ()), ("finish", finish, ())]
     for node_name, node, destinations in nodes:
         builder.add_node(node_name, _with_context(node, context) if context else node,
                          destinations=destinations or None)
     builder.add_edge(START, "intake")
     builder.add_edge("verify", "assess")
+    builder.add_edge("tune", "finish")
     builder.add_edge("finish", END)
     compiled = builder.compile(checkpointer=checkpointer, name=name)
     return compiled.with_config(max_concurrency=max_concurrency,

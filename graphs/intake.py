@@ -38,7 +38,7 @@ NO_PROBLEM = ("no problem given: pass problem_path (a KernelBench-format file) o
 
 
 def intake(state: State, runtime: Runtime[Context]
-           ) -> Command[Literal["draft", "plan", "finish"]]:
+           ) -> Command[Literal["draft", "recall", "finish"]]:
     context = context_of(runtime)
     ended = state.get("stop_reason") is not None or state.get("round", 0) > 0  # a search ran
     fresh = archive_and_reset(state) if ended else {}
@@ -87,8 +87,15 @@ def intake(state: State, runtime: Runtime[Context]
                                                                        else ""))]
     emit("run_started", problem=problem["path"], branches=context.branches, minutes=minutes,
          rounds=budget.get("rounds"), tokens=budget.get("tokens"), request=request,
-         mode="tools" if context.tools_mode() else "closed_loop")
-    return Command(update=update, goto="plan")
+         mode=_mode(context))
+    return Command(update=update, goto="recall")
+
+
+def _mode(context: Context) -> str:
+    """How the model works; a run that only recalls from memory asks no model at all."""
+    if context.recall_only:
+        return "recall_only"
+    return "tools" if context.tools_mode() else "closed_loop"
 
 
 def system_prompt(problem_text: str, *, gpu: bool) -> str:

@@ -2,7 +2,8 @@
 
 The model proposes the ideas; an unusable answer, or an endpoint that fails here, falls back to
 the built-in ideas for the problem's family, so planning never stops a search. On a follow-up
-in a conversation, the first prompts also offer the previous search's best kernel as a start.
+in a conversation, the first prompts also offer the previous search's best kernel as a start;
+for a problem kernel memory knows, the remembered kernel (re-verified by recall).
 """
 
 from __future__ import annotations
@@ -13,7 +14,13 @@ from langchain_core.messages import HumanMessage
 from langgraph.runtime import Runtime
 from langgraph.types import Command, Send
 
-from kernel_agent.agent.prompts import PLAN_PROMPT, REQUEST_LINE, STARTING_POINT, TASK_PROMPT
+from kernel_agent.agent.prompts import (
+    PLAN_PROMPT,
+    REMEMBERED_KERNEL,
+    REQUEST_LINE,
+    STARTING_POINT,
+    TASK_PROMPT,
+)
 from kernel_agent.agent.reasoning import split_reasoning
 from kernel_agent.graphs.context import Context, context_of
 from kernel_agent.graphs.events import emit
@@ -40,8 +47,10 @@ def plan(state: State, runtime: Runtime[Context]) -> Command:
     emit("plan_ready", ideas=ideas, source=source, model_s=round(seconds, 3), error=error)
     branches: dict[str, Branch] = {}
     sends = []
-    start = state.get("starting_point")  # a follow-up: the previous search's best kernel
-    after_problem = request_line + (STARTING_POINT.format(
+    # A follow-up: the previous search's best kernel; or a kernel remembered for this problem.
+    start = state.get("starting_point")
+    template = REMEMBERED_KERNEL if start and start.get("kind") == "memory" else STARTING_POINT
+    after_problem = request_line + (template.format(
         outcome=start["outcome"], code=start["code"].rstrip()) if start else "")
     for number, idea in enumerate(ideas):
         first = TASK_PROMPT.format(problem_path=problem["path"], problem_text=problem["text"],

@@ -24,6 +24,7 @@ from kernel_agent.graphs.context import Context, Mode, ModelSpec
 from kernel_agent.graphs.graph import MAX_CONCURRENCY, build_graph
 from kernel_agent.graphs.rundir import BEST_KERNEL, REPORT, RunDir
 from kernel_agent.sandbox import Sandbox, get_sandbox
+from kernel_agent.tools.memory import KernelMemory
 
 Event = dict[str, Any]
 
@@ -65,11 +66,15 @@ def run_search(problem_path: str | Path, run_dir: str | Path, *, model: ModelSpe
                thread_id: str | None = None, resume: bool = False,
                on_event: Callable[[Event], None] | None = None,
                verifier_options: dict[str, Any] | None = None, verify_timeout_s: float = 600.0,
-               answer_attempts: int = 2, tool_steps: int = 12) -> SearchResult:
+               answer_attempts: int = 2, tool_steps: int = 12,
+               memory: KernelMemory | None = None, use_memory: bool = True,
+               recall_only: bool = False, tune: bool = True) -> SearchResult:
     """Search for a fast, correct kernel for `problem_path`; see the module docstring.
 
     `problem_text`, when given, is searched instead of the file's text (under the file's path),
-    e.g. the problem with its allowed backends narrowed."""
+    e.g. the problem with its allowed backends narrowed. `memory` is the kernel memory to use
+    (default: the user's, unless `use_memory` is False); `recall_only` answers from memory
+    alone, asking no model, so it needs no endpoint; `tune` tunes the chosen kernel on a GPU."""
     directory = RunDir(run_dir)
     thread_id = _thread_id(directory, thread_id, resume)
     directory.write_meta({"thread_id": thread_id, "problem_path": str(problem_path),
@@ -79,9 +84,11 @@ def run_search(problem_path: str | Path, run_dir: str | Path, *, model: ModelSpe
                       run_dir=str(directory.path), branches=branches,
                       target_speedup=target_speedup, verifier_options=verifier_options or {},
                       verify_timeout_s=verify_timeout_s, answer_attempts=answer_attempts,
-                      tool_steps=tool_steps)
-    context.generator()  # a missing endpoint fails here, before any work is done
-    context.critic()
+                      tool_steps=tool_steps, memory=memory, use_memory=use_memory,
+                      recall_only=recall_only, tune=tune)
+    if not recall_only:
+        context.generator()  # a missing endpoint fails here, before any work is done
+        context.critic()
     own_sandbox = sandbox is None
     if sandbox is None:
         context.sandbox = get_sandbox("local",

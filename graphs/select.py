@@ -22,7 +22,7 @@ RETIME_TASK = "kernel_agent.tools.retime:run"
 FINALISTS = 3
 
 
-def select(state: State, runtime: Runtime[Context]) -> Command[Literal["finish"]]:
+def select(state: State, runtime: Runtime[Context]) -> Command[Literal["tune"]]:
     context = context_of(runtime)
     ranked = passing(state.get("candidates", []))
     finalists = ranked[:FINALISTS]
@@ -34,7 +34,7 @@ def select(state: State, runtime: Runtime[Context]) -> Command[Literal["finish"]
     chosen = _fastest(finalists, retime) if finalists else None
     emit("retimed", measured=retime["measured"], reason=retime.get("reason"),
          results=retime.get("results"), chosen=chosen["id"] if chosen else None)
-    return Command(update={"chosen": chosen, "retime": retime}, goto="finish")
+    return Command(update={"chosen": chosen, "retime": retime}, goto="tune")
 
 
 def _retime(problem: dict[str, str], finalists: list[Candidate],

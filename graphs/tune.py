@@ -18,6 +18,7 @@ from langgraph.runtime import Runtime
 from kernel_agent.agent.critic import diagnose
 from kernel_agent.graphs.context import Context, context_of
 from kernel_agent.graphs.events import emit
+from kernel_agent.graphs.remember import remember_passing
 from kernel_agent.graphs.state import Candidate, State
 from kernel_agent.tools.tuning import tune_sources
 
@@ -51,6 +52,7 @@ def tune(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     run_dir = context.run_directory()
     if run_dir is not None:
         run_dir.record(dict(tuned))
+    remember_passing(tuned, state["problem"]["text"], context)
     emit("new_best", id=tuned["id"], round=tuned["round"], branch=tuned["branch"],
          status=tuned["status"], speedup=tuned["speedup"])
     return {"chosen": tuned, "candidates": [tuned]}

@@ -17,6 +17,7 @@ from langgraph.runtime import Runtime
 from kernel_agent.agent.critic import diagnose
 from kernel_agent.graphs.context import Context, context_of
 from kernel_agent.graphs.events import emit
+from kernel_agent.graphs.remember import remember_passing
 from kernel_agent.graphs.state import Candidate, VerifyTask
 from kernel_agent.tools.check import verify_sources
 
@@ -40,9 +41,10 @@ def verify(payload: dict[str, Any], runtime: Runtime[Context]) -> dict[str, Any]
     if recorded is not None:
         candidate = cast(Candidate, recorded)
     else:
-        candidate = _verified(task, cid, context)
+        candidate = verified_candidate(task, cid, context)
         if run_dir is not None:
             run_dir.record(dict(candidate))
+        remember_passing(candidate, task["problem"]["text"], context)
     emit("candidate_verified", branch=task["branch"], round=task["round"], id=cid,
          status=candidate["status"], speedup=candidate["speedup"],
          headline=candidate["headline"], verify_s=round(candidate["verify_s"], 3),
@@ -50,7 +52,8 @@ def verify(payload: dict[str, Any], runtime: Runtime[Context]) -> dict[str, Any]
     return {"candidates": [candidate], "best": candidate}
 
 
-def _verified(task: VerifyTask, cid: str, context: Context) -> Candidate:
+def verified_candidate(task: VerifyTask, cid: str, context: Context) -> Candidate:
+    """Verify the task's code in the sandbox: the candidate with its verdict and diagnosis."""
     code = task["code"]
     assert code is not None
     path = f"round{task['round']}_branch{task['branch']}.py"

@@ -10,6 +10,7 @@ is harmless. Export and import use JSON Lines, one kernel a line.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import platform
@@ -65,8 +66,11 @@ CREATE TABLE IF NOT EXISTS kernels (
     created TEXT NOT NULL,
     origin TEXT NOT NULL,
     UNIQUE (fingerprint, source_sha256, gpu)
-)""", "CREATE INDEX IF NOT EXISTS kernels_family ON kernels (family)")
+)""", "CREATE INDEX IF NOT EXISTS kernels_family ON kernels (family)",
+          "CREATE TABLE IF NOT EXISTS seeds (digest TEXT PRIMARY KEY, imported TEXT NOT NULL)")
 # Fastest measured first (unmeasured last), then newest.
+# The examples' verified kernels, shipped with the package (examples/build_seed_memory.py).
+SEED_FILE = Path(__file__).with_name("seed_memory.jsonl")
 BEST_FIRST = "ORDER BY speedup_eager IS NULL, speedup_eager DESC, created DESC, id DESC"
 
 
@@ -100,7 +104,10 @@ class KernelMemory:
     pass one to share it, or the memory starts a local one when first needed (and `close` ends
     it). Fingerprints are cached per problem text for the memory's lifetime."""
 
-    def __init__(self, path: str | Path | None = None, *, sandbox: Sandbox | None = None) -> None:
+    def __init__(self, path: str | Path | None = None, *, sandbox: Sandbox | None = None,
+                 seed: bool = False) -> None:
+        """`seed`: add the shipped seed kernels (once per seed file version), as a user's own
+        memory does; stores made for one job (tests, a team export) stay as they are."""
         self.path = Path(path) if path is not None else default_path()
         self._sandbox, self._own_sandbox = sandbox, sandbox is None
         self._fingerprints: dict[str, Fingerprint] = {}
@@ -110,6 +117,8 @@ class KernelMemory:
             self._create_schema()
         except (OSError, sqlite3.Error) as exc:
             raise KernelMemoryError(f"kernel memory {self.path} cannot be opened: {exc}") from None
+        if seed:
+            self.import_seed()
 
     def __enter__(self) -> KernelMemory:
         return self
@@ -185,6 +194,18 @@ class KernelMemory:
         with self._transaction(write=True) as conn:
             new = sum(insert(conn, entry)[1] for entry in entries)
         return ImportCounts(new=new, present=len(entries) - new)
+
+    def import_seed(self, path: Path = SEED_FILE) -> ImportCounts | None:
+        """Import a seed file unless this version of it was imported before (None then)."""
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        with self._transaction(write=False) as conn:
+            if conn.execute("SELECT 1 FROM seeds WHERE digest = ?", (digest,)).fetchone():
+                return None
+        counts = self.import_(path, origin="seed")
+        with self._transaction(write=True) as conn:
+            conn.execute("INSERT OR IGNORE INTO seeds VALUES (?, ?)",
+                         (digest, datetime.now(UTC).isoformat()))
+        return counts
 
     # -- reading ---------------------------------------------------------------------------
 
