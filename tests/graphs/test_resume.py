@@ -101,11 +101,13 @@ def test_killed_search_resumes_without_verifying_twice(tmp_path, sandbox):
 
 def test_verdict_already_in_the_run_dir_is_reused(tmp_path, sandbox):
     """The window between writing candidates.jsonl and the checkpoint: a verify step that finds
-    its candidate recorded reuses the verdict instead of verifying again."""
+    its candidate recorded reuses the verdict instead of verifying again. (Kernel memory is off:
+    it would offer the first run's kernel to the second, which is another mechanism.)"""
     router = Router(lambda *_: r1(CORRECT), IDEAS[:1])
     with ScriptedOpenAIServer(router) as server:
         first = run_search(PROBLEM, tmp_path / "first", model=chat_model(server),
-                           mode="closed_loop", branches=1, rounds=1, sandbox=sandbox)
+                           mode="closed_loop", branches=1, rounds=1, sandbox=sandbox,
+                           use_memory=False)
         second_dir = tmp_path / "second"
         second_dir.mkdir()
         (second_dir / "candidates.jsonl").write_text(
@@ -113,7 +115,8 @@ def test_verdict_already_in_the_run_dir_is_reused(tmp_path, sandbox):
         counting = CountingSandbox(sandbox, tmp_path / "verify_calls.log")
         events: list[dict] = []
         second = run_search(PROBLEM, second_dir, model=chat_model(server), mode="closed_loop",
-                            branches=1, rounds=1, sandbox=counting, on_event=events.append)
+                            branches=1, rounds=1, sandbox=counting, on_event=events.append,
+                            use_memory=False)
 
     assert second.status == "pass" and counting.verified() == []
     verified = [e for e in events if e["event"] == "candidate_verified"]
