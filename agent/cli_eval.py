@@ -1,7 +1,8 @@
 """`kernel-agent eval ...`: KernelBench-format evaluation runs and their reports.
 
     kernel-agent eval SUITE [--level 1] [--problems 1-20,35] [--budget 10m] [--branches K]
-                      [--candidates DIR] [--gpus 0,1,...] [--out DIR] [--resume]
+                      [--candidates DIR] [--gpus 0,1,...|cpu] [--workers N] [--out DIR]
+                      [--resume]
     kernel-agent eval report RUN_DIR
 
 Click reads the first word after `eval` as a sub-command name, so `eval` is a group whose class
@@ -62,9 +63,13 @@ def run(
     rounds: Annotated[int | None, typer.Option(
         help="generate: at most this many rounds per problem")] = None,
     gpus: Annotated[str | None, typer.Option(
-        help="GPU indices to spread problems over, e.g. 0,1, or 'cpu' [default: all found]")
+        help="GPU indices to spread problems over, one worker per entry, e.g. 0,1; an index "
+             "named more than once gets that many workers sharing it (0,0,0: three workers "
+             "on GPU 0, which rehearses a multi-GPU run but shares its timings); 'cpu' for none "
+             "[default: all found]")
     ] = None,
-    workers: Annotated[int, typer.Option(help="parallel problems when no GPU is used")] = 1,
+    workers: Annotated[int, typer.Option(
+        min=1, help="parallel problems when no GPU is used (--gpus cpu, or none found)")] = 1,
     out: Annotated[Path | None, typer.Option(
         help="run directory [default: eval-runs/<suite>-<mode>-<time>]")] = None,
     resume: Annotated[bool, typer.Option(
@@ -108,7 +113,7 @@ def run(
             model=config, budget_minutes=parse_duration(budget), branches=branches,
             rounds=rounds, gpus=parse_gpus(gpus, discover_gpus()), cpu_workers=workers,
             timeout_s=timeout, resume=resume)
-        where = (", ".join(f"GPU {g}" for g in options.gpus) if options.gpus
+        where = (describe_gpus(options.gpus) if options.gpus
                  else f"CPU, Triton interpreter, {workers} worker(s)")
         console.print(f"eval {suite} ({mode}) on {where} -> {out}")
         paths = launch(options, RichProgress(console))
@@ -130,6 +135,12 @@ def report(run_dir: Annotated[Path, typer.Argument(help="an eval run's directory
     except FileNotFoundError as exc:
         bad_input(str(exc))
     show(paths, Console())
+
+
+def describe_gpus(gpus: list[int]) -> str:
+    """`GPU 0, GPU 1`, or `GPU 0 (3 workers)` for a GPU listed more than once."""
+    return ", ".join(f"GPU {g}" + (f" ({gpus.count(g)} workers)" if gpus.count(g) > 1 else "")
+                     for g in sorted(set(gpus)))
 
 
 def bad_input(message: str) -> None:

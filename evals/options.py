@@ -48,7 +48,9 @@ def parse_duration(text: str) -> float:
 
 
 def parse_gpus(text: str | None, found: list[int]) -> list[int]:
-    """The GPU indices to spread problems over: `"0,1"`, `"cpu"` for none, None for all found."""
+    """The GPU indices to spread problems over, one worker per entry: `"0,1"`, `"cpu"` for
+    none, None for all found. An index named more than once (`"0,0,0"`) gets that many
+    workers, which share the device: how a multi-GPU run is rehearsed on one GPU."""
     if text is None:
         return list(found)
     if text.strip().lower() in CPU_WORDS:
@@ -57,7 +59,9 @@ def parse_gpus(text: str | None, found: list[int]) -> list[int]:
         wanted = [int(item) for item in text.split(",") if item.strip()]
     except ValueError:
         raise ValueError(f"bad GPU list {text!r}: use indices like 0,1 or 'cpu'") from None
-    missing = [g for g in wanted if g not in found]
+    if not wanted:
+        raise ValueError(f"no GPU indices in {text!r}: use indices like 0,1 or 'cpu'")
+    missing = sorted({g for g in wanted if g not in found})
     if missing:
         raise ValueError(f"GPU(s) {missing} not found; this machine has {found or 'none'}")
-    return sorted(set(wanted))
+    return sorted(wanted)

@@ -1,7 +1,9 @@
 """Running a suite: create or resume the run, spread problems over workers, report progress.
 
 A worker is a thread with its own sandbox and its own SQLite connection: one per GPU (its
-sandbox pinned to that GPU, so timings never share a device), or a few on a CPU. Workers claim
+sandbox pinned to that GPU, so timings never share a device), or a few on a CPU. A GPU may be
+given more than once, for several workers on it: timings then share the device, which is only
+meant for rehearsing a multi-GPU run on one GPU. Workers claim
 problems from the results file until none is pending, so a resumed run, or a second process on
 the same run directory, just takes what is left. On Ctrl-C the sandboxes are closed and the
 problems in flight are handed back, to be run again on --resume.
@@ -97,12 +99,22 @@ def open_run(run_dir: Path, meta: dict[str, Any], problems: list[SuiteProblem],
 
 def make_sandboxes(gpus: list[int], cpu_workers: int,
                    cpu_slots: int) -> list[tuple[str, Sandbox]]:
-    """A sandbox per GPU (one verification at a time on it), or `cpu_workers` CPU sandboxes
-    with `cpu_slots` concurrent verifications each."""
+    """A sandbox per entry of `gpus` (one verification at a time on it; a GPU listed k times
+    gets k of them), or `cpu_workers` CPU sandboxes with `cpu_slots` concurrent verifications
+    each. Names are unique, as the results file and the progress view tell workers apart by
+    name: gpu0, or gpu0.0, gpu0.1, ... for a GPU listed more than once."""
     if gpus:
-        return [(f"gpu{g}", get_sandbox("local", gpus=[g], workers_per_gpu=1)) for g in gpus]
+        return [(worker_name(gpus, i), get_sandbox("local", gpus=[g], workers_per_gpu=1))
+                for i, g in enumerate(gpus)]
     return [(f"cpu{i}", get_sandbox("local", gpus=[], cpu_workers=cpu_slots))
             for i in range(cpu_workers)]
+
+
+def worker_name(gpus: list[int], position: int) -> str:
+    gpu = gpus[position]
+    if gpus.count(gpu) == 1:
+        return f"gpu{gpu}"
+    return f"gpu{gpu}.{gpus[:position].count(gpu)}"
 
 
 def run_workers(run_dir: Path, job: Job, sandboxes: list[tuple[str, Sandbox]],

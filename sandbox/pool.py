@@ -47,7 +47,10 @@ class ForkServer:
                  env: dict[str, str]) -> None:
         self.gpu, self.python = gpu, python
         self.config = {**config, "preload": list(config["preload"] or default_preload(gpu))}
-        self.env = {**env, "CUDA_VISIBLE_DEVICES": "" if gpu is None else str(gpu)}
+        # GPUs are numbered as NVML numbers them (PCI bus order); CUDA's default order (fastest
+        # first) differs on hosts with mixed GPU models, so the pin names the same device.
+        self.env = {**env, "CUDA_DEVICE_ORDER": "PCI_BUS_ID",
+                    "CUDA_VISIBLE_DEVICES": "" if gpu is None else str(gpu)}
         self.process: subprocess.Popen[bytes] | None = None
         self.buffer = b""
         self.info: dict[str, Any] = {}
