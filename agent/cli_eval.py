@@ -79,6 +79,9 @@ def run(
     model: Annotated[str | None, typer.Option(help="generate: model name")] = None,
     base_url: Annotated[str | None, typer.Option(
         help="generate: OpenAI-compatible endpoint")] = None,
+    memory: Annotated[bool, typer.Option(
+        help="generate: start from kernels remembered for a problem (re-verified here); "
+             "--no-memory measures the agent from scratch")] = True,
 ) -> None:
     """Run SUITE: evaluate-only with --candidates, else generate-and-evaluate with the agent.
 
@@ -112,7 +115,7 @@ def run(
             suite=suite, out=out, levels=level or [], problems=problems, candidates=candidates,
             model=config, budget_minutes=parse_duration(budget), branches=branches,
             rounds=rounds, gpus=parse_gpus(gpus, discover_gpus()), cpu_workers=workers,
-            timeout_s=timeout, resume=resume)
+            timeout_s=timeout, resume=resume, memory=memory)
         where = (describe_gpus(options.gpus) if options.gpus
                  else f"CPU, Triton interpreter, {workers} worker(s)")
         console.print(f"eval {suite} ({mode}) on {where} -> {out}")

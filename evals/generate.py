@@ -25,13 +25,17 @@ BAD_INPUT_STOP = "bad input"  # the search's stop reason when intake refused the
 
 
 class GenerateAndEvaluate:
-    """One search per problem with the given model, budget and branches."""
+    """One search per problem with the given model, budget and branches. With `memory`, a
+    problem kernel memory knows starts from the remembered kernel (re-verified); without it,
+    every problem is solved from scratch, which is what measuring the agent itself needs."""
 
     def __init__(self, model: ModelConfig, run_dir: Path, *, minutes: float, branches: int,
-                 rounds: int | None = None, timeout_s: float = 600.0) -> None:
+                 rounds: int | None = None, timeout_s: float = 600.0,
+                 memory: bool = True) -> None:
         self.model, self.run_dir = model, Path(run_dir)
         self.minutes, self.branches, self.rounds, self.timeout_s = (
             minutes, branches, rounds, timeout_s)
+        self.memory = memory
 
     def search_dir(self, problem: str) -> Path:
         return self.run_dir / SEARCHES / problem.replace("/", "__")
@@ -60,7 +64,7 @@ class GenerateAndEvaluate:
             mode="tools" if uses_tools(self.model) else "closed_loop", branches=self.branches,
             minutes=self.minutes, rounds=self.rounds, sandbox=worker.sandbox,
             resume=(directory / META).exists(), on_event=on_event,
-            verify_timeout_s=self.timeout_s)
+            verify_timeout_s=self.timeout_s, use_memory=self.memory)
         # A candidate verified just before a kill may have missed its event: timed as found.
         late = tuple(attempt_of(c, time.time(), claim.started_at) for c in result.candidates)
         if result.stop_reason == BAD_INPUT_STOP:

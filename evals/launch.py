@@ -44,6 +44,7 @@ class EvalOptions:
     cpu_workers: int = 1
     timeout_s: float = 600.0
     resume: bool = False
+    memory: bool = True  # generate: start from kernels memory holds for a problem
 
     @property
     def mode(self) -> str:
@@ -61,7 +62,7 @@ def settings_of(options: EvalOptions, suite: Suite,
     elif model is not None:
         settings.update(model=model.model, base_url=model.base_url,
                         budget_minutes=options.budget_minutes, branches=options.branches,
-                        rounds=options.rounds)
+                        rounds=options.rounds, memory=options.memory)
     return settings
 
 
@@ -96,7 +97,7 @@ def launch(options: EvalOptions, progress: Progress | None = None) -> dict[str, 
                     prices=[prices.input_per_mtok, prices.output_per_mtok] if prices else None)
         job = GenerateAndEvaluate(model, options.out, minutes=options.budget_minutes,
                                   branches=options.branches, rounds=options.rounds,
-                                  timeout_s=options.timeout_s)
+                                  timeout_s=options.timeout_s, memory=options.memory)
     meta["settings"] = settings_of(options, suite, model)
     opened = open_run(options.out, meta, chosen, candidates, options.resume)
     if progress is not None:

@@ -102,3 +102,29 @@ def test_two_problems_generated_and_evaluated(tmp_path):
     assert "| tokens (prompt + completion) | 900 (6 requests) | 300 (2 requests) | 600 (4 " \
            "requests) |" in markdown
     assert "| cost | 0.0036 | 0.0012 | 0.0024 |" in markdown
+
+
+def test_memory_is_used_by_default_and_off_with_no_memory(tmp_path):
+    """A problem solved in one eval starts from the remembered kernel in the next (re-verified,
+    recorded with the run's settings); --no-memory measures the agent from scratch."""
+    env = {"KERNEL_AGENT_MODE": "closed_loop", "XDG_CONFIG_HOME": str(tmp_path / "config")}
+    remembered = "A kernel remembered for exactly this problem"
+    prompts: dict[str, list[str]] = {}
+    for name, flags in (("first", ()), ("again", ()), ("fresh", ("--no-memory",))):
+        model = Model()
+        with ScriptedOpenAIServer(model) as server:
+            done = run_cli("eval", SUITE, "--level", "1", "--problems", "1", "--branches", "1",
+                           "--rounds", "1", "--profile", "local", "--base-url", server.base_url,
+                           "--model", "scripted-model", "--out", tmp_path / name, *flags,
+                           env=env)
+            prompts[name] = [message_text(r) for r in server.requests
+                             if PLAN_MARK not in message_text(r)]
+        assert done.returncode == 0, done.stdout + done.stderr
+        settings = read_json(tmp_path / name / "report.json")["run"]["settings"]
+        assert settings["memory"] is (name != "fresh")
+
+    assert not any(remembered in p for p in prompts["first"])
+    assert any(remembered in p for p in prompts["again"])
+    assert not any(remembered in p for p in prompts["fresh"])
+    again = rows(tmp_path / "again", "SELECT * FROM attempts ORDER BY attempt")
+    assert again[0]["status"] == "pass" and again[0]["tokens"] == 0, "the re-verified kernel"
