@@ -169,7 +169,8 @@ def resolve_config(
 ) -> ModelConfig:
     """The model configuration: profile defaults < config file < environment < overrides.
 
-    `overrides` are the command-line flags by field name; None values mean "not given". The
+    `overrides` are the command-line flags by field name; None values mean "not given"; a
+    `model` override that names a profile (and no profile given) selects that profile. The
     profile is chosen with the same precedence (argument or overrides, KERNEL_AGENT_PROFILE,
     the file's `profile`, then nim-r1). An explicitly named config file must exist; the default
     one is optional. The key is read from `api_key_env` when not given directly.
@@ -181,6 +182,8 @@ def resolve_config(
     from_env = {name: env[f"{ENV_PREFIX}{name.upper()}"] for name in (*_FIELDS, "profile")
                 if env.get(f"{ENV_PREFIX}{name.upper()}") is not None}
     from_flags = {k: v for k, v in (overrides or {}).items() if v is not None}
+    if profile is None and from_flags.get("model") in PROFILES:
+        profile = from_flags.pop("model")  # `--model nim-r1`: a profile named where a model is
     if profile is not None:
         from_flags["profile"] = profile
     layers = [(from_file, f"config file {path}"), (from_env, "environment"),

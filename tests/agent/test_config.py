@@ -87,6 +87,15 @@ def test_the_profile_itself_follows_the_same_precedence(config_file: Path) -> No
     assert flagged.model == "from-file"  # the file's settings still apply on top
 
 
+def test_a_profile_named_as_the_model_selects_the_profile() -> None:
+    """`solve --model deepseek` means the deepseek profile, not a model called "deepseek";
+    with a profile given as well, the value is the model's name as written."""
+    config = resolve_config(overrides={"model": "deepseek"}, env={})
+    assert config.profile == "deepseek" and config.model == PROFILES["deepseek"].model
+    named = resolve_config("local", {"model": "openai", "base_url": "http://h:1/v1"}, env={})
+    assert named.profile == "local" and named.model == "openai"
+
+
 def test_the_key_comes_from_the_profiles_variable_and_never_shows(tmp_path: Path) -> None:
     env = {"NVIDIA_API_KEY": SECRET, "KERNEL_AGENT_CONFIG": str(write(tmp_path / "c.toml", ""))}
     config = resolve_config(env=env)
