@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Every GPU check and benchmark of the project, for a GPU host, each step logged under $OUT
+# (default gpu-results/); a failing step does not stop the others. Wheels fetched by
+# benchmarks/gpu_wheels.sh in .whl/ are installed first when present (hosts without a registry).
+#
+#   benchmarks/gpu_session.sh [STEP ...]
+#   steps: env tests latency sandbox eval attention multigpu graph   (default: all of them)
+set -uo pipefail
+cd "$(dirname "$0")/.."
+out=${OUT:-gpu-results}
+mkdir -p "$out"
+if compgen -G ".whl/*.whl" > /dev/null; then
+    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+        --target /tmp/site .whl/*.whl || exit 1
+    export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}
+fi
+python3 -m pip install -q --no-deps --no-build-isolation -e . > "$out/install.log" 2>&1 \
+    || { cat "$out/install.log"; exit 1; }
+gpus=$(nvidia-smi -L 2> /dev/null | wc -l)
+
+step() {  # step NAME COMMAND...: run it, keep its output, say how it ended
+    local name=$1
+    shift
+    local started=$SECONDS
+    "$@" > "$out/$name.log" 2>&1
+    echo "$name: exit $? after $((SECONDS - started)) s ($out/$name.log)"
+}
+
+for s in ${@:-env tests latency sandbox eval attention multigpu graph}; do
+    case $s in
+        env) step env bash -c 'nvidia-smi; python3 -c "import torch, triton; print(torch.__version__, triton.__version__, torch.cuda.get_device_name())"; ncu --version' ;;
+        tests) step tests env KERNEL_AGENT_REQUIRE_GPU=1 python3 -m pytest -m gpu -q -rs tests ;;
+        latency) step latency python3 benchmarks/verifier_latency.py --repeats 5 --markdown "$out/latency.md" ;;
+        sandbox) step sandbox python3 benchmarks/sandbox_overhead.py --runs 20 ;;
+        eval) step eval python3 benchmarks/eval_suite.py --markdown "$out/eval.md" ;;
+        attention) step attention python3 benchmarks/attention_tuning.py --markdown "$out/attention.md" ;;
+        multigpu)
+            if [ "$gpus" -ge 2 ]; then
+                step multigpu python3 benchmarks/multi_gpu.py --markdown "$out/multi_gpu.md"
+            else
+                echo "multigpu: skipped, $gpus GPU(s) here"
+            fi ;;
+        graph) step graph python3 benchmarks/graph_overhead.py --markdown "$out/graph.md" ;;
+        *) echo "unknown step $s" >&2; exit 2 ;;
+    esac
+done
