@@ -40,8 +40,10 @@ _defaults: dict[str, Context] = {}
 class Context:
     """Everything a search needs besides its state.
 
-    `model` is a chat model instance, a `ModelConfig`, or a profile name (None: the configured
-    default profile); `critic_model` likewise, None meaning the same model. `mode` "auto" asks
+    `model` is a chat model instance, a `ModelConfig`, or a profile name (None: `profile`, else
+    the configured default profile); `critic_model` likewise, None meaning the same model.
+    `profile` is the plain-data way to pick one (LangGraph Studio and the server's runs cannot
+    pass objects, and hidden fields are left out of what they can set). `mode` "auto" asks
     the model's configuration (`uses_tools`); a model passed as an instance runs the closed
     loop unless "tools" is named.
     """
@@ -50,6 +52,7 @@ class Context:
 
     model: Annotated[ModelSpec, *Hidden] = None
     critic_model: Annotated[ModelSpec, *Hidden] = None
+    profile: str | None = None  # nim-r1, deepseek, openai or local, with its environment
     mode: Mode = "auto"
     sandbox: Annotated[Sandbox | None, *Hidden] = None
     run_dir: str | None = None
@@ -75,7 +78,7 @@ class Context:
 
     def generator(self) -> BaseChatModel:
         """The model that writes kernels."""
-        return self._model("model", self.model)
+        return self._model("model", self._spec())
 
     def critic(self) -> BaseChatModel:
         """The model that writes the next prompt (the generator unless one is named)."""
@@ -88,7 +91,7 @@ class Context:
             return self.mode == "tools"
         with _lock:
             if "tools" not in self._cache:
-                config = _config(self.model)
+                config = _config(self._spec())
                 self._cache["tools"] = config is not None and uses_tools(config)
             return self._cache["tools"]
 
@@ -124,6 +127,9 @@ class Context:
 
     def run_directory(self) -> RunDir | None:
         return RunDir(self.run_dir) if self.run_dir else None
+
+    def _spec(self) -> ModelSpec:
+        return self.profile if self.model is None else self.model
 
     def _model(self, key: str, spec: ModelSpec) -> BaseChatModel:
         if isinstance(spec, BaseChatModel):

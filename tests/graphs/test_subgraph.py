@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Any, TypedDict
 
+import pytest
 from langchain_core.messages import AIMessage, AnyMessage
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.message import add_messages
@@ -61,3 +62,17 @@ def test_studio_can_describe_the_module_level_graph():
     assert {"problem_path", "problem_text", "request", "budget", "messages"} == set(
         graph.get_input_jsonschema()["properties"])
     assert "chosen" in graph.get_output_jsonschema()["properties"]
+
+
+def test_a_profile_in_plain_data_picks_the_model(monkeypatch):
+    """What Studio or a server run can send: `profile` by name, the rest from the environment."""
+    from kernel_agent.graphs.graph import graph
+
+    assert "profile" in graph.get_context_jsonschema()["properties"]
+    monkeypatch.setenv("KERNEL_AGENT_BASE_URL", "http://127.0.0.1:9/v1")
+    monkeypatch.setenv("KERNEL_AGENT_MODEL", "served-model")
+    model = Context(profile="local").generator()
+    assert model.model_name == "served-model"
+    assert model.openai_api_base == "http://127.0.0.1:9/v1"
+    with pytest.raises(ValueError, match="unknown profile 'nope'"):
+        Context(profile="nope").generator()
