@@ -16,17 +16,13 @@ extraction, diagnosis, run-directory writes, events. Target: at most 50 ms per r
 from __future__ import annotations
 
 import argparse
-import multiprocessing
 import os
 import statistics
 import sys
 import tempfile
 import time
 from collections import defaultdict
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import date
-from multiprocessing.connection import Connection
 from pathlib import Path
 
 from rich.console import Console
@@ -39,7 +35,7 @@ from kernel_agent.agent.models import ModelConfig, make_chat_model  # noqa: E402
 from kernel_agent.graphs import run_search  # noqa: E402
 from kernel_agent.sandbox import get_sandbox  # noqa: E402
 from tests.graphs.scripts import OFF_BY_ONE, PROBLEM, Router, r1, warm  # noqa: E402
-from tests.openai_server import ScriptedOpenAIServer  # noqa: E402
+from tests.openai_server import served_in_a_process  # noqa: E402
 
 TARGET_MS = 50.0
 IDEAS = [f"idea {n}" for n in range(16)]
@@ -61,23 +57,9 @@ def measure(branches: int, rounds: int, workers: int, base_url: str) -> dict:
     return split(events) | {"branches": branches}
 
 
-def serve(channel: Connection) -> None:
-    """The instant model endpoint, in its own process: sends its URL, serves until told."""
-    with ScriptedOpenAIServer(Router(lambda *_: r1(OFF_BY_ONE), IDEAS)) as server:
-        channel.send(server.base_url)
-        channel.recv()
-
-
-@contextmanager
-def endpoint() -> Iterator[str]:
-    ours, theirs = multiprocessing.Pipe()
-    process = multiprocessing.get_context("spawn").Process(target=serve, args=(theirs,))
-    process.start()
-    try:
-        yield ours.recv()
-    finally:
-        ours.send("stop")
-        process.join(timeout=10)
+def instant_wrong_kernels() -> Router:
+    """The model: answers at once, always with the off-by-one kernel."""
+    return Router(lambda *_: r1(OFF_BY_ONE), IDEAS)
 
 
 def split(events: list[dict]) -> dict:
@@ -137,7 +119,7 @@ def main() -> None:
     parser.add_argument("--markdown", type=Path, help="also write the table as Markdown")
     args = parser.parse_args()
     started = time.perf_counter()
-    with endpoint() as base_url:
+    with served_in_a_process(instant_wrong_kernels) as base_url:
         results = [measure(k, args.rounds, args.workers, base_url) for k in args.branches]
     Console().print(table(results))
     print(f"({time.perf_counter() - started:.0f} s in all; load average "

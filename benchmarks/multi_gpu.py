@@ -24,7 +24,6 @@ there is no GPU. Simulated timings share one device: for trying the script, not 
 from __future__ import annotations
 
 import argparse
-import multiprocessing
 import os
 import shutil
 import sys
@@ -32,11 +31,8 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
-from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
@@ -59,7 +55,7 @@ from kernel_agent.sandbox.gpus import discover_gpus  # noqa: E402
 from tests.evals.parallel import decisions, workers_of  # noqa: E402
 from tests.graphs.scripts import CORRECT, PROBLEM, Router, r1  # noqa: E402
 from tests.graphs.spread import PoolWatch  # noqa: E402
-from tests.openai_server import ScriptedOpenAIServer  # noqa: E402
+from tests.openai_server import served_in_a_process  # noqa: E402
 
 SUITE = ROOT / "tests" / "data" / "kernelbench" / "KernelBench"
 CANDIDATES = ROOT / "tests" / "data" / "kernelbench" / "candidates"
@@ -218,24 +214,9 @@ def devices_of(run_dir: Path) -> list[str]:
                    for a in load_results(run_dir).attempt_rows})
 
 
-def serve(channel: Connection) -> None:
-    """The model endpoint, in its own process: a correct kernel for every branch."""
-    router = Router(lambda *_: r1(CORRECT), [f"idea {n}" for n in range(64)])
-    with ScriptedOpenAIServer(router) as server:
-        channel.send(server.base_url)
-        channel.recv()
-
-
-@contextmanager
-def endpoint() -> Iterator[str]:
-    ours, theirs = multiprocessing.Pipe()
-    process = multiprocessing.get_context("spawn").Process(target=serve, args=(theirs,))
-    process.start()
-    try:
-        yield ours.recv()
-    finally:
-        ours.send("stop")
-        process.join(timeout=10)
+def correct_kernels() -> Router:
+    """The model endpoint: a correct kernel for every branch."""
+    return Router(lambda *_: r1(CORRECT), [f"idea {n}" for n in range(64)])
 
 
 def search(placement: Placement, branches: int, run_dir: Path) -> dict[str, Any]:
@@ -244,7 +225,7 @@ def search(placement: Placement, branches: int, run_dir: Path) -> dict[str, Any]
     watch = PoolWatch(sandbox)
     problem = GPU_PROBLEM if placement.gpus else PROBLEM
     try:
-        with endpoint() as base_url:
+        with served_in_a_process(correct_kernels) as base_url:
             model = make_chat_model(ModelConfig(profile="local", model="scripted-model",
                                                 base_url=base_url))
             started = time.perf_counter()

@@ -20,13 +20,16 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import multiprocessing
 import sys
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +46,7 @@ __all__ = [
     "Usage",
     "message_text",
     "replies_from_json",
+    "served_in_a_process",
 ]
 
 HOST = "127.0.0.1"
@@ -433,6 +437,28 @@ def _chunks(reply: Reply, request: Mapping[str, Any], server: ScriptedOpenAIServ
     yield chunk({}, reply.finish())
     if include_usage:
         yield {**head, "choices": [], "usage": _usage_for(reply, request).as_json()}
+
+
+def _serve_until_told(make_script: Callable[[], Script], channel: Connection) -> None:
+    with ScriptedOpenAIServer(make_script()) as server:
+        channel.send(server.base_url)
+        channel.recv()
+
+
+@contextmanager
+def served_in_a_process(make_script: Callable[[], Script]) -> Iterator[str]:
+    """A scripted server in a process of its own, as a real endpoint is (its threads do not
+    share this process's interpreter); yields its base URL. `make_script` is a module-level
+    function, since the process is spawned."""
+    ours, theirs = multiprocessing.Pipe()
+    process = multiprocessing.get_context("spawn").Process(target=_serve_until_told,
+                                                           args=(make_script, theirs))
+    process.start()
+    try:
+        yield ours.recv()
+    finally:
+        ours.send("stop")
+        process.join(timeout=10)
 
 
 def replies_from_json(items: Sequence[Mapping[str, Any]]) -> list[Scripted]:
