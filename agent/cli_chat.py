@@ -26,11 +26,13 @@ from rich.console import Console
 from rich.syntax import Syntax
 from rich.text import Text
 
+from kernel_agent.agent.interrupt import exit_at_once_on_interrupt
+
 if TYPE_CHECKING:
     from kernel_agent.graphs.conversation import Conversation, Review
     from kernel_agent.graphs.runner import SearchResult
 
-EXIT_DONE, EXIT_BAD_INPUT, EXIT_NO_ENDPOINT, EXIT_INTERRUPTED = 0, 2, 3, 130
+EXIT_DONE, EXIT_BAD_INPUT, EXIT_NO_ENDPOINT = 0, 2, 3
 RUNS = Path("runs")
 APPROVE = frozenset({"", "y", "yes"})
 ASK_MESSAGE = "you> "
@@ -77,11 +79,10 @@ def chat(
         verb = "continuing" if conversation.continued else "new"
         _say(console, f"{verb} conversation {conversation.thread_id} in {run_dir} "
                       f"(model {conversation.context.generator().model_name})")
-        try:
+        # What a search has done is checkpointed, and a draft waits in the thread: exit at once.
+        with exit_at_once_on_interrupt(
+                f"interrupted; continue with: kernel-agent chat --out {run_dir}"):
             _session(console, Lines(console), conversation)
-        except KeyboardInterrupt:
-            _stop(f"interrupted; continue with: kernel-agent chat --out {run_dir}",
-                  EXIT_INTERRUPTED)
     raise typer.Exit(EXIT_DONE)
 
 

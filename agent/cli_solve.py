@@ -12,14 +12,11 @@ verification) is asked for again when the run is resumed with the command it pri
 
 from __future__ import annotations
 
-import os
 import shlex
 import shutil
-import signal
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
@@ -28,6 +25,8 @@ from rich.console import Console, RenderableType
 from rich.live import Live
 from rich.text import Text
 
+from kernel_agent.agent.interrupt import EXIT_INTERRUPTED, exit_at_once_on_interrupt
+
 if TYPE_CHECKING:
     from kernel_agent.agent.live_view import SearchView
     from kernel_agent.agent.models import ModelConfig, NoEndpointConfigured
@@ -35,9 +34,8 @@ if TYPE_CHECKING:
     from kernel_agent.graphs.runner import SearchResult
     from kernel_agent.sandbox import Sandbox
 
-EXIT_PASS, EXIT_NONE_PASSED, EXIT_BAD_INPUT, EXIT_NO_ENDPOINT, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+EXIT_PASS, EXIT_NONE_PASSED, EXIT_BAD_INPUT, EXIT_NO_ENDPOINT = 0, 1, 2, 3
 BAD_INPUT_STOP = "bad input"  # the search's stop reason when intake refused the problem
-SHOW_CURSOR = "\x1b[?25h"
 RUN_FILES = (("best_kernel.py", "the fastest kernel that passed every check"),
              ("report.md", "what was tried, what won and why"),
              ("candidates.jsonl", "every candidate with its verdict"),
@@ -139,7 +137,9 @@ def _run(plan: SolvePlan, config: ModelConfig, sandbox_name: str, hint: str) -> 
                   f"{plan.run_dir}", markup=False, highlight=False)
     display = Display(console, view, plan.run_dir, plan.target_speedup)
     try:
-        with display, exit_on_interrupt(display, plan.run_dir, hint):
+        with display, exit_at_once_on_interrupt(
+                f"interrupted: the search stopped; its checkpoint is kept in {plan.run_dir}\n"
+                f"resume it with:\n  {hint}", live=lambda: display.live is not None):
             result = run_search(
                 plan.problem, plan.run_dir, model=config, branches=plan.branches,
                 minutes=plan.minutes, rounds=plan.rounds, target_speedup=plan.target_speedup,
@@ -261,32 +261,6 @@ class Display:
         diagnosis = diagnose(Verdict.from_dict(recorded["verdict"]), recorded["code"],
                              target_speedup=self.target_speedup)
         return {**event, "kind": diagnosis.kind}
-
-
-@contextmanager
-def exit_on_interrupt(display: Display, run_dir: Path, hint: str) -> Iterator[None]:
-    """Make SIGINT end the process at once with the resume command, status 130.
-
-    A KeyboardInterrupt raised inside the graph would first wait for every model call and
-    verification in flight (minutes); the run directory is built to survive a kill, so the
-    handler writes straight to the file descriptors (no locks a thread may hold) and exits.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum: int, frame: object) -> None:
-        if display.live is not None:
-            os.write(1, f"\n{SHOW_CURSOR}".encode())
-        os.write(2, (f"\ninterrupted: the search stopped; its checkpoint is kept in {run_dir}\n"
-                     f"resume it with:\n  {hint}\n").encode())
-        os._exit(EXIT_INTERRUPTED)
-
-    previous = signal.signal(signal.SIGINT, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
 
 
 def resume_command(problem: Path, run_dir: Path, flags: dict[str, str | None]) -> str:

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sqlite3
 import subprocess
 import sys
+import time
 from contextlib import closing
 from pathlib import Path
 from typing import Any
@@ -33,7 +35,7 @@ from tests.graphs.chat_scripts import (
     chat_script,
 )
 from tests.graphs.scripts import CORRECT, is_draft
-from tests.openai_server import ScriptedOpenAIServer, message_text
+from tests.openai_server import Reply, ScriptedOpenAIServer, message_text
 
 CLI = [sys.executable, "-m", "kernel_agent.agent.cli", "chat"]
 
@@ -112,6 +114,34 @@ def test_a_session_ended_at_the_review_is_continued_by_the_next(tmp_path):
     assert len(drafts) == 2 and "make the small inputs smaller" in message_text(drafts[1])
     assert "search 1: pass" in second.stdout
     assert values["chosen"]["code"] == CORRECT_REVISED  # the redraft revised the reference
+
+
+def test_ctrl_c_exits_at_once_and_the_next_session_continues(tmp_path):
+    """Ctrl-C while the model drafts (a reply that would take two minutes): the command ends at
+    once with how to continue, and the next session on the same --out picks the draft up."""
+    out = tmp_path / "run"
+    slow = chat_script(lambda request: Reply(content="never read", delay_s=120))
+    with ScriptedOpenAIServer(slow) as server:
+        process = subprocess.Popen([*CLI, *flags(server, out)], stdin=subprocess.PIPE,
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                   cwd=ROOT, env={**os.environ, "COLUMNS": "200"})
+        assert process.stdin is not None
+        process.stdin.write(f"{PROSE}\n")
+        process.stdin.flush()
+        deadline = time.monotonic() + 120
+        while not any(is_draft(r) for r in server.requests):
+            assert time.monotonic() < deadline, "the draft was never asked for"
+            time.sleep(0.05)
+        process.send_signal(signal.SIGINT)
+        stdout, stderr = process.communicate(timeout=20)
+    assert process.returncode == 130, stdout + stderr
+    assert f"continue with: kernel-agent chat --out {out}" in stderr
+    assert "Traceback" not in stderr
+
+    with ScriptedOpenAIServer(chat_script()) as server:
+        again = chat(["y"], *flags(server, out))
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "continuing conversation" in again.stdout and "search 1: pass" in again.stdout
 
 
 def test_bad_budget_is_refused_before_anything_starts(tmp_path):
