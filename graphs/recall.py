@@ -4,7 +4,8 @@ A kernel remembered for exactly this problem (same fingerprint: normalised refer
 input signature) is verified again here, on this machine and its library versions; one that
 still passes becomes a candidate of round 0 and the starting point of the search, or the answer
 when the run asked only for that (`Context.recall_only`, e.g. `solve` with no model endpoint).
-One that no longer passes is recorded as such and not offered. Kernels of similar problems (the
+One that no longer passes is recorded as such and not offered; one that passes is remembered
+again with this machine's verdict. Kernels of similar problems (the
 same op family) go into the system prompt as worked examples. Every kernel that passes during a
 search is remembered (graphs/remember.py), so the next run starts where this one ended.
 """
@@ -12,16 +13,15 @@ search is remembered (graphs/remember.py), so the next run starts where this one
 from __future__ import annotations
 
 import logging
-from typing import Any, Literal, cast
+from typing import Any, Literal
 
 from langgraph.runtime import Runtime
 from langgraph.types import Command
 
 from kernel_agent.agent.prompts import WORKED_EXAMPLE, WORKED_EXAMPLES
 from kernel_agent.graphs.context import Context, context_of
-from kernel_agent.graphs.events import emit
 from kernel_agent.graphs.state import Candidate, State, VerifyTask
-from kernel_agent.graphs.verify import candidate_id, verified_candidate
+from kernel_agent.graphs.verify import candidate_id, verified_once
 from kernel_agent.tools.memory import KernelMemoryError, MemoryEntry, recall
 
 log = logging.getLogger(__name__)
@@ -75,16 +75,7 @@ def _reverified(entry: MemoryEntry, problem: dict[str, str], context: Context) -
                       code=entry.source, note=f"kernel memory #{entry.id}", model_s=0.0,
                       tokens=0, failure=None)
     digest = candidate_id(0, 0, entry.source, problem["text"]).rsplit("-", 1)[1]
-    cid = f"mem{entry.id}-{digest}"
-    run_dir = context.run_directory()
-    recorded = run_dir.recorded(cid) if run_dir else None
-    candidate = cast(Candidate, recorded) if recorded else verified_candidate(task, cid, context)
-    if recorded is None and run_dir is not None:
-        run_dir.record(dict(candidate))
-    emit("candidate_verified", branch=0, round=0, id=cid, status=candidate["status"],
-         speedup=candidate["speedup"], headline=candidate["headline"],
-         verify_s=round(candidate["verify_s"], 3), reused=recorded is not None)
-    return candidate
+    return verified_once(task, f"mem{entry.id}-{digest}", context)
 
 
 def _speed(entry: MemoryEntry) -> str:

@@ -1,7 +1,7 @@
 """Tune: try the chosen kernel's launch parameters on the GPU and keep a faster correct variant.
 
 Runs only when the chosen candidate was verified on a GPU (its verdict's device type is "cuda")
-and the run's Context allows it (a `tune` flag, on unless it is set False); otherwise it changes
+and the run's Context allows it (`Context.tune`, on by default); otherwise it changes
 nothing, since without timing there is nothing to choose by. A variant that wins
 (tools/tuning.py: verified in full, faster beyond the noise) becomes a new candidate, id
 `<chosen id>-tuned`, recorded in the run directory like every verified candidate, and replaces
@@ -15,11 +15,11 @@ from typing import Any
 
 from langgraph.runtime import Runtime
 
-from kernel_agent.agent.critic import diagnose
 from kernel_agent.graphs.context import Context, context_of
 from kernel_agent.graphs.events import emit
 from kernel_agent.graphs.remember import remember_passing
 from kernel_agent.graphs.state import Candidate, State
+from kernel_agent.graphs.verify import judged
 from kernel_agent.tools.tuning import tune_sources
 
 # Each variant is a full GPU verification (trials, then timing): this bounds the node's time.
@@ -29,7 +29,7 @@ MAX_VARIANTS = 16
 def tune(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     context = context_of(runtime)
     chosen = state.get("chosen")
-    if (chosen is None or not getattr(context, "tune", True)
+    if (chosen is None or not context.tune
             or chosen["verdict"].get("device", {}).get("type") != "cuda"):
         return {}
     started = perf_counter()
@@ -40,15 +40,12 @@ def tune(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         return {}
     row = result.best_row
     assert row.verdict is not None
-    timing = row.verdict.timing
     tuned = Candidate(
         id=f"{chosen['id']}-tuned", round=chosen["round"], branch=chosen["branch"],
-        idea=chosen["idea"], path=chosen["path"], code=result.best, status=row.verdict.status,
-        headline=diagnose(row.verdict, result.best,
-                          target_speedup=context.target_speedup).headline,
-        speedup=timing.speedup_eager if timing else None, verdict=row.verdict.to_dict(),
+        idea=chosen["idea"], path=chosen["path"], code=result.best,
         verify_s=perf_counter() - started, model_s=0.0, tokens=0,
-        note=f"tuned from {chosen['id']}: {row.describe()}; {result.reason}")
+        note=f"tuned from {chosen['id']}: {row.describe()}; {result.reason}",
+        **judged(row.verdict, result.best, context))
     run_dir = context.run_directory()
     if run_dir is not None:
         run_dir.record(dict(tuned))

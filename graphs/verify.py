@@ -20,6 +20,7 @@ from kernel_agent.graphs.events import emit
 from kernel_agent.graphs.remember import remember_passing
 from kernel_agent.graphs.state import Candidate, VerifyTask
 from kernel_agent.tools.check import verify_sources
+from kernel_agent.tools.verdict import Verdict
 
 
 def candidate_id(round_: int, branch: int, code: str, problem_text: str) -> str:
@@ -34,14 +35,20 @@ def verify(payload: dict[str, Any], runtime: Runtime[Context]) -> dict[str, Any]
     task = cast(VerifyTask, payload)  # a Send payload, not the graph state
     if task["failure"] is not None or task["code"] is None:
         return {"failures": [task["failure"]]}
-    context = context_of(runtime)
-    run_dir = context.run_directory()
     cid = candidate_id(task["round"], task["branch"], task["code"], task["problem"]["text"])
+    candidate = verified_once(task, cid, context_of(runtime))
+    return {"candidates": [candidate], "best": candidate}
+
+
+def verified_once(task: VerifyTask, cid: str, context: Context) -> Candidate:
+    """The candidate `cid` with its verdict: the one the run directory recorded (a resumed run),
+    else verified now, recorded and, when it passes, remembered; announced either way."""
+    run_dir = context.run_directory()
     recorded = run_dir.recorded(cid) if run_dir else None
     if recorded is not None:
         candidate = cast(Candidate, recorded)
     else:
-        candidate = verified_candidate(task, cid, context)
+        candidate = _verified(task, cid, context)
         if run_dir is not None:
             run_dir.record(dict(candidate))
         remember_passing(candidate, task["problem"]["text"], context)
@@ -49,11 +56,18 @@ def verify(payload: dict[str, Any], runtime: Runtime[Context]) -> dict[str, Any]
          status=candidate["status"], speedup=candidate["speedup"],
          headline=candidate["headline"], verify_s=round(candidate["verify_s"], 3),
          reused=recorded is not None)
-    return {"candidates": [candidate], "best": candidate}
+    return candidate
 
 
-def verified_candidate(task: VerifyTask, cid: str, context: Context) -> Candidate:
-    """Verify the task's code in the sandbox: the candidate with its verdict and diagnosis."""
+def judged(verdict: Verdict, code: str, context: Context) -> dict[str, Any]:
+    """What a candidate takes from its verdict: status, the critic's headline, the speedup."""
+    timing = verdict.timing
+    return {"status": verdict.status, "verdict": verdict.to_dict(),
+            "headline": diagnose(verdict, code, target_speedup=context.target_speedup).headline,
+            "speedup": timing.speedup_eager if timing else None}
+
+
+def _verified(task: VerifyTask, cid: str, context: Context) -> Candidate:
     code = task["code"]
     assert code is not None
     path = f"round{task['round']}_branch{task['branch']}.py"
@@ -61,11 +75,7 @@ def verified_candidate(task: VerifyTask, cid: str, context: Context) -> Candidat
     verdict = verify_sources(task["problem"], {"text": code, "path": path},
                              sandbox=context.sandbox_in_use(), limits=context.limits(),
                              **context.verifier_options)
-    seconds = perf_counter() - started
-    timing = verdict.timing
     return Candidate(
         id=cid, round=task["round"], branch=task["branch"], idea=task["idea"], path=path,
-        code=code, status=verdict.status,
-        headline=diagnose(verdict, code, target_speedup=context.target_speedup).headline,
-        speedup=timing.speedup_eager if timing else None, verdict=verdict.to_dict(),
-        verify_s=seconds, model_s=task["model_s"], tokens=task["tokens"], note=task["note"])
+        code=code, verify_s=perf_counter() - started, model_s=task["model_s"],
+        tokens=task["tokens"], note=task["note"], **judged(verdict, code, context))
