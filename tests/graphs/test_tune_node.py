@@ -3,7 +3,6 @@ variant of the chosen kernel replaces it."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,13 +19,6 @@ from tests.graphs.scripts import DATA, PROBLEM, CountingSandbox
 
 BLOCK16 = DATA / "tuning" / "scale_add_block16.py"
 OPTIONS = {"trials": 2, "compile_baseline": False}
-
-
-@dataclass
-class TuningContext(Context):
-    """A Context that carries the flag the node reads."""
-
-    tune: bool = True
 
 
 def chosen_candidate(problem: Path, sandbox: Sandbox) -> Candidate:
@@ -68,13 +60,13 @@ def test_on_a_gpu_a_faster_variant_replaces_the_chosen_kernel(sandbox, tmp_path)
     graph = builder.compile()
     start = {"problem": {"text": problem.read_text(), "path": str(problem)}, "chosen": chosen}
 
-    off = graph.invoke(start, context=TuningContext(sandbox=counting, tune=False,
-                                                    verifier_options=OPTIONS))
+    off = graph.invoke(start, context=Context(sandbox=counting, tune=False,
+                                              verifier_options=OPTIONS))
     assert off["chosen"] == chosen and counting.verified() == []
 
     events, final = [], None
-    for mode, data in graph.stream(start, context=TuningContext(sandbox=counting,
-                                                                verifier_options=OPTIONS),
+    for mode, data in graph.stream(start, context=Context(sandbox=counting,
+                                                          verifier_options=OPTIONS),
                                    stream_mode=["custom", "values"]):
         if mode == "custom":
             events.append(data)
