@@ -124,36 +124,19 @@ def _prepare(request: SolveRequest, profile: str | None, model: str | None, base
 def _run(plan: SolvePlan, config: ModelConfig, sandbox_name: str, hint: str) -> int:
     """Run the search with progress shown; the exit status."""
     from kernel_agent.agent.live_view import SearchView
-    from kernel_agent.agent.models import NoEndpointConfigured
-    from kernel_agent.graphs.runner import RunDirInUse, run_search
 
     console = Console(soft_wrap=True)
-    runner = _sandbox(sandbox_name)
-    view = SearchView(problem=str(plan.problem), branches=plan.branches, minutes=plan.minutes,
-                      max_rounds=plan.rounds,
-                      deadline=None if plan.resume else time.time() + 60 * plan.minutes)
     verb = "resuming" if plan.resume else "solving"
     console.print(f"{verb} {plan.problem} with {config.model} at {config.base_url} -> "
                   f"{plan.run_dir}", markup=False, highlight=False)
-    display = Display(console, view, plan.run_dir, plan.target_speedup)
-    try:
-        with display, exit_at_once_on_interrupt(
-                f"interrupted: the search stopped; its checkpoint is kept in {plan.run_dir}\n"
-                f"resume it with:\n  {hint}", live=lambda: display.live is not None):
-            result = run_search(
-                plan.problem, plan.run_dir, model=config, branches=plan.branches,
-                minutes=plan.minutes, rounds=plan.rounds, target_speedup=plan.target_speedup,
-                problem_text=plan.problem_text, sandbox=runner, thread_id=plan.thread_id,
-                resume=plan.resume, on_event=display.on_event)
-    except RunDirInUse as exc:
-        bad_input(str(exc))
-    except NoEndpointConfigured as exc:
-        no_endpoint(exc)
-    finally:
-        if runner is not None:
-            runner.close()
-    if result.stop_reason == BAD_INPUT_STOP:  # the search refused the problem at intake
-        bad_input(f"{result.error} (report: {result.report})")
+    view = SearchView(problem=str(plan.problem), branches=plan.branches, minutes=plan.minutes,
+                      max_rounds=plan.rounds,
+                      deadline=None if plan.resume else time.time() + 60 * plan.minutes)
+    result = _searched(plan, sandbox_name, console, view,
+                       f"interrupted: the search stopped; its checkpoint is kept in "
+                       f"{plan.run_dir}\nresume it with:\n  {hint}",
+                       model=config, branches=plan.branches, rounds=plan.rounds,
+                       target_speedup=plan.target_speedup, resume=plan.resume)
     for line in summary_lines(result):
         console.print(line, markup=False, highlight=False)
     return EXIT_PASS if result.status == "pass" else EXIT_NONE_PASSED
@@ -163,27 +146,16 @@ def _recall(plan: SolvePlan, sandbox_name: str, no_model: NoEndpointConfigured |
     """No model endpoint: answer from kernel memory, re-verified (and tuned, on a GPU) here.
     Exit 0 with a remembered kernel that passes, else say how to configure an endpoint."""
     from kernel_agent.agent.live_view import SearchView
-    from kernel_agent.graphs.runner import run_search
 
     console = Console(soft_wrap=True)
-    runner = _sandbox(sandbox_name)
     console.print(f"no model endpoint configured: looking {plan.problem} up in kernel memory "
                   f"-> {plan.run_dir}", markup=False, highlight=False)
     view = SearchView(problem=str(plan.problem), branches=1, minutes=plan.minutes,
                       max_rounds=0, deadline=None)
     new_parent = not plan.run_dir.parent.exists()
-    display = Display(console, view, plan.run_dir, plan.target_speedup)
-    try:
-        with display:
-            result = run_search(plan.problem, plan.run_dir, branches=1, minutes=plan.minutes,
-                                problem_text=plan.problem_text, sandbox=runner,
-                                thread_id=plan.thread_id, recall_only=True,
-                                on_event=display.on_event)
-    finally:
-        if runner is not None:
-            runner.close()
-    if result.stop_reason == BAD_INPUT_STOP:
-        bad_input(f"{result.error} (report: {result.report})")
+    result = _searched(plan, sandbox_name, console, view,
+                       "interrupted: kernel memory was not looked up to the end; run the "
+                       "command again", branches=1, recall_only=True)
     if not result.candidates:  # memory knew nothing: no run worth keeping
         shutil.rmtree(plan.run_dir, ignore_errors=True)
         if new_parent:
@@ -199,6 +171,33 @@ def _recall(plan: SolvePlan, sandbox_name: str, no_model: NoEndpointConfigured |
     console.print(f"\nGenerating new kernels needs a model endpoint. {no_model}\n{SOLVE_HINT}",
                   markup=False, highlight=False)
     return EXIT_PASS
+
+
+def _searched(plan: SolvePlan, sandbox_name: str, console: Console, view: SearchView,
+              interrupted: str, **search: Any) -> SearchResult:
+    """`run_search` on the plan's problem and run directory with the progress shown and Ctrl-C
+    ending the command at once (saying `interrupted`); input the search refuses ends it too."""
+    from kernel_agent.agent.models import NoEndpointConfigured
+    from kernel_agent.graphs.runner import RunDirInUse, run_search
+
+    runner = _sandbox(sandbox_name)
+    display = Display(console, view, plan.run_dir, plan.target_speedup)
+    try:
+        with display, exit_at_once_on_interrupt(interrupted,
+                                                live=lambda: display.live is not None):
+            result = run_search(plan.problem, plan.run_dir, minutes=plan.minutes,
+                                problem_text=plan.problem_text, sandbox=runner,
+                                thread_id=plan.thread_id, on_event=display.on_event, **search)
+    except RunDirInUse as exc:
+        bad_input(str(exc))
+    except NoEndpointConfigured as exc:
+        no_endpoint(exc)
+    finally:
+        if runner is not None:
+            runner.close()
+    if result.stop_reason == BAD_INPUT_STOP:  # the search refused the problem at intake
+        bad_input(f"{result.error} (report: {result.report})")
+    return result
 
 
 def _sandbox(name: str) -> Sandbox | None:
