@@ -117,8 +117,8 @@ def _resumed(request: SolveRequest, text: str, minutes: float | None) -> SolvePl
 
 def _problem_name(path: Path) -> str:
     """The file's stem, or its folder's name for the examples' `<name>/problem.py` layout."""
-    stem = path.stem
-    return path.resolve().parent.name if stem == "problem" and path.resolve().parent.name else stem
+    folder = path.resolve().parent.name
+    return folder if path.stem == "problem" and folder else path.stem
 
 
 def _minutes(budget: str | None) -> float | None:

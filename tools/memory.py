@@ -195,17 +195,16 @@ class KernelMemory:
             new = sum(insert(conn, entry)[1] for entry in entries)
         return ImportCounts(new=new, present=len(entries) - new)
 
-    def import_seed(self, path: Path = SEED_FILE) -> ImportCounts | None:
-        """Import a seed file unless this version of it was imported before (None then)."""
+    def import_seed(self, path: Path = SEED_FILE) -> None:
+        """Import a seed file unless this version of it was imported before."""
         digest = hashlib.sha256(path.read_bytes()).hexdigest()
         with self._transaction(write=False) as conn:
             if conn.execute("SELECT 1 FROM seeds WHERE digest = ?", (digest,)).fetchone():
-                return None
-        counts = self.import_(path, origin="seed")
+                return
+        self.import_(path, origin="seed")
         with self._transaction(write=True) as conn:
             conn.execute("INSERT OR IGNORE INTO seeds VALUES (?, ?)",
                          (digest, datetime.now(UTC).isoformat()))
-        return counts
 
     # -- reading ---------------------------------------------------------------------------
 
