@@ -78,12 +78,10 @@ class Conversation:
         try:
             self.context.generator()  # a missing endpoint fails here, before any work
             self.context.critic()
-            self._conn = sqlite3.connect(self.directory.checkpoints, check_same_thread=False)
+            self._conn = self.directory.open_checkpoints()
         except BaseException:
             self.close()
             raise
-        self._conn.execute("PRAGMA journal_mode=WAL")  # as in runner.py: kill-safe commits
-        self._conn.execute("PRAGMA synchronous=NORMAL")
         self.graph = build_graph(checkpointer=SqliteSaver(self._conn))
         self.config: dict[str, Any] = {"configurable": {"thread_id": self.thread_id},
                                        "max_concurrency": max(MAX_CONCURRENCY, 2 * branches)}

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import tempfile
 import threading
 from pathlib import Path
@@ -43,6 +44,15 @@ class RunDir:
     @property
     def checkpoints(self) -> Path:
         return self.path / CHECKPOINTS
+
+    def open_checkpoints(self) -> sqlite3.Connection:
+        """The checkpoint database for LangGraph's SqliteSaver, shared by the branches' threads.
+        WAL (SqliteSaver sets it too) with synchronous=NORMAL: a commit survives the process
+        being killed, which is what resuming needs, without an fsync per branch step."""
+        conn = sqlite3.connect(self.checkpoints, check_same_thread=False)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        return conn
 
     @property
     def candidates_file(self) -> Path:

@@ -10,7 +10,6 @@ checkpointed, so a resume passes the model and settings again.
 from __future__ import annotations
 
 import os
-import sqlite3
 import uuid
 from collections.abc import Callable
 from contextlib import closing
@@ -96,11 +95,7 @@ def run_search(problem_path: str | Path, run_dir: str | Path, *, model: ModelSpe
     config: dict[str, Any] = {"configurable": {"thread_id": thread_id},
                               "max_concurrency": max(MAX_CONCURRENCY, 2 * branches)}
     try:
-        with closing(sqlite3.connect(directory.checkpoints, check_same_thread=False)) as conn:
-            # WAL (set by SqliteSaver) with synchronous=NORMAL: a commit survives the process
-            # being killed, which is what resuming needs, without an fsync per branch step.
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
+        with closing(directory.open_checkpoints()) as conn:
             graph = build_graph(checkpointer=SqliteSaver(conn))
             started = bool(graph.get_state(config).values)
             search_input = None if started else {
