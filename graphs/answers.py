@@ -1,4 +1,4 @@
-"""What a branch's generate step produced, and how code is taken from a model's answer."""
+"""What a branch's generate step produced; agent/candidate_code.py takes the code."""
 
 from __future__ import annotations
 
@@ -6,12 +6,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.messages import BaseMessage
 from langchain_core.runnables import Runnable
 
-from kernel_agent.agent.extract import extract_code
-from kernel_agent.agent.reasoning import split_reasoning
+from kernel_agent.agent.candidate_code import usable_code
 from kernel_agent.graphs.modelcall import ModelCallFailed, Reply, ask
+
+__all__ = ["Attempt", "usable_code"]
 
 
 @dataclass
@@ -37,14 +38,3 @@ class Attempt:
         self.seconds += reply.seconds
         return reply
 
-
-def usable_code(message: AIMessage) -> tuple[str | None, str]:
-    """The complete file in a model's answer, or None and why not."""
-    reasoned = split_reasoning(message)
-    if not reasoned.answer:
-        return None, ("the answer stopped while still reasoning (token limit)"
-                      if reasoned.truncated else "the answer was empty")
-    extracted = extract_code(reasoned.answer)
-    if extracted.code is None or extracted.truncated:
-        return None, extracted.note
-    return extracted.code, extracted.note
