@@ -151,14 +151,20 @@ def bad_input(message: str) -> None:
     raise typer.Exit(EXIT_BAD_INPUT)
 
 
+def summary_line(data: dict[str, Any]) -> str:
+    """`suite: F of N problems finished (B bad input)`: every file of the suite is in N."""
+    run, bad = data["run"], data["headline"]["bad_input"]
+    return (f"{run['suite']}: {run['finished']} of {run['problems']} problems finished"
+            + (f" ({bad} bad input, not counted)" if bad else ""))
+
+
 def show(paths: dict[str, Path], console: Console) -> None:
     """The headline table, then where the report files are."""
     from kernel_agent.evals.render import headline_rows
 
     data: dict[str, Any] = json.loads(paths["json"].read_text())
     groups = [data["headline"], *data["levels"].values()]
-    table = Table(title=f"{data['run']['suite']}: {data['run']['finished']} of "
-                        f"{data['run']['problems']} problems finished")
+    table = Table(title=summary_line(data))
     for column in ["metric", "all", *(f"level {k}" for k in data["levels"])]:
         table.add_column(column)
     for row in headline_rows(groups):

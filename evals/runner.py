@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 from kernel_agent.evals.jobs import Finished, Job, Worker
 from kernel_agent.evals.store import ResultStore, process_token
-from kernel_agent.evals.suites import SuiteProblem
+from kernel_agent.evals.suites import SuiteProblem, problem_error
 from kernel_agent.sandbox import Limits, Sandbox, get_sandbox
 
 JOIN_POLL_S = 0.2
@@ -160,15 +160,17 @@ def run_workers(run_dir: Path, job: Job, sandboxes: list[tuple[str, Sandbox]],
 
 def drain(worker: Worker, job: Job, owner: str, stop: threading.Event,
           progress: Progress) -> None:
-    """Claim, run and record problems until none is pending or the run is stopped."""
+    """Claim, run and record problems until none is pending or the run is stopped; a problem
+    file that cannot be used is recorded as a bad input with its reason, never run."""
     while not stop.is_set():
         claim = worker.store.claim(owner, worker.name)
         if claim is None:
             return
         progress.problem_started(claim.id, worker.name)
         started = time.monotonic()
+        reason = problem_error(claim.path)  # a file the suite holds but nothing can use
         try:
-            finished = job(claim, worker)
+            finished = Finished("bad_input", reason) if reason else job(claim, worker)
         except Exception as exc:
             finished = Finished("error", f"{type(exc).__name__}: {exc}")
         if stop.is_set():  # the sandbox was closed under the job: its verdict means nothing

@@ -5,10 +5,15 @@ suite accepts the repository root, its `KernelBench` folder or one level folder.
 counts as a suite of its `*.py` problem files and `<name>/problem.py` subfolders. `examples`
 names the repository's examples/. A problem's number is the `<id>` of `<id>_<name>.py`, else its
 1-based position in the sorted folder, so `--problems 1-3` works on every suite.
+
+A file that cannot be read as a Python problem (not UTF-8, unreadable, a syntax error) is still a
+problem of its suite: `problem_error` says why, and the run records it as a bad input instead of
+leaving it out, so a report never counts fewer problems than the suite holds.
 """
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import re
 from dataclasses import dataclass
@@ -18,7 +23,7 @@ BUILTIN = "examples"
 EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "examples"
 LEVEL_DIR = re.compile(r"^level(\d+)$")
 NUMBERED = re.compile(r"^(\d+)_(.+)$")
-PROBLEM_MARK = re.compile(r"^class Model\b", re.M)
+PROBLEM_MARK = re.compile(rb"^class Model\b", re.M)
 
 
 class SuiteError(Exception):
@@ -41,7 +46,11 @@ class SuiteProblem:
         return stem_of(self.path)
 
     def sha256(self) -> str:
-        return hashlib.sha256(self.path.read_bytes()).hexdigest()
+        """The file's hash; empty for a file that cannot be read (a bad input)."""
+        try:
+            return hashlib.sha256(self.path.read_bytes()).hexdigest()
+        except OSError:
+            return ""
 
 
 @dataclass(frozen=True)
@@ -94,8 +103,11 @@ def folder_problems(folder: Path) -> tuple[SuiteProblem, ...]:
 
 
 def problem_files(folder: Path) -> list[Path]:
-    """Python files in `folder` that define `class Model` (helpers and candidates are skipped)."""
-    return [p for p in sorted(folder.glob("*.py")) if PROBLEM_MARK.search(read(p))]
+    """Python files in `folder` that define `class Model` (helpers and candidates are skipped),
+    and those that cannot be read at all: whether they are problems is unknown, so they are
+    kept, to be reported as bad inputs."""
+    return [p for p in sorted(folder.glob("*.py"))
+            if (data := read(p)) is None or PROBLEM_MARK.search(data)]
 
 
 def numbered(paths: list[Path]) -> list[tuple[int, str, Path]]:
@@ -112,11 +124,29 @@ def stem_of(path: Path) -> str:
     return path.parent.name if path.name == "problem.py" else path.stem
 
 
-def read(path: Path) -> str:
+def read(path: Path) -> bytes | None:
     try:
-        return path.read_text()
-    except (OSError, UnicodeDecodeError):
-        return ""
+        return path.read_bytes()
+    except OSError:
+        return None
+
+
+def problem_error(path: Path) -> str | None:
+    """Why `path` cannot be a problem (unreadable, not UTF-8, not Python); None if it can."""
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except OSError as exc:
+        return f"problem file {path} cannot be read: {exc.strerror or exc}"
+    except UnicodeDecodeError as exc:
+        return (f"problem file {path} is not UTF-8 text (byte {exc.object[exc.start]:#04x} at "
+                f"offset {exc.start})")
+    try:
+        ast.parse(text, filename=str(path))
+    except SyntaxError as exc:
+        return f"problem file {path} is not valid Python: line {exc.lineno}: {exc.msg}"
+    if not PROBLEM_MARK.search(text.encode()):
+        return f"problem file {path} defines no `class Model`"
+    return None
 
 
 def require(problems: tuple[SuiteProblem, ...], root: Path) -> tuple[SuiteProblem, ...]:
