@@ -278,8 +278,10 @@ def ensure_endpoint(config: ModelConfig) -> None:
 
 
 def uses_tools(config: ModelConfig) -> bool:
-    """Tool-calling or closed loop: `auto` picks the closed loop for R1-style reasoning models,
-    which cannot call tools, and tool calling for everything else."""
+    """Whether to start in tool-calling mode: `auto` sends R1-style reasoning models, which
+    cannot call tools, straight to the closed loop, and tries tools first with every other
+    model; an endpoint that refuses them (HTTP 400) moves the run to the closed loop then
+    (agent/tool_support.py, graphs/context.py), so no model name needs to be known here."""
     if config.mode != "auto":
         return config.mode == "tools"
     return not _NO_TOOL_CALLING.search(config.model)
