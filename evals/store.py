@@ -192,15 +192,18 @@ class ResultStore:
             return self._insert(conn, problem, attempt)
 
     def finish(self, problem: str, outcome: str, message: str = "",
-               attempts: tuple[Attempt, ...] = (), usage: dict[str, int] | None = None) -> None:
-        """Mark a problem done, with its last attempts, in one transaction."""
+               attempts: tuple[Attempt, ...] = (), usage: dict[str, int] | None = None,
+               worker: str | None = None) -> None:
+        """Mark a problem done, with its last attempts, in one transaction; `worker` names
+        where it ran when the claim could not know (a Ray task is placed after its claim)."""
         assert outcome in OUTCOMES, outcome
         with self.transaction() as conn:
             for attempt in attempts:
                 self._insert(conn, problem, attempt)
             conn.execute(
                 "UPDATE problems SET state = 'done', outcome = ?, message = ?, finished_at = ?, "
-                "owner = NULL WHERE id = ?", (outcome, message, time.time(), problem))
+                "owner = NULL, worker = COALESCE(?, worker) WHERE id = ?",
+                (outcome, message, time.time(), worker, problem))
             if usage is not None:
                 self._set_usage(conn, problem, usage)
 
