@@ -86,12 +86,18 @@ NO_CODE_PROMPT = """\
 Your answer contained no complete Python file{why}. Answer again with the complete file \
 defining `ModelNew` in a single ```python code block."""
 
+TOOLS_REFUSED_NOTE = ("the endpoint refused tool calling ({reason}); this run uses the closed "
+                      "loop from now on")
+
 TOOLS_NOTE = """
 
-You have tools: `compile` and `inspect` build a draft and show compiler errors and resource \
-usage, `test` runs the verifier's correctness checks, `profile` times a draft on the GPU. Pass \
-the complete file to each. Use them as needed, then call `submit` with the final complete file \
-(or answer with it in a ```python block)."""
+You have these tools (those taking `code` want the complete file; without it they use the \
+file you passed last):
+{tools}
+Use them as needed, then call `{submit}` with the final complete file (or answer with it in a \
+```python block)."""
+
+TOOL_LINE = "- `{name}`: {summary}"
 
 SUBMIT_DESCRIPTION = "Submit the final candidate: the complete Python file defining ModelNew."
 

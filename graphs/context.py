@@ -14,6 +14,7 @@ import logging
 import os
 import threading
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from langchain_core.language_models import BaseChatModel
@@ -24,12 +25,15 @@ from pydantic.json_schema import SkipJsonSchema
 from kernel_agent.agent.models import ModelConfig, make_chat_model, resolve_config, uses_tools
 from kernel_agent.graphs.rundir import RunDir
 from kernel_agent.sandbox import Limits, Sandbox, get_sandbox
+from kernel_agent.tools.feedback import FeedbackStore
 from kernel_agent.tools.memory import KernelMemory, KernelMemoryError
 
 ModelSpec = BaseChatModel | ModelConfig | str | None
 Mode = Literal["auto", "tools", "closed_loop"]
 # Objects, not data: left out of the JSON schema LangGraph Studio shows for the context.
 Hidden = (SkipValidation, SkipJsonSchema())
+TOOLS_REFUSED = "tools_refused.txt"  # in the run directory: the endpoint's refusal, kept
+FEEDBACK_DIR = "feedback"  # in the run directory: texts cut for the model, kept whole
 
 _lock = threading.Lock()
 _shared: dict[str, Sandbox] = {}
@@ -45,7 +49,9 @@ class Context:
     `profile` is the plain-data way to pick one (LangGraph Studio and the server's runs cannot
     pass objects, and hidden fields are left out of what they can set). `mode` "auto" asks
     the model's configuration (`uses_tools`); a model passed as an instance runs the closed
-    loop unless "tools" is named.
+    loop unless "tools" is named. An endpoint that refuses tool calling (graphs/toolloop.py)
+    moves the run to the closed loop for good: every branch and round, and a resumed run too
+    (the refusal is kept in the run directory).
     """
 
     __pydantic_config__ = ConfigDict(arbitrary_types_allowed=True)  # for the hidden fields
@@ -87,13 +93,45 @@ class Context:
         return self._model("critic", self.critic_model)
 
     def tools_mode(self) -> bool:
-        if self.mode != "auto":
-            return self.mode == "tools"
+        if self.mode == "closed_loop" or self.tools_refused() is not None:
+            return False
+        if self.mode == "tools":
+            return True
         with _lock:
             if "tools" not in self._cache:
                 config = _config(self._spec())
                 self._cache["tools"] = config is not None and uses_tools(config)
             return self._cache["tools"]
+
+    def tools_refused(self) -> str | None:
+        """Why the endpoint refused tool calling in this run; None while it has not."""
+        with _lock:
+            if "tools_refused" not in self._cache:
+                marker = self._tools_refused_file()
+                self._cache["tools_refused"] = (marker.read_text() if marker and marker.is_file()
+                                                else None)
+            return self._cache["tools_refused"]
+
+    def refuse_tools(self, reason: str) -> None:
+        """Remember that the endpoint refused tools: the closed loop from now on."""
+        marker = self._tools_refused_file()
+        with _lock:
+            self._cache["tools_refused"] = reason
+            if marker is not None:
+                marker.write_text(reason)
+
+    def feedback(self) -> FeedbackStore:
+        """Where texts cut for the model are kept whole: the run directory's `feedback/`."""
+        with _lock:
+            if "feedback" not in self._cache:
+                run_dir = self.run_directory()
+                self._cache["feedback"] = FeedbackStore(
+                    run_dir.path / FEEDBACK_DIR if run_dir else None)
+            return self._cache["feedback"]
+
+    def _tools_refused_file(self) -> Path | None:
+        run_dir = self.run_directory()
+        return run_dir.path / TOOLS_REFUSED if run_dir else None
 
     def sandbox_in_use(self) -> Sandbox:
         if self.sandbox is not None:
