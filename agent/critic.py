@@ -5,7 +5,9 @@ the exact lines, a wrong output becomes the shape of the error (which rows, colu
 a constant factor, NaN), an integrity flag becomes what was detected and why it is disallowed,
 and a correct kernel becomes what its timing says. A model then turns the diagnosis into advice;
 the refined prompt carries the diagnosis verbatim besides that advice, so the evidence reaches
-the next attempt even when the critic model answers badly or not at all.
+the next attempt even when the critic model answers badly or not at all. Every text in the
+critic's prompt and in the refined prompt is capped (tools/feedback.py); a cut one is kept whole
+in the feedback store, whose file the prompt names.
 """
 
 from __future__ import annotations
@@ -28,6 +30,15 @@ from kernel_agent.agent.prompts import (
     REQUEST_LINE,
 )
 from kernel_agent.agent.reasoning import split_reasoning
+from kernel_agent.tools.feedback import (
+    ADVICE_CHARS,
+    CODE_CHARS,
+    DIAGNOSIS_CHARS,
+    HISTORY_LINE_CHARS,
+    VERDICT_CHARS,
+    FeedbackStore,
+    clip,
+)
 from kernel_agent.tools.problem import excerpt
 from kernel_agent.tools.verdict import Trial, Verdict
 
@@ -37,7 +48,6 @@ __all__ = ["Advice", "BestCode", "Diagnosis", "diagnose", "no_code_diagnosis", "
 EXCERPT_CONTEXT = 2
 HISTORY_ENTRIES = 8
 OWN_ENTRIES = 4
-CODE_CHARS = 12_000
 MOSTLY = 0.9  # share of elements wrong that counts as "every element"
 LOCATION_PREFIX = re.compile(r"^(candidate|problem) \S+?(:\d+)?: ")
 
@@ -371,30 +381,32 @@ def history_text(entries: Sequence[dict[str, Any]], branch: int | None = None) -
     shown = sorted([*own, *others], key=lambda e: (e["round"], e["branch"]))
     if not shown:
         return "(nothing yet)"
-    return "\n".join(f"- round {e['round']}, branch {e['branch']} ({e['idea']}): {e['outcome']}"
-                     for e in shown)
+    lines = (f"- round {e['round']}, branch {e['branch']} ({e['idea']}): {e['outcome']}"
+             for e in shown)
+    return "\n".join(line if len(line) <= HISTORY_LINE_CHARS
+                     else line[:HISTORY_LINE_CHARS - 4] + " ..." for line in lines)
 
 
-def _clip(code: str) -> str:
-    return code if len(code) <= CODE_CHARS else code[:CODE_CHARS] + "\n# ... (cut)"
-
-
-def _best_section(best: BestCode | None) -> str:
+def _best_section(best: BestCode | None, store: FeedbackStore | None) -> str:
     if best is None:
         return ""
-    return BEST_SECTION.format(round=best.round, outcome=best.outcome, code=_clip(best.code))
+    return BEST_SECTION.format(round=best.round, outcome=best.outcome,
+                               code=clip(best.code, CODE_CHARS, "best-code", store))
 
 
 def write_advice(model: BaseChatModel | None, *, idea: str, round: int, code: str,
                  verdict_text: str, diagnosis: Diagnosis, best: BestCode | None,
-                 history: Sequence[dict[str, Any]], branch: int | None = None) -> Advice:
-    """Ask the critic model for instructions; fall back to the diagnosis when it fails."""
+                 history: Sequence[dict[str, Any]], branch: int | None = None,
+                 feedback: FeedbackStore | None = None) -> Advice:
+    """Ask the critic model for instructions; fall back to the diagnosis when it fails. The
+    advice comes back whole: `refined_prompt` caps it where it is fed to the next attempt."""
     if model is None:
         return Advice(_fallback_advice(diagnosis))
-    prompt = CRITIC_PROMPT.format(idea=idea, round=round, code=_clip(code),
-                                  verdict=verdict_text, diagnosis=diagnosis.text(),
-                                  best_section=_best_section(best),
-                                  history=history_text(history, branch))
+    prompt = CRITIC_PROMPT.format(
+        idea=idea, round=round, code=clip(code, CODE_CHARS, "code", feedback),
+        verdict=clip(verdict_text, VERDICT_CHARS, "verdict", feedback),
+        diagnosis=clip(diagnosis.text(), DIAGNOSIS_CHARS, "diagnosis", feedback),
+        best_section=_best_section(best, feedback), history=history_text(history, branch))
     started = time.perf_counter()
     try:
         message = model.invoke([SystemMessage(CRITIC_SYSTEM), HumanMessage(prompt)])
@@ -428,11 +440,14 @@ def _fallback_advice(diagnosis: Diagnosis) -> str:
 def refined_prompt(*, problem_text: str, problem_path: str, request: str, idea: str,
                    round: int, previous_code: str, diagnosis: Diagnosis, advice: str,
                    best: BestCode | None, history: Sequence[dict[str, Any]],
-                   branch: int | None = None) -> str:
-    """The next round's prompt: the problem, the last attempt, the evidence, the advice."""
+                   branch: int | None = None, feedback: FeedbackStore | None = None) -> str:
+    """The next round's prompt: the problem, the last attempt, the evidence, the advice, each
+    within its cap (cut texts kept whole in `feedback`)."""
     return REFINED_PROMPT.format(
         problem_path=problem_path, problem_text=problem_text,
         request_line=REQUEST_LINE.format(request=request) if request else "", idea=idea,
-        round=round, previous_code=_clip(previous_code) or "# (no code)",
-        evidence=diagnosis.text(), advice=advice, best_section=_best_section(best),
-        history=history_text(history, branch))
+        round=round,
+        previous_code=clip(previous_code, CODE_CHARS, "code", feedback) or "# (no code)",
+        evidence=clip(diagnosis.text(), DIAGNOSIS_CHARS, "diagnosis", feedback),
+        advice=clip(advice, ADVICE_CHARS, "advice", feedback),
+        best_section=_best_section(best, feedback), history=history_text(history, branch))

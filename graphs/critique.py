@@ -23,6 +23,7 @@ from kernel_agent.agent.critic import (
 from kernel_agent.agent.usage import usage_of
 from kernel_agent.graphs.context import Context, context_of
 from kernel_agent.graphs.events import emit
+from kernel_agent.graphs.modelcall import bounded, within
 from kernel_agent.graphs.state import Branch, CritiqueTask, GenerateTask
 from kernel_agent.tools.verdict import Verdict
 
@@ -43,15 +44,18 @@ def critic(payload: dict[str, Any], runtime: Runtime[Context]) -> Command[Litera
     shown_best = None
     if best is not None and (candidate is None or best["id"] != candidate["id"]):
         shown_best = BestCode(best["code"], best["round"], f"{best['status']}: {best['headline']}")
-    advice = write_advice(context.critic(), idea=task["idea"], round=task["round"] - 1,
-                          code=code or "# (no code)", verdict_text=verdict_text,
-                          diagnosis=diagnosis, best=shown_best, history=task["history"],
-                          branch=task["branch"])
+    with within(task["deadline"]):  # the critic's call ends by the search's deadline too
+        advice = write_advice(bounded(context.critic()), idea=task["idea"],
+                              round=task["round"] - 1, code=code or "# (no code)",
+                              verdict_text=verdict_text, diagnosis=diagnosis, best=shown_best,
+                              history=task["history"], branch=task["branch"],
+                              feedback=context.feedback())
     problem = task["problem"]
     prompt = refined_prompt(problem_text=problem["text"], problem_path=problem["path"],
                             request=task["request"], idea=task["idea"], round=task["round"] - 1,
                             previous_code=code, diagnosis=diagnosis, advice=advice.text,
-                            best=shown_best, history=task["history"], branch=task["branch"])
+                            best=shown_best, history=task["history"], branch=task["branch"],
+                            feedback=context.feedback())
     tokens = usage_of(advice.message).total_tokens if advice.message else 0
     emit("critic_done", branch=task["branch"], round=task["round"], kind=diagnosis.kind,
          model_s=round(advice.seconds, 3), error=advice.error)

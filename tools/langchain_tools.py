@@ -19,9 +19,10 @@ from pydantic import BaseModel, Field
 from kernel_agent.sandbox import Sandbox
 from kernel_agent.tools.build_report import BuildReport
 from kernel_agent.tools.check import verify_sources
+from kernel_agent.tools.feedback import TOOL_OUTPUT_CHARS
 from kernel_agent.tools.host_tools import compile_sources, inspect_kernel, profile_sources
 
-DEFAULT_MAX_CHARS = 4000
+DEFAULT_MAX_CHARS = TOOL_OUTPUT_CHARS
 CODE_HELP = ("The complete candidate file: Python with `class ModelNew(nn.Module)` whose forward "
              "launches your kernels. Omit it to use the candidate you submitted last.")
 
