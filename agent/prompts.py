@@ -32,9 +32,12 @@ Answer with the complete file in a single ```python code block, nothing after it
 DEVICE_NOTES = {
     "gpu": "The kernel will be timed on a GPU against eager PyTorch and torch.compile; "
            "speed counts once the output is correct.",
-    "cpu": "This machine has no GPU: correctness is checked under the Triton interpreter "
-           "(on the problem's small inputs where it has them), so only correctness can be "
-           "judged here.",
+    "cpu": "This machine has no GPU: write Triton (CUDA C++ cannot be built here). Correctness "
+           "is checked under the Triton interpreter (on the problem's small inputs where it "
+           "has them), so only correctness can be judged here. The inputs and weights are CPU "
+           "tensors: do not assert `x.is_cuda`, call `.cuda()` or allocate on "
+           "device='cuda'; allocate outputs like the inputs (`torch.empty_like(x)`, "
+           "`device=x.device`).",
 }
 
 TASK_PROMPT = """\

@@ -99,7 +99,11 @@ def _mode(context: Context) -> str:
 
 
 def system_prompt(problem_text: str, *, gpu: bool) -> str:
-    return SYSTEM_PROMPT.format(backends=", ".join(backends_of(problem_text)),
+    """The search's system prompt; without a GPU it offers only what can be verified here
+    (Triton under the interpreter), unless the problem allows nothing else."""
+    allowed = backends_of(problem_text)
+    offered = allowed if gpu else tuple(b for b in allowed if b != "cuda") or allowed
+    return SYSTEM_PROMPT.format(backends=", ".join(offered),
                                 device_note=DEVICE_NOTES["gpu" if gpu else "cpu"])
 
 

@@ -17,6 +17,7 @@ from typing import Any
 
 from kernel_agent.sandbox import Limits, Sandbox, TaskResult, get_sandbox
 from kernel_agent.sandbox.environment import user_cache_root
+from kernel_agent.tools.cpu_verdict import explain_cpu_failure
 from kernel_agent.tools.verdict import ErrorInfo, Verdict, baseline_key
 
 VERIFY_TASK = "kernel_agent.tools.verify:run"
@@ -83,7 +84,7 @@ def verify_sources(problem: dict[str, str], candidate: dict[str, str], *,
     finally:
         if own_sandbox:
             sandbox.close()
-    verdict = verdict_from_result(result)
+    verdict = explain_cpu_failure(verdict_from_result(result), candidate["text"])
     remember_baseline(verdict, problem["text"], baselines)
     return verdict
 

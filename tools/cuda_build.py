@@ -17,6 +17,7 @@ from typing import Any
 
 from kernel_agent.tools import compile_errors, disasm, integrity
 from kernel_agent.tools.build_report import BuildReport, KernelBuild, Resources
+from kernel_agent.tools.cpu_verdict import NEEDS_GPU_HOST
 from kernel_agent.tools.occupancy import limits_for, occupancy_table
 from kernel_agent.tools.triton_build import TOP_OPCODES, Target
 from kernel_agent.tools.verdict import ErrorInfo
@@ -36,8 +37,8 @@ def build_cuda(options: dict[str, Any], workdir: Path, target: Target,
 
     report = BuildReport("not_available", backend="cuda", target=target.arch)
     if capability is None:
-        report.error = ErrorInfo("not_available", "not available: no nvcc/GPU here; CUDA C++ "
-                                 "candidates compile with nvcc on a GPU host")
+        report.error = ErrorInfo("not_available", f"not available: {NEEDS_GPU_HOST} (this "
+                                 "machine has no GPU for nvcc to build for)")
         return report
     if nvcc_path() is None:
         report.error = ErrorInfo("not_available", "not available: no nvcc found (set CUDA_HOME "
