@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT))  # the scripted server lives with the tests
 from kernel_agent.agent.models import ModelConfig, make_chat_model  # noqa: E402
 from kernel_agent.graphs import run_search  # noqa: E402
 from kernel_agent.sandbox import get_sandbox  # noqa: E402
-from tests.graphs.scripts import OFF_BY_ONE, PROBLEM, Router, r1, warm  # noqa: E402
+from tests.graphs.scripts import OFF_BY_ONE, PROBLEM, Router, distinct, r1, warm  # noqa: E402
 from tests.openai_server import served_in_a_process  # noqa: E402
 
 TARGET_MS = 50.0
@@ -58,8 +58,9 @@ def measure(branches: int, rounds: int, workers: int, base_url: str) -> dict:
 
 
 def instant_wrong_kernels() -> Router:
-    """The model: answers at once, always with the off-by-one kernel."""
-    return Router(lambda *_: r1(OFF_BY_ONE), IDEAS)
+    """The model: answers at once, always with the off-by-one kernel (a file of its own for
+    every round and branch, so each is verified)."""
+    return Router(lambda round_, idea, _: r1(distinct(OFF_BY_ONE, f"{round_} {idea}")), IDEAS)
 
 
 def split(events: list[dict]) -> dict:

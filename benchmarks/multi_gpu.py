@@ -53,7 +53,7 @@ from kernel_agent.graphs import run_search  # noqa: E402
 from kernel_agent.sandbox import LocalSandbox  # noqa: E402
 from kernel_agent.sandbox.gpus import discover_gpus  # noqa: E402
 from tests.evals.parallel import decisions, workers_of  # noqa: E402
-from tests.graphs.scripts import CORRECT, PROBLEM, Router, r1  # noqa: E402
+from tests.graphs.scripts import CORRECT, PROBLEM, Router, distinct, r1  # noqa: E402
 from tests.graphs.spread import PoolWatch  # noqa: E402
 from tests.openai_server import served_in_a_process  # noqa: E402
 
@@ -216,7 +216,7 @@ def devices_of(run_dir: Path) -> list[str]:
 
 def correct_kernels() -> Router:
     """The model endpoint: a correct kernel for every branch."""
-    return Router(lambda *_: r1(CORRECT), [f"idea {n}" for n in range(64)])
+    return Router(lambda _, idea, __: r1(distinct(CORRECT, idea)), [f"idea {n}" for n in range(64)])
 
 
 def search(placement: Placement, branches: int, run_dir: Path) -> dict[str, Any]:

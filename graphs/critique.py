@@ -1,6 +1,7 @@
 """Critic step: one branch's evidence becomes the prompt of its next round.
 
-The diagnosis is computed from the verdict (agent/critic.py); the critic model adds advice; the
+The diagnosis is computed from the verdict (agent/critic.py), and says first when the model sent
+code the run had already verified (graphs/resubmission.py); the critic model adds advice; the
 refined prompt carries both, the branch's last code, the best code so far and the search's
 recent history. The prompt is stored in the branch's record before generate runs, so a resumed
 run does not ask the critic again.
@@ -24,6 +25,7 @@ from kernel_agent.agent.usage import usage_of
 from kernel_agent.graphs.context import Context, context_of
 from kernel_agent.graphs.events import emit
 from kernel_agent.graphs.modelcall import bounded, within
+from kernel_agent.graphs.resubmission import resubmitted
 from kernel_agent.graphs.state import Branch, CritiqueTask, GenerateTask
 from kernel_agent.tools.verdict import Verdict
 
@@ -34,7 +36,8 @@ def critic(payload: dict[str, Any], runtime: Runtime[Context]) -> Command[Litera
     candidate, failure = task["candidate"], task["failure"]
     if candidate is not None:
         verdict = Verdict.from_dict(candidate["verdict"])
-        diagnosis = diagnose(verdict, candidate["code"], target_speedup=context.target_speedup)
+        diagnosis = resubmitted(diagnose(verdict, candidate["code"],
+                                         target_speedup=context.target_speedup), candidate)
         code, verdict_text = candidate["code"], verdict.summary()
     else:
         note = failure["message"] if failure else "no answer"

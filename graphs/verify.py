@@ -3,12 +3,12 @@
 The verdict is written to candidates.jsonl and returned into the state in the same step, so the
 checkpoint after this step holds it. A verify step that finds its candidate already in the run
 directory (the run was killed after verifying, before the checkpoint) reuses that verdict
-instead of verifying again. Branches without code pass their failure on to the round's end.
+instead of verifying again; so does one whose code the run verified before, in any round or
+branch (graphs/resubmission.py). Branches without code pass their failure on to the round's end.
 """
 
 from __future__ import annotations
 
-import hashlib
 from time import perf_counter
 from typing import Any, cast
 
@@ -18,6 +18,8 @@ from kernel_agent.agent.critic import diagnose
 from kernel_agent.graphs.context import Context, context_of
 from kernel_agent.graphs.events import emit
 from kernel_agent.graphs.remember import remember_passing
+from kernel_agent.graphs.resubmission import code_digest, reused, same_code_lock, verified_before
+from kernel_agent.graphs.rundir import RunDir
 from kernel_agent.graphs.state import Candidate, VerifyTask
 from kernel_agent.tools.check import verify_sources
 from kernel_agent.tools.verdict import Verdict
@@ -27,8 +29,7 @@ def candidate_id(round_: int, branch: int, code: str, problem_text: str) -> str:
     """Stable across a resume: the same code from the same branch and round, for the same
     problem, has the same id. The problem is part of it because a thread's later searches (a
     follow-up in a conversation) record into the same run directory."""
-    digest = hashlib.sha256(f"{problem_text}\0{code}".encode()).hexdigest()[:10]
-    return f"r{round_:02d}-b{branch}-{digest}"
+    return f"r{round_:02d}-b{branch}-{code_digest(code, problem_text)}"
 
 
 def verify(payload: dict[str, Any], runtime: Runtime[Context]) -> dict[str, Any]:
@@ -42,21 +43,37 @@ def verify(payload: dict[str, Any], runtime: Runtime[Context]) -> dict[str, Any]
 
 def verified_once(task: VerifyTask, cid: str, context: Context) -> Candidate:
     """The candidate `cid` with its verdict: the one the run directory recorded (a resumed run),
-    else verified now, recorded and, when it passes, remembered; announced either way."""
+    else the verdict of the same code verified earlier in the run (graphs/resubmission.py), else
+    verified now, recorded and, when it passes, remembered; announced either way."""
     run_dir = context.run_directory()
-    recorded = run_dir.recorded(cid) if run_dir else None
-    if recorded is not None:
-        candidate = cast(Candidate, recorded)
-    else:
-        candidate = _verified(task, cid, context)
-        if run_dir is not None:
-            run_dir.record(dict(candidate))
+    if run_dir is None:
+        candidate, reuse = _verified(task, cid, context), False
         remember_passing(candidate, task["problem"]["text"], context)
+    else:
+        with same_code_lock(run_dir, task["problem"]["text"], task["code"] or ""):
+            candidate, reuse = _recorded_or_verified(task, cid, context, run_dir)
     emit("candidate_verified", branch=task["branch"], round=task["round"], id=cid,
          status=candidate["status"], speedup=candidate["speedup"],
          headline=candidate["headline"], verify_s=round(candidate["verify_s"], 3),
-         reused=recorded is not None)
+         reused=reuse, same_as=candidate.get("same_as"))
     return candidate
+
+
+def _recorded_or_verified(task: VerifyTask, cid: str, context: Context,
+                          run_dir: RunDir) -> tuple[Candidate, bool]:
+    """(candidate, whether its verdict was reused rather than verified now)."""
+    recorded = run_dir.recorded(cid)
+    if recorded is not None:
+        return cast(Candidate, recorded), True
+    earlier = verified_before(run_dir, task["problem"]["text"], task["code"] or "")
+    if earlier is not None:
+        candidate = reused(earlier, task, cid)
+        run_dir.record(dict(candidate))
+        return candidate, True
+    candidate = _verified(task, cid, context)
+    run_dir.record(dict(candidate))
+    remember_passing(candidate, task["problem"]["text"], context)
+    return candidate, False
 
 
 def judged(verdict: Verdict, code: str, context: Context) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from tests.conftest import require
 from tests.evals.conftest import CANDIDATES, SUITE
 from tests.evals.parallel import LAUNCH, started_first, workers_of
 from tests.graphs.conftest import chat_model
-from tests.graphs.scripts import CORRECT, PROBLEM, Router, r1
+from tests.graphs.scripts import CORRECT, PROBLEM, Router, distinct, r1
 from tests.graphs.spread import watch_default_sandbox
 from tests.openai_server import ScriptedOpenAIServer
 
@@ -33,7 +33,8 @@ def gpus() -> list[int]:
 def test_search_default_sandbox_verifies_on_every_gpu(gpus, tmp_path, monkeypatch):
     made = watch_default_sandbox(monkeypatch)
     ideas = [f"idea {n}" for n in range(len(gpus))]
-    with ScriptedOpenAIServer(Router(lambda *_: r1(CORRECT), ideas)) as server:
+    router = Router(lambda _, idea, __: r1(distinct(CORRECT, idea)), ideas)
+    with ScriptedOpenAIServer(router) as server:
         result = run_search(PROBLEM, tmp_path / "run", model=chat_model(server),
                             mode="closed_loop", branches=len(gpus), rounds=1,
                             use_memory=False, tune=False)

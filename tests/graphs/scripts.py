@@ -68,6 +68,12 @@ def r1(code: str, thought: str = "Let me think about the mask and the grid.") ->
                          "It masks the tail block.")
 
 
+def distinct(code: str, label: str) -> str:
+    """`code` as a file of its own, for scripts whose branches or rounds would otherwise send the
+    same file (a search verifies a file once and reuses the verdict for resubmissions)."""
+    return f"{code}\nATTEMPT = {label!r}\n"
+
+
 def ideas_reply(ideas: list[str]) -> Reply:
     return Reply(content=f"<think>Different strategies.</think>\n{json.dumps(ideas)}")
 

@@ -11,14 +11,14 @@ from kernel_agent.sandbox.gpus import discover_gpus
 from tests.openai_server import ScriptedOpenAIServer
 
 from .conftest import chat_model
-from .scripts import CORRECT, PROBLEM, Router, r1
+from .scripts import CORRECT, PROBLEM, Router, distinct, r1
 from .spread import PoolWatch, watch_default_sandbox
 
 IDEAS = ["one block per program", "block of 1024", "grid-stride loop"]
 
 
 def correct_kernels() -> Router:
-    return Router(lambda round_, idea, request: r1(CORRECT), IDEAS)
+    return Router(lambda round_, idea, request: r1(distinct(CORRECT, idea)), IDEAS)
 
 
 def test_k_branches_verify_at_once_on_k_workers(tmp_path, sandbox):
