@@ -2,25 +2,73 @@
 
 One place decides what code a reply holds, so every node that reads a model's code (generate,
 the tool loop, draft) takes the same code and gives the model the same reason when there is none.
+The reason is written for the model: it goes into the next request, which asks again.
+
+Where the code is taken from, in order: the answer (after the last `</think>`, or the content
+when the reasoning came in `reasoning_content`); when the answer holds no block defining the
+class, the last complete such block of the reasoning. A reply cut at the length limit is never
+mined for a draft: without a complete block in its answer it yields nothing, and the model is
+asked for the file alone. The file must define the class asked for (`ModelNew`; `Model` for a
+drafted reference), so an echoed reference is never taken for a candidate.
 """
 
 from __future__ import annotations
 
 from langchain_core.messages import AIMessage
 
-from kernel_agent.agent.extract import extract_code
-from kernel_agent.agent.reasoning import split_reasoning
+from kernel_agent.agent.code_blocks import code_blocks
+from kernel_agent.agent.extract import defines_class, extract_code
+from kernel_agent.agent.reasoning import Reasoned, split_reasoning
 
 __all__ = ["usable_code"]
 
+SEND_FILE = "send only the complete file in one ```python block, no reasoning"
 
-def usable_code(message: AIMessage) -> tuple[str | None, str]:
-    """The complete file in a model's answer, or None and why not."""
+
+def usable_code(message: AIMessage, *, defines: str = "ModelNew") -> tuple[str | None, str]:
+    """The complete file in a model's reply that defines class `defines`, or None and why not."""
     reasoned = split_reasoning(message)
+    if reasoned.truncated and not reasoned.answer:
+        return None, f"{_how_cut(reasoned)} while still reasoning, before any answer; {SEND_FILE}"
+    if not reasoned.answer and not reasoned.reasoning:
+        return None, "the reply was empty"
+    got = extract_code(reasoned.answer, defines=defines)
+    if got.code is not None and defines_class(got.code, defines):
+        if got.truncated:
+            return None, _cut_reason(reasoned)
+        after = f"; {_how_cut(reasoned)} after it" if reasoned.truncated else ""
+        return got.code, got.note + after
+    if reasoned.truncated:
+        return None, _cut_reason(reasoned)
+    thought = extract_code(reasoned.reasoning, defines=defines, unfenced=False)
+    if thought.code is not None and defines_class(thought.code, defines) \
+            and not thought.truncated:
+        return thought.code, (f"the answer has no class {defines}; took it from the reasoning: "
+                              f"{thought.note}")
+    return None, _missing_reason(reasoned, defines)
+
+
+def _how_cut(reasoned: Reasoned) -> str:
+    if reasoned.length_limit:
+        return "the reply was cut at the length limit"
+    if reasoned.in_reasoning:
+        return "the reply stopped inside an unclosed <think>"
+    return "the reply ends inside a code block that never closes"
+
+
+def _cut_reason(reasoned: Reasoned) -> str:
+    return f"{_how_cut(reasoned)} before the code was complete; {SEND_FILE}"
+
+
+def _missing_reason(reasoned: Reasoned, defines: str) -> str:
+    """Why neither the answer nor the reasoning holds the file, in the model's terms."""
+    nor = ", nor does the reasoning" if reasoned.reasoning else ""
     if not reasoned.answer:
-        return None, ("the answer stopped while still reasoning (token limit)"
-                      if reasoned.truncated else "the answer was empty")
-    extracted = extract_code(reasoned.answer)
-    if extracted.code is None or extracted.truncated:
-        return None, extracted.note
-    return extracted.code, extracted.note
+        return (f"the reply holds only reasoning, no answer, and the reasoning has no complete "
+                f"code block defining class {defines}; {SEND_FILE}")
+    blocks = code_blocks(reasoned.answer)
+    if not blocks and not extract_code(reasoned.answer, defines=defines).code:
+        return f"the answer holds no code{nor}; {SEND_FILE}"
+    echoed = defines != "Model" and any(defines_class(b.code, "Model") for b in blocks)
+    only = " (its code only echoes the reference class Model)" if echoed else ""
+    return f"the answer's code defines no class {defines}{only}{nor}; {SEND_FILE}"

@@ -2,18 +2,22 @@
 
 Real answers are messy: several fenced blocks (the reference echoed, a draft, the final code, a
 shell command), wrong language tags (```cuda or ```cpp around a Python file that carries CUDA in
-a string), no tag, prose between blocks, no fences at all, or a fence that never closes because
-the output hit the token limit.
+a string), no tag, prose between blocks, no fences at all, stray or missing fences, or a fence
+that never closes because the output hit the token limit. code_blocks.py finds the blocks.
 
-Choice, in order:
-1. Python-looking blocks (judged by their lines, not their tag) that define `class ModelNew`:
-   the last complete one wins, since models revise ("here is the corrected version"); a cut-off
-   one only when no complete one exists.
-2. When the model split the code, so that the ModelNew block uses names (a kernel, a launcher,
+Choice, for the class the file must define (`ModelNew` for a candidate, `Model` for a drafted
+reference problem), in order:
+1. Python-looking blocks (judged by their lines, not their tag) that define the class: the last
+   complete one wins, since models revise ("here is the corrected version"); a cut-off one only
+   when no complete one exists. A complete block that does not parse gives way to code between
+   two fence lines that does (fences that did not pair); otherwise it is taken as written, so
+   the model hears about its own syntax error.
+2. When the model split the code, so that the chosen block uses names (a kernel, a launcher,
    a CUDA source string) defined only in other Python blocks, those blocks are joined in front of
    it, in answer order. Blocks that echo the reference `class Model` are never joined.
-3. No ModelNew anywhere: the longest Python-looking block.
-4. No fences: the Python-looking span of the text, trimmed at the end until it parses.
+3. No block defines the class: the code between two fence lines that parses and defines it, when
+   the fences paired badly; else the longest Python-looking block.
+4. No fences: the Python text that ends with the class, from the first line where it parses.
 `Extracted.truncated` is about the returned code: it comes from a fence that never closed.
 """
 
@@ -24,13 +28,14 @@ import builtins
 import re
 from dataclasses import dataclass
 
-__all__ = ["Extracted", "extract_code"]
+from kernel_agent.agent.code_blocks import FENCE, Block, code_blocks, segments
 
-_FENCE = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})[ \t]*(?P<info>[^\n`]*)$")
+__all__ = ["Extracted", "defines_class", "extract_code"]
+
 _PYTHON_LINE = re.compile(
     r"^(?:import\s+\w|from\s+[\w.]+\s+import\s|def\s+\w+\s*\(|class\s+\w+\s*[(:]|@\w)", re.M)
-_MODEL_NEW = re.compile(r"^class\s+ModelNew\b", re.M)
 _REFERENCE = re.compile(r"^class\s+Model\s*[(:]", re.M)
+_MODEL_NEW = re.compile(r"^class\s+ModelNew\b", re.M)
 _DEFINES = re.compile(
     r"^(?:(?:async\s+)?def\s+(\w+)|class\s+(\w+)|(\w+)\s*(?::[^=\n]*)?=(?!=))", re.M)
 _WORD = re.compile(r"\b[A-Za-z_]\w*\b")
@@ -47,89 +52,77 @@ class Extracted:
     note: str
 
 
-@dataclass(frozen=True)
-class _Block:
-    number: int  # 1-based, in answer order
-    tag: str
-    code: str
-    closed: bool
-
-    @property
-    def python(self) -> bool:
-        return bool(_PYTHON_LINE.search(self.code))
-
-    @property
-    def size(self) -> int:
-        return sum(1 for line in self.code.splitlines() if line.strip())
+def defines_class(code: str, name: str = "ModelNew") -> bool:
+    """Whether `code` has a top-level `class <name>` line."""
+    return re.search(rf"^class\s+{re.escape(name)}\b", code, re.M) is not None
 
 
-def extract_code(answer: str) -> Extracted:
-    """The candidate source in `answer` (the answer part, after `split_reasoning`)."""
-    blocks = _fenced_blocks(answer)
+def extract_code(answer: str, *, defines: str = "ModelNew", unfenced: bool = True) -> Extracted:
+    """The source in `answer` of a file that defines class `defines`; `unfenced=False` looks only
+    in marked blocks (for reasoning, where bare code lines are thoughts, not files)."""
+    blocks = code_blocks(answer)
     if not blocks:
-        return _unfenced(answer)
-    python = [b for b in blocks if b.python]
+        if unfenced:
+            return _unfenced(answer, defines)
+        return Extracted(None, False, 0, "no fenced code block")
+    python = [b for b in blocks if _python(b)]
     if not python:
         tags = ", ".join(sorted({b.tag or "untagged" for b in blocks}))
         return Extracted(None, False, len(blocks), f"no Python code in {len(blocks)} "
                          f"fenced block(s) ({tags})")
-    with_model = [b for b in python if _MODEL_NEW.search(b.code)]
-    if with_model:
-        complete = [b for b in with_model if b.closed]
-        chosen = (complete or with_model)[-1]
-        return _joined(chosen, python, len(blocks), later_cut=not with_model[-1].closed
-                       and chosen is not with_model[-1])
-    chosen = max(python, key=lambda b: b.size)
+    with_class = [b for b in python if defines_class(b.code, defines)]
+    complete = [b for b in with_class if b.closed]
+    if complete and not _parses(complete[-1].code):
+        repaired = _between_fences(answer, defines, len(blocks))
+        if repaired is not None:
+            return repaired
+    if with_class:
+        chosen = (complete or with_class)[-1]
+        return _joined(chosen, python, len(blocks), defines, later_cut=not with_class[-1].closed
+                       and chosen is not with_class[-1])
+    repaired = _between_fences(answer, defines, len(blocks))
+    if repaired is not None:
+        return repaired
+    chosen = max(python, key=_size)
     return Extracted(chosen.code, not chosen.closed, len(blocks),
-                     f"no class ModelNew in the answer; took the longest Python block "
+                     f"no class {defines} in the answer; took the longest Python block "
                      f"({_describe(chosen, len(blocks))})" + _cut_note(chosen))
 
 
-def _fenced_blocks(text: str) -> list[_Block]:
-    blocks: list[_Block] = []
-    lines = text.splitlines()
-    i = 0
-    while i < len(lines):
-        opening = _FENCE.match(lines[i])
-        if not opening:
-            i += 1
-            continue
-        fence, indent = opening["fence"], len(opening["indent"])
-        tag = (opening["info"].split() or [""])[0].lower()
-        body: list[str] = []
-        i += 1
-        closed = False
-        while i < len(lines):
-            closing = _FENCE.match(lines[i])
-            if (closing and closing["fence"][0] == fence[0]
-                    and len(closing["fence"]) >= len(fence) and not closing["info"].strip()):
-                closed = True
-                i += 1
-                break
-            body.append(lines[i][indent:] if lines[i][:indent].isspace() else lines[i])
-            i += 1
-        code = "\n".join(body).strip("\n")
-        if code.strip():
-            blocks.append(_Block(len(blocks) + 1, tag, code + "\n", closed))
-    return blocks
+def _python(block: Block) -> bool:
+    return bool(_PYTHON_LINE.search(block.code))
 
 
-def _joined(chosen: _Block, python: list[_Block], count: int, later_cut: bool) -> Extracted:
-    """The ModelNew block, preceded by the other blocks that define names it uses."""
+def _size(block: Block) -> int:
+    return sum(1 for line in block.code.splitlines() if line.strip())
+
+
+def _between_fences(answer: str, defines: str, count: int) -> Extracted | None:
+    """The last code between two fence lines that parses and defines the class, if any."""
+    found = [s for s in segments(answer) if defines_class(s, defines) and _parses(s)]
+    if not found:
+        return None
+    return Extracted(found[-1], False, count, f"the fences did not pair up; took the code "
+                     f"between two fence lines that defines class {defines}")
+
+
+def _joined(chosen: Block, python: list[Block], count: int, defines: str,
+            later_cut: bool) -> Extracted:
+    """The chosen block, preceded by the other blocks that define names it uses."""
     others = [b for b in python if b is not chosen and b.closed and not _REFERENCE.search(b.code)
               and not ("ModelNew" in b.code and not _MODEL_NEW.search(b.code))]
-    helpers: dict[int, _Block] = {}
+    helpers: dict[int, Block] = {}
     for name in _free_names(chosen.code):
         providers = [b for b in others if name in _defined(b.code)]
         if providers:
             helpers[providers[-1].number] = providers[-1]
     parts = [helpers[n] for n in sorted(helpers)]
-    note = f"class ModelNew in {_describe(chosen, count)}"
+    note = f"class {defines} in {_describe(chosen, count)}"
     if parts:
         numbers = ", ".join(str(b.number) for b in parts)
         note += f", joined after block(s) {numbers} that define names it uses"
     if later_cut:
-        note += "; a later ModelNew block was cut off and was not used"
+        note += f"; a later {defines} block was cut off and was not used"
     code = "\n\n".join(b.code.rstrip("\n") for b in [*parts, chosen]) + "\n"
     return Extracted(code, not chosen.closed, count, note + _cut_note(chosen))
 
@@ -167,34 +160,58 @@ def _defined(code: str) -> set[str]:
     return names
 
 
-def _describe(block: _Block, count: int) -> str:
+def _describe(block: Block, count: int) -> str:
     tag = f"```{block.tag}" if block.tag else "untagged"
     return f"block {block.number} of {count} ({tag})"
 
 
-def _cut_note(block: _Block) -> str:
+def _cut_note(block: Block) -> str:
     if block.closed:
         return ""
     return "; the answer ends inside this block (its fence never closes): the code is cut off"
 
 
-def _unfenced(answer: str) -> Extracted:
-    """Code written without fences: from the first Python-looking line, trimmed until it
-    parses (dropping the prose that often follows the code)."""
-    start = _PYTHON_LINE.search(answer)
-    if not start:
-        return Extracted(None, False, 0, "no code found (no fenced block, no Python lines)")
-    lines = answer[start.start():].rstrip().splitlines()
-    for end in range(len(lines), 0, -1):
-        if not lines[end - 1].strip():
-            continue
-        code = "\n".join(lines[:end])
-        if _parses(code) and _PYTHON_LINE.search(code):
+def _unfenced(answer: str, defines: str) -> Extracted:
+    """Code written without fences: the Python text that ends with the class, from the earliest
+    line where it still parses (prose before it, such as an echoed reference, drops out); the
+    prose after it is trimmed. Without the class, the Python text from its first line."""
+    lines = answer.rstrip().splitlines()
+    heads = [i for i, line in enumerate(lines) if defines_class(line, defines)]
+    if heads:
+        found = _parsing_span(lines, heads[-1])
+        if found is not None:
+            start, end = found
             dropped = sum(1 for line in lines[end:] if line.strip())
             tail = f", dropping {dropped} trailing line(s) of prose" if dropped else ""
+            return Extracted("\n".join(lines[start:end]) + "\n", False, 0,
+                             f"no fenced block; took the Python text{tail}")
+    start_match = _PYTHON_LINE.search(answer)
+    if not start_match:
+        return Extracted(None, False, 0, "no code found (no fenced block, no Python lines)")
+    rest = answer[start_match.start():].rstrip().splitlines()
+    for end in range(len(rest), 0, -1):
+        code = "\n".join(rest[:end])
+        if rest[end - 1].strip() and _parses(code) and _PYTHON_LINE.search(code):
+            dropped = sum(1 for line in rest[end:] if line.strip())
+            tail = f", dropping {dropped} trailing line(s) of prose" if dropped else ""
             return Extracted(code + "\n", False, 0, f"no fenced block; took the Python text{tail}")
-    return Extracted("\n".join(lines) + "\n", False, 0,
+    return Extracted("\n".join(rest) + "\n", False, 0,
                      "no fenced block; the Python-looking text does not parse")
+
+
+def _parsing_span(lines: list[str], head: int) -> tuple[int, int] | None:
+    """(start, end) of the longest text around line `head` that parses: the end is the last
+    line that keeps the class parsing, the start the earliest top-level line that still does."""
+    end = next((e for e in range(len(lines), head, -1)
+                if lines[e - 1].strip() and _parses("\n".join(lines[head:e]))), None)
+    if end is None:
+        return None
+    start = head
+    for s in range(head - 1, -1, -1):
+        if lines[s][:1].strip() and not FENCE.match(lines[s]) \
+                and _parses("\n".join(lines[s:end])):
+            start = s
+    return start, end
 
 
 def _parses(code: str) -> bool:

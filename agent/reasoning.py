@@ -5,7 +5,8 @@ reasoning parser) in a separate `reasoning_content` field; R1 served raw in the 
 `<think>` and `</think>`. R1's chat template puts the opening tag in the prompt, so the content
 often starts mid-thought with only the closing tag. An answer cut off by the token limit may end
 inside the thinking: then there is no answer at all, and the caller must know it was truncated
-rather than treat the thinking as code.
+rather than treat the thinking as code. Some replies close the thinking more than once (a second
+`</think>` after more thought): the answer is what follows the last one, and no tag stays in it.
 """
 
 from __future__ import annotations
@@ -20,18 +21,22 @@ from langchain_core.messages import BaseMessage
 __all__ = ["Reasoned", "split_reasoning"]
 
 OPEN, CLOSE = "<think>", "</think>"
-_THINK_BLOCK = re.compile(re.escape(OPEN) + r"(.*?)" + re.escape(CLOSE), re.DOTALL)
+_TAG = re.compile(re.escape(OPEN) + "|" + re.escape(CLOSE))
 _REASONING_KEYS = ("reasoning_content", "reasoning")
 _REASONING_BLOCKS = ("reasoning", "thinking", "reasoning_content")
 
 
 @dataclass(frozen=True)
 class Reasoned:
-    """The thinking, the answer, and whether the answer was cut off (token limit)."""
+    """The thinking, the answer, whether the reply was cut off, and how: `length_limit` when the
+    endpoint said it stopped at the token limit, `in_reasoning` when the text ends inside an
+    unclosed `<think>`."""
 
     reasoning: str
     answer: str
     truncated: bool
+    length_limit: bool = False
+    in_reasoning: bool = False
 
 
 def split_reasoning(message: BaseMessage | str) -> Reasoned:
@@ -44,7 +49,8 @@ def split_reasoning(message: BaseMessage | str) -> Reasoned:
         finish = message.response_metadata.get("finish_reason")
     thought, answer, unclosed = _split_tags(text)
     reasoning = "\n\n".join(part for part in [*separate, thought] if part)
-    return Reasoned(reasoning=reasoning, answer=answer, truncated=unclosed or finish == "length")
+    return Reasoned(reasoning=reasoning, answer=answer, truncated=unclosed or finish == "length",
+                    length_limit=finish == "length", in_reasoning=unclosed)
 
 
 def _content_parts(content: str | list[Any]) -> tuple[str, list[str]]:
@@ -74,16 +80,16 @@ def _reasoning_fields(*sources: Mapping[str, Any]) -> list[str]:
 
 
 def _split_tags(text: str) -> tuple[str, str, bool]:
-    """(thinking, answer, ended inside an unclosed <think>) from tagged content."""
+    """(thinking, answer, ended inside an unclosed <think>) from tagged content: the answer is
+    the text after the last `</think>` (R1's template puts the first `<think>` in the prompt),
+    less a `<think>` opened after it and never closed."""
     thoughts: list[str] = []
-    close, open_ = text.find(CLOSE), text.find(OPEN)
-    if close != -1 and (open_ == -1 or close < open_):  # the opening tag was in the prompt
-        thoughts.append(text[:close])
-        text = text[close + len(CLOSE):]
-    thoughts += _THINK_BLOCK.findall(text)
-    text = _THINK_BLOCK.sub("", text)
+    last = text.rfind(CLOSE)
+    if last != -1:
+        thoughts.append(_TAG.sub("\n", text[:last]))
+        text = text[last + len(CLOSE):]
     unclosed = OPEN in text  # opened and never closed: the output stopped while thinking
     if unclosed:
         text, _, tail = text.partition(OPEN)
-        thoughts.append(tail)
+        thoughts.append(tail.replace(OPEN, ""))
     return "\n\n".join(t.strip() for t in thoughts if t.strip()), text.strip(), unclosed

@@ -81,7 +81,7 @@ def draft_until_usable(model: BaseChatModel, prompt: str, context: Context,
     for attempt in range(1, DRAFT_ATTEMPTS + 1):
         reply = ask(model, messages)
         drafted.attempts, drafted.tokens = attempt, drafted.tokens + reply.tokens
-        code, note = usable_code(reply.message)
+        code, note = usable_code(reply.message, defines="Model")
         if code is None:
             problem: str | None = f"no complete Python file in the answer ({note})"
         else:
