@@ -2,12 +2,13 @@
 
     kernel-agent eval SUITE [--level 1] [--problems 1-20,35] [--budget 10m] [--branches K]
                       [--candidates DIR] [--gpus 0,1,...|cpu] [--workers N] [--out DIR]
-                      [--resume]
+                      [--resume] [--ray [ADDRESS]]
     kernel-agent eval report RUN_DIR
 
 Click reads the first word after `eval` as a sub-command name, so `eval` is a group whose class
 falls back to its `run` command when that word is not a sub-command: `eval SUITE ...` is
 `eval run SUITE ...`. A suite folder literally named `run` or `report` is given as `./run`.
+Typer has no option with an optional value, so the group gives a bare `--ray` the value "".
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Annotated, Any
 import click
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from typer.core import TyperGroup
 
@@ -32,6 +34,10 @@ class RunByDefault(TyperGroup):
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         if args and args[0] not in self.commands and args[0] not in ctx.help_option_names:
             args = ["run", *args]
+        if "--ray" in args:
+            at = args.index("--ray") + 1
+            if at == len(args) or args[at].startswith("-"):
+                args = [*args[:at], "", *args[at:]]
         return super().parse_args(ctx, args)
 
 
@@ -82,6 +88,11 @@ def run(
     memory: Annotated[bool, typer.Option(
         help="generate: start from kernels remembered for a problem (re-verified here); "
              "--no-memory measures the agent from scratch")] = True,
+    ray: Annotated[str | None, typer.Option(
+        metavar="[ADDRESS]",
+        help="run each problem as a Ray task (one GPU each; one CPU on a cluster without "
+             "GPUs) on the cluster at ADDRESS; without one, RAY_ADDRESS or a new local "
+             "cluster. Needs pip install 'kernel-agent[ray]'")] = None,
 ) -> None:
     """Run SUITE: evaluate-only with --candidates, else generate-and-evaluate with the agent.
 
@@ -115,8 +126,9 @@ def run(
             suite=suite, out=out, levels=level or [], problems=problems, candidates=candidates,
             model=config, budget_minutes=parse_duration(budget), branches=branches,
             rounds=rounds, gpus=parse_gpus(gpus, discover_gpus()), cpu_workers=workers,
-            timeout_s=timeout, resume=resume, memory=memory)
-        where = (describe_gpus(options.gpus) if options.gpus
+            timeout_s=timeout, resume=resume, memory=memory, ray=ray)
+        where = (f"the Ray cluster {ray or '(RAY_ADDRESS, else a new local one)'}"
+                 if ray is not None else describe_gpus(options.gpus) if options.gpus
                  else f"CPU, Triton interpreter, {workers} worker(s)")
         console.print(f"eval {suite} ({mode}) on {where} -> {out}")
         paths = launch(options, RichProgress(console))
@@ -147,7 +159,7 @@ def describe_gpus(gpus: list[int]) -> str:
 
 
 def bad_input(message: str) -> None:
-    Console(stderr=True, soft_wrap=True).print(f"[bold yellow]bad input:[/] {message}")
+    Console(stderr=True, soft_wrap=True).print(f"[bold yellow]bad input:[/] {escape(message)}")
     raise typer.Exit(EXIT_BAD_INPUT)
 
 

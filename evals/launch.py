@@ -2,7 +2,8 @@
 
 A run is defined by its settings (suite, selection, mode, candidates or model and budget): they
 are recorded in the results file, and `resume=True` continues a run only with the same settings.
-Where the work runs (GPUs, CPU workers, timeouts) may change between sessions of one run.
+Where the work runs (GPUs, CPU workers, a Ray cluster, timeouts) may change between sessions
+of one run.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ class EvalOptions:
     timeout_s: float = 600.0
     resume: bool = False
     memory: bool = True  # generate: start from kernels memory holds for a problem
+    ray: str | None = None  # run on Ray: a cluster address, or "" for ray.init's own choice
 
     @property
     def mode(self) -> str:
@@ -68,6 +70,10 @@ def settings_of(options: EvalOptions, suite: Suite,
 
 def launch(options: EvalOptions, progress: Progress | None = None) -> dict[str, Path]:
     """Run (or resume) the eval, then write its report; the report's files by kind."""
+    if options.ray is not None:
+        from kernel_agent.evals.ray_pool import require_ray
+
+        require_ray()  # before anything is written
     suite = load_suite(options.suite)
     chosen = select(suite, options.levels,
                     parse_ranges(options.problems) if options.problems else None)
@@ -105,8 +111,13 @@ def launch(options: EvalOptions, progress: Progress | None = None) -> dict[str, 
     if opened.done < opened.total:
         slots = 1 if options.candidates is not None else max(
             1, min(options.branches, os.cpu_count() or 1))
-        sandboxes = make_sandboxes(options.gpus, options.cpu_workers, slots)
-        run_workers(options.out, job, sandboxes, progress)
+        if options.ray is not None:
+            from kernel_agent.evals.ray_pool import run_on_ray
+
+            run_on_ray(options, model, slots, progress)
+        else:
+            sandboxes = make_sandboxes(options.gpus, options.cpu_workers, slots)
+            run_workers(options.out, job, sandboxes, progress)
     elif progress is not None:
         progress.stop()
     return write_report(options.out)
