@@ -2,7 +2,8 @@
 
 CI sets KERNEL_AGENT_REQUIRE_DOCKER=1, so a missing Docker engine fails the run instead of
 skipping the Docker tests; on the GPU host KERNEL_AGENT_REQUIRE_GPU=1 does the same for `gpu`,
-and KERNEL_AGENT_REQUIRE_SERVER=1 for the tests that start `langgraph dev`.
+KERNEL_AGENT_REQUIRE_SERVER=1 for the tests that start `langgraph dev`, and
+KERNEL_AGENT_REQUIRE_RAY=1 for those that start a local Ray cluster.
 """
 
 from __future__ import annotations
