@@ -48,7 +48,9 @@ def check(
         help="use get_small_inputs() [default: on a CPU only]")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the verdict as JSON")] = False,
     sandbox: Annotated[str, typer.Option(help="where the candidate runs")] = "local",
-    timeout: Annotated[float, typer.Option(help="wall-clock limit in seconds")] = 600.0,
+    timeout: Annotated[float | None, typer.Option(
+        help="wall-clock limit in seconds [default: derived from the reference's own run time "
+             "plus a compile allowance, at most 600]")] = None,
 ) -> None:
     """Verify CANDIDATE against PROBLEM: correctness, integrity and speed.
 
@@ -64,7 +66,8 @@ def check(
         raise typer.Exit(EXIT_BAD_INPUT) from None
     try:
         verdict = check_files(problem, candidate, sandbox=runner,
-                              limits=Limits(wall_s=timeout), timing=timing, **options)
+                              limits=Limits(wall_s=timeout) if timeout else None,
+                              timing=timing, **options)
     except BadInput as exc:
         Console(stderr=True).print(f"[bold yellow]bad input:[/] {exc}")
         raise typer.Exit(EXIT_BAD_INPUT) from None

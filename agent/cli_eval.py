@@ -80,7 +80,9 @@ def run(
         help="run directory [default: eval-runs/<suite>-<mode>-<time>]")] = None,
     resume: Annotated[bool, typer.Option(
         help="continue the run in --out; finished problems are not run again")] = False,
-    timeout: Annotated[float, typer.Option(help="seconds allowed per verification")] = 600.0,
+    timeout: Annotated[float | None, typer.Option(
+        help="seconds allowed per verification [default: derived from each problem's "
+             "reference run time plus a compile allowance, at most 600]")] = None,
     profile: Annotated[str | None, typer.Option(help="generate: model profile")] = None,
     model: Annotated[str | None, typer.Option(help="generate: model name")] = None,
     base_url: Annotated[str | None, typer.Option(

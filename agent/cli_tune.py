@@ -39,7 +39,9 @@ def tune_command(
     as_json: Annotated[bool, typer.Option("--json", help="print the result as JSON")] = False,
     workers: Annotated[int, typer.Option(
         min=1, help="variants verified at once without a GPU (local sandbox)")] = 2,
-    timeout: Annotated[float, typer.Option(help="wall-clock limit per verification, s")] = 600.0,
+    timeout: Annotated[float | None, typer.Option(
+        help="wall-clock limit per verification, s [default: derived from the reference's "
+             "run time]")] = None,
 ) -> None:
     """Tune CANDIDATE's block sizes, num_warps, num_stages and autotune configs on PROBLEM.
 
@@ -64,7 +66,8 @@ def tune_command(
         lambda row: errors.print(f"verified {row.describe()}: {row.status}", style="dim",
                                  markup=False))
     try:
-        result = tune_sources(*sources, sandbox=runner, limits=Limits(wall_s=timeout),
+        result = tune_sources(*sources, sandbox=runner,
+                              limits=Limits(wall_s=timeout) if timeout else None,
                               max_variants=max_variants, workers=workers, progress=progress)
     finally:
         if runner is not None:

@@ -112,11 +112,12 @@ class KernelTools:
             return tool.invoke({k: v for k, v in args.items() if v is not None})
 
     def check(self, problem: str, candidate: str, options: dict[str, Any],
-              timeout_s: float) -> str:
+              timeout_s: float | None) -> str:
         with self.workspace(problem, candidate) as workspace:
             assert workspace.candidate is not None
             verdict = verify_sources(workspace.problem, workspace.candidate,
-                                     sandbox=workspace.sandbox, limits=Limits(wall_s=timeout_s),
+                                     sandbox=workspace.sandbox,
+                                     limits=Limits(wall_s=timeout_s) if timeout_s else None,
                                      **options)
             path = workspace.directory / "verdicts" / f"verdict_{workspace.next_number()}.json"
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -230,8 +231,9 @@ def create_server(tools: KernelTools) -> MCPServer:
         timing: Annotated[bool, Field(description="Time the candidate (GPU only).")] = True,
         small: Annotated[bool | None, Field(description=(
             "Use the problem's get_small_inputs() (default: on a CPU only)."))] = None,
-        timeout_s: Annotated[float, Field(gt=0, description="Wall-clock limit in seconds.")]
-            = 600.0) -> str:
+        timeout_s: Annotated[float | None, Field(gt=0, description=(
+            "Wall-clock limit in seconds (default: derived from the reference's own run time "
+            "plus a compile allowance, at most 600)."))] = None) -> str:
         options = {k: v for k, v in {"trials": trials, "atol": atol, "rtol": rtol,
                                      "small": small}.items() if v is not None}
         return tools.check(problem, candidate, {**options, "timing": timing}, timeout_s)

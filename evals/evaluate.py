@@ -14,8 +14,9 @@ from kernel_agent.tools.check import BadInput, BaselineCache, check_files
 class EvaluateOnly:
     """One verification per problem; baselines come from (and go to) the shared cache."""
 
-    def __init__(self, timeout_s: float, baselines: BaselineCache | None = None) -> None:
-        self.limits = Limits(wall_s=timeout_s)
+    def __init__(self, timeout_s: float | None = None,
+                 baselines: BaselineCache | None = None) -> None:
+        self.limits = Limits(wall_s=timeout_s) if timeout_s else None  # None: per problem
         self.baselines = baselines or BaselineCache()
 
     def __call__(self, claim: Claim, worker: Worker) -> Finished:

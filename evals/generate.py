@@ -30,7 +30,7 @@ class GenerateAndEvaluate:
     every problem is solved from scratch, which is what measuring the agent itself needs."""
 
     def __init__(self, model: ModelConfig, run_dir: Path, *, minutes: float, branches: int,
-                 rounds: int | None = None, timeout_s: float = 600.0,
+                 rounds: int | None = None, timeout_s: float | None = None,
                  memory: bool = True) -> None:
         self.model, self.run_dir = model, Path(run_dir)
         self.minutes, self.branches, self.rounds, self.timeout_s = (

@@ -43,7 +43,7 @@ class EvalOptions:
     rounds: int | None = None
     gpus: list[int] = field(default_factory=list)
     cpu_workers: int = 1
-    timeout_s: float = 600.0
+    timeout_s: float | None = None  # per verification; None: derived from each problem
     resume: bool = False
     memory: bool = True  # generate: start from kernels memory holds for a problem
     ray: str | None = None  # run on Ray: a cluster address, or "" for ray.init's own choice

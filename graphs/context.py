@@ -65,7 +65,7 @@ class Context:
     branches: int = 4
     target_speedup: float | None = None
     verifier_options: dict[str, Any] = field(default_factory=dict)
-    verify_timeout_s: float = 600.0
+    verify_timeout_s: float | None = None  # None: derived per problem (tools/wall_limit.py)
     answer_attempts: int = 2  # asks per round when an answer holds no usable code
     tool_steps: int = 12  # model turns per round in tool-calling mode
     # Kernel memory: the user's own store unless one is given; use_memory=False leaves it alone.
@@ -160,8 +160,10 @@ class Context:
                     self._cache["memory"] = None
             return self._cache["memory"]
 
-    def limits(self) -> Limits:
-        return Limits(wall_s=self.verify_timeout_s)
+    def limits(self) -> Limits | None:
+        """The wall limit the caller set for a verification; None: derived from the problem
+        (tools/check.py), always within the search's time left."""
+        return Limits(wall_s=self.verify_timeout_s) if self.verify_timeout_s else None
 
     def run_directory(self) -> RunDir | None:
         return RunDir(self.run_dir) if self.run_dir else None

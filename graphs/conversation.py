@@ -59,7 +59,7 @@ class Conversation:
                  target_speedup: float | None = None, sandbox: Sandbox | None = None,
                  on_event: Callable[[Event], None] | None = None,
                  verifier_options: dict[str, Any] | None = None,
-                 verify_timeout_s: float = 600.0) -> None:
+                 verify_timeout_s: float | None = None) -> None:
         self.directory = RunDir(run_dir)
         recorded = self.directory.read_meta()
         self.continued = bool(recorded.get("thread_id"))

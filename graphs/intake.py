@@ -28,11 +28,11 @@ from kernel_agent.graphs.events import emit
 from kernel_agent.graphs.problem_file import backends_of, request_of, structure_error
 from kernel_agent.graphs.searches import archive_and_reset
 from kernel_agent.graphs.state import ReferenceDraft, State
-from kernel_agent.tools.check import verify_sources
+from kernel_agent.tools import check
 from kernel_agent.tools.verdict import Verdict
 
 DEFAULT_MINUTES = 15.0
-REFERENCE_CHECK_PATH = "reference_check.py"
+REFERENCE_CHECK_PATH = check.REFERENCE_PATH
 NO_PROBLEM = ("no problem given: pass problem_path (a KernelBench-format file) or problem_text, "
               "or describe the kernel you want in a message")
 
@@ -150,12 +150,10 @@ def _problem(state: State, *, prefer_path: bool) -> tuple[dict[str, str] | None,
 
 
 def run_reference(problem: dict[str, str], context: Context) -> Verdict:
-    """The reference run as its own candidate: proves it loads, builds and runs."""
-    as_candidate = {"text": problem["text"] + "\n\nModelNew = Model\n",
-                    "path": REFERENCE_CHECK_PATH}
-    return verify_sources(problem, as_candidate, sandbox=context.sandbox_in_use(),
-                          limits=context.limits(),
-                          **{**context.verifier_options, "timing": False})
+    """The reference run as its own candidate: proves it loads, builds and runs, and times it
+    for the candidates' wall limits (tools/check.py)."""
+    return check.run_reference(problem, sandbox=context.sandbox_in_use(),
+                               limits=context.limits(), **context.verifier_options)
 
 
 def reference_error(verdict: Verdict) -> str:

@@ -64,7 +64,8 @@ def run_search(problem_path: str | Path, run_dir: str | Path, *, model: ModelSpe
                problem_text: str | None = None, sandbox: Sandbox | None = None,
                thread_id: str | None = None, resume: bool = False,
                on_event: Callable[[Event], None] | None = None,
-               verifier_options: dict[str, Any] | None = None, verify_timeout_s: float = 600.0,
+               verifier_options: dict[str, Any] | None = None,
+               verify_timeout_s: float | None = None,
                answer_attempts: int = 2, tool_steps: int = 12,
                memory: KernelMemory | None = None, use_memory: bool = True,
                recall_only: bool = False, tune: bool = True) -> SearchResult:

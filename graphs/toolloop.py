@@ -74,7 +74,8 @@ def tool_round(task: GenerateTask, context: Context) -> Attempt:
     used: list[str] = []
     feedback = context.feedback()
     with _workspace_dir(context, task) as directory:
-        workspace = KernelWorkspace(task["problem"], directory, sandbox=context.sandbox_in_use())
+        workspace = KernelWorkspace(task["problem"], directory, sandbox=context.sandbox_in_use(),
+                                    deadline=task["deadline"])
         tools = [*make_tools(workspace), submit_tool()]
         by_name = {tool.name: tool for tool in tools}
         model = context.generator().bind_tools(tools)

@@ -91,7 +91,7 @@ def _verified(task: VerifyTask, cid: str, context: Context) -> Candidate:
     started = perf_counter()
     verdict = verify_sources(task["problem"], {"text": code, "path": path},
                              sandbox=context.sandbox_in_use(), limits=context.limits(),
-                             **context.verifier_options)
+                             deadline=task.get("deadline"), **context.verifier_options)
     return Candidate(
         id=cid, round=task["round"], branch=task["branch"], idea=task["idea"], path=path,
         code=code, verify_s=perf_counter() - started, model_s=task["model_s"],

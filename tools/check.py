@@ -2,7 +2,9 @@
 
 This module never imports torch: the agent process stays light and a candidate's crash, hang or
 CUDA fault only ever ends the sandboxed process. Baseline timings (eager and torch.compile) are
-cached per problem, GPU and torch version, so each problem pays for them once.
+cached per problem, GPU and torch version, so each problem pays for them once; so is the
+reference's own run time, from which a verification's wall limit is derived
+(tools/wall_limit.py) when none is given.
 """
 
 from __future__ import annotations
@@ -11,7 +13,9 @@ import hashlib
 import json
 import os
 import tempfile
-from dataclasses import asdict
+import threading
+import time
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +23,18 @@ from kernel_agent.sandbox import Limits, Sandbox, TaskResult, get_sandbox
 from kernel_agent.sandbox.environment import user_cache_root
 from kernel_agent.tools.cpu_verdict import explain_cpu_failure
 from kernel_agent.tools.verdict import ErrorInfo, Verdict, baseline_key
+from kernel_agent.tools.wall_limit import (
+    DEFAULT_POLICY,
+    WallLimit,
+    WallPolicy,
+    derived,
+    given,
+    within,
+)
 
 VERIFY_TASK = "kernel_agent.tools.verify:run"
-DEFAULT_WALL_S = 600.0
+REFERENCE_RUN = "reference_run"  # the baseline cache's entry for the reference's own run
+REFERENCE_PATH = "reference_check.py"
 
 
 def cache_dir() -> Path:
@@ -72,21 +85,89 @@ def read_source(path: str | Path, role: str) -> dict[str, str]:
 
 def verify_sources(problem: dict[str, str], candidate: dict[str, str], *,
                    sandbox: Sandbox | None = None, limits: Limits | None = None,
-                   baselines: BaselineCache | None = None, **options: Any) -> Verdict:
-    """Verify candidate source against problem source; options go to the verifier payload."""
+                   baselines: BaselineCache | None = None, deadline: float | None = None,
+                   policy: WallPolicy = DEFAULT_POLICY, **options: Any) -> Verdict:
+    """Verify candidate source against problem source; options go to the verifier payload.
+
+    The wall limit is `limits.wall_s` when given, else derived from the reference's run time
+    (measured once per problem and machine, then cached), and never more than the time left
+    before `deadline` (epoch seconds); the verdict states it and how it was derived.
+    """
     baselines = baselines if baselines is not None else BaselineCache()
-    payload = {"problem": problem, "candidate": candidate,
-               "baselines": baselines.load(problem["text"]), **options}
     own_sandbox = sandbox is None
     sandbox = sandbox or get_sandbox("local")
     try:
-        result = sandbox.run(VERIFY_TASK, payload, limits or Limits(wall_s=DEFAULT_WALL_S))
+        time_left = None if deadline is None else deadline - time.time()
+        if limits is not None:
+            wall = within(given(limits.wall_s), time_left)
+        else:
+            wall = within(reference_limit(problem, sandbox, baselines, policy, time_left,
+                                          options), time_left)
+        payload = {"problem": problem, "candidate": candidate,
+                   "baselines": baselines.load(problem["text"]), **options}
+        result = sandbox.run(VERIFY_TASK, payload,
+                             replace(limits or Limits(), wall_s=wall.seconds))
     finally:
         if own_sandbox:
             sandbox.close()
-    verdict = explain_cpu_failure(verdict_from_result(result), candidate["text"])
+    verdict = explain_cpu_failure(verdict_from_result(result, wall), candidate["text"])
+    verdict.wall_limit = wall.as_dict()
     remember_baseline(verdict, problem["text"], baselines)
     return verdict
+
+
+def run_reference(problem: dict[str, str], *, sandbox: Sandbox,
+                  baselines: BaselineCache | None = None, limits: Limits | None = None,
+                  deadline: float | None = None, policy: WallPolicy = DEFAULT_POLICY,
+                  **options: Any) -> Verdict:
+    """The reference verified as its own candidate (`ModelNew = Model`), untimed: proves it
+    loads, builds and runs, and records how long that took, from which candidates' wall limits
+    are derived. Its own limit is the one given, else the ceiling; within the time left."""
+    baselines = baselines if baselines is not None else BaselineCache()
+    time_left = None if deadline is None else deadline - time.time()
+    wall = within(given(limits.wall_s if limits else policy.ceiling_s), time_left)
+    as_candidate = {"text": problem["text"] + "\n\nModelNew = Model\n", "path": REFERENCE_PATH}
+    payload = {"problem": problem, "candidate": as_candidate, "baselines": {},
+               **options, "timing": False}
+    result = sandbox.run(VERIFY_TASK, payload, replace(limits or Limits(), wall_s=wall.seconds))
+    verdict = verdict_from_result(result, wall)
+    verdict.wall_limit = wall.as_dict()
+    if result.failure is None and verdict.status != "bad_input" and verdict.error is None:
+        baselines.store(problem["text"], REFERENCE_RUN, {
+            "seconds": round(result.elapsed_s, 3), "gpu": verdict.device.get("type") == "cuda",
+            "device": verdict.device.get("name")})
+    return verdict
+
+
+def reference_limit(problem: dict[str, str], sandbox: Sandbox, baselines: BaselineCache,
+                    policy: WallPolicy, time_left: float | None,
+                    options: dict[str, Any]) -> WallLimit:
+    """The limit derived from the reference's run time: cached, else measured now (once per
+    problem at a time in this process, however many branches ask)."""
+    entry = baselines.load(problem["text"]).get(REFERENCE_RUN)
+    if entry is None:
+        with _measuring(problem["text"]):
+            entry = baselines.load(problem["text"]).get(REFERENCE_RUN)
+            if entry is None:
+                limits = Limits(wall_s=time_left) if time_left is not None else None
+                reference = run_reference(problem, sandbox=sandbox, baselines=baselines,
+                                          limits=limits, policy=policy, **options)
+                entry = baselines.load(problem["text"]).get(REFERENCE_RUN)
+                if entry is None:
+                    why = reference.error.message if reference.error else reference.status
+                    return derived(None, False, policy, "the reference's own run did not "
+                                   f"complete ({why.splitlines()[0][:200]})")
+    return derived(float(entry["seconds"]), bool(entry["gpu"]), policy)
+
+
+_measure_locks: dict[str, threading.Lock] = {}
+_measure_guard = threading.Lock()
+
+
+def _measuring(problem_text: str) -> threading.Lock:
+    with _measure_guard:
+        key = hashlib.sha256(problem_text.encode()).hexdigest()
+        return _measure_locks.setdefault(key, threading.Lock())
 
 
 def check_files(problem_path: str | Path, candidate_path: str | Path, **kwargs: Any) -> Verdict:
@@ -95,13 +176,16 @@ def check_files(problem_path: str | Path, candidate_path: str | Path, **kwargs: 
                           read_source(candidate_path, "candidate"), **kwargs)
 
 
-def verdict_from_result(result: TaskResult) -> Verdict:
-    """The verifier's verdict, or a failing one built from what the sandbox saw."""
+def verdict_from_result(result: TaskResult, wall: WallLimit | None = None) -> Verdict:
+    """The verifier's verdict, or a failing one built from what the sandbox saw (a timeout says
+    what the limit was and how it was derived)."""
     if result.failure is None and result.value is not None:
         return Verdict.from_dict(result.value)
     failure = result.failure
     assert failure is not None
     message = failure.message
+    if failure.kind == "timeout" and wall is not None:
+        message = f"{message}; the limit: {wall.how}"
     tail = result.output_tail.strip()
     return Verdict(status="fail", stage="sandbox", correct=False,
                    error=ErrorInfo(failure.kind, message, excerpt=tail[-1500:]),

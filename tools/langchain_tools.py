@@ -3,24 +3,32 @@
 Host side only (the sandbox worker never imports LangChain). A `KernelWorkspace` holds one
 problem, the candidate the model last submitted, the last compile and a directory; each tool takes
 structured arguments, runs through the sandbox, keeps its full output in a file under the
-directory and answers with text capped at `max_chars`, ending with that file's path.
+directory and answers with text capped at `max_chars`, ending with that file's path. Given the
+search's `deadline`, no tool run outlives it.
 """
 
 from __future__ import annotations
 
 import itertools
 import threading
+import time
 from pathlib import Path
 from typing import Literal
 
 from langchain_core.tools import BaseTool, StructuredTool
 from pydantic import BaseModel, Field
 
-from kernel_agent.sandbox import Sandbox
+from kernel_agent.sandbox import Limits, Sandbox
 from kernel_agent.tools.build_report import BuildReport
 from kernel_agent.tools.check import verify_sources
 from kernel_agent.tools.feedback import TOOL_OUTPUT_CHARS
-from kernel_agent.tools.host_tools import compile_sources, inspect_kernel, profile_sources
+from kernel_agent.tools.host_tools import (
+    COMPILE_WALL_S,
+    PROFILE_WALL_S,
+    compile_sources,
+    inspect_kernel,
+    profile_sources,
+)
 
 DEFAULT_MAX_CHARS = TOOL_OUTPUT_CHARS
 CODE_HELP = ("The complete candidate file: Python with `class ModelNew(nn.Module)` whose forward "
@@ -32,9 +40,10 @@ class KernelWorkspace:
 
     def __init__(self, problem: dict[str, str], directory: Path, *,
                  sandbox: Sandbox | None = None, max_chars: int = DEFAULT_MAX_CHARS,
-                 target: str | None = None) -> None:
+                 target: str | None = None, deadline: float | None = None) -> None:
         self.problem, self.directory = problem, Path(directory)
         self.sandbox, self.max_chars, self.target = sandbox, max_chars, target
+        self.deadline = deadline  # epoch seconds: the search's; None outside a search
         self.candidate: dict[str, str] | None = None
         self.build: BuildReport | None = None
         self.built_from: str | None = None
@@ -57,10 +66,16 @@ class KernelWorkspace:
         self.candidate = {"text": code, "path": str(path)}
         return self.candidate
 
+    def limits(self, wall_s: float) -> Limits:
+        """`wall_s`, or the time left before the deadline when that is shorter."""
+        left = None if self.deadline is None else self.deadline - time.time()
+        return Limits(wall_s=wall_s if left is None else max(1.0, min(wall_s, left)))
+
     def compile(self, candidate: dict[str, str], target: str | None) -> BuildReport:
         folder = self.directory / "builds" / f"build_{self.next_number()}"
         self.build = compile_sources(self.problem, candidate, target=target or self.target,
-                                     artifacts_dir=folder, sandbox=self.sandbox)
+                                     artifacts_dir=folder, sandbox=self.sandbox,
+                                     limits=self.limits(COMPILE_WALL_S))
         self.built_from = candidate["text"]
         return self.build
 
@@ -121,7 +136,8 @@ def make_tools(workspace: KernelWorkspace) -> list[BaseTool]:
             candidate = workspace.use(code)
         except ToolInputError as exc:
             return str(exc)
-        verdict = verify_sources(workspace.problem, candidate, sandbox=workspace.sandbox)
+        verdict = verify_sources(workspace.problem, candidate, sandbox=workspace.sandbox,
+                                 deadline=workspace.deadline)
         return workspace.reply("test", verdict.summary())
 
     def profile_kernel(code: str | None = None) -> str:
@@ -131,7 +147,8 @@ def make_tools(workspace: KernelWorkspace) -> list[BaseTool]:
             return str(exc)
         folder = workspace.directory / "profiles" / f"profile_{workspace.next_number()}"
         report = profile_sources(workspace.problem, candidate, output_dir=folder,
-                                 sandbox=workspace.sandbox)
+                                 sandbox=workspace.sandbox,
+                                 limits=workspace.limits(PROFILE_WALL_S))
         return workspace.reply("profile", report.summary())
 
     def inspect_compiled(kernel: str, view: str = "sass", pattern: str | None = None,

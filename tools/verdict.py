@@ -101,6 +101,7 @@ class Verdict:
     tolerance: dict[str, float] = field(default_factory=dict)
     custom_kernels: dict[str, Any] = field(default_factory=dict)
     elapsed_s: float = 0.0
+    wall_limit: dict[str, Any] = field(default_factory=dict)  # seconds, and how derived
 
     @property
     def passed(self) -> bool:
