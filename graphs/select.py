@@ -17,6 +17,8 @@ from kernel_agent.graphs.context import Context, context_of
 from kernel_agent.graphs.events import emit
 from kernel_agent.graphs.ranking import passing
 from kernel_agent.graphs.state import Candidate, State
+from kernel_agent.sandbox import Limits
+from kernel_agent.tools.wall_limit import DEFAULT_POLICY
 
 RETIME_TASK = "kernel_agent.tools.retime:run"
 FINALISTS = 3
@@ -42,7 +44,8 @@ def _retime(problem: dict[str, str], finalists: list[Candidate],
     payload = {"problem": problem,
                "candidates": [{"id": c["id"], "text": c["code"], "path": c["path"]}
                               for c in finalists]}
-    result = context.sandbox_in_use().run(RETIME_TASK, payload, context.limits())
+    limits = context.limits() or Limits(wall_s=DEFAULT_POLICY.ceiling_s)  # several candidates
+    result = context.sandbox_in_use().run(RETIME_TASK, payload, limits)
     if result.failure is not None or result.value is None:
         message = result.failure.message if result.failure else "no result"
         return {"measured": False, "reason": f"re-timing failed: {message}"}
