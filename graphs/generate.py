@@ -22,6 +22,7 @@ from kernel_agent.graphs.context import Context, context_of
 from kernel_agent.graphs.events import emit
 from kernel_agent.graphs.state import Failure, GenerateTask, VerifyTask
 from kernel_agent.graphs.toolloop import tool_round
+from kernel_agent.tools.feedback import ANSWER_CHARS
 
 
 def generate(payload: dict[str, Any], runtime: Runtime[Context]) -> Command[Literal["verify"]]:
@@ -63,7 +64,8 @@ def closed_loop_round(task: GenerateTask, context: Context) -> Attempt:
             attempt.code = code
             return attempt
         answer = split_reasoning(reply.message).answer
-        messages += [AIMessage(answer or "(no answer)"),
+        echoed = context.feedback().clip(answer, ANSWER_CHARS, "answer")  # tools/feedback.py
+        messages += [AIMessage(echoed or "(no answer)"),
                      HumanMessage(NO_CODE_PROMPT.format(why=f" ({attempt.note})"))]
     attempt.note = (f"no usable code in {context.answer_attempts} answer(s); last: "
                     f"{attempt.note}")
