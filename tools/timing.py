@@ -39,14 +39,19 @@ def stats_of(samples_ms: list[float]) -> Stats:
 
 
 def time_gpu(fn: Callable[[], Any], flush: L2Flusher, *, runs: int = TIMED_RUNS,
-             time_box_s: float = 2.0) -> Stats:
-    """Median and IQR of `fn` in milliseconds over up to `runs` flushed runs."""
+             time_box_s: float = 2.0, after: Callable[[Any], None] | None = None) -> Stats:
+    """Median and IQR of `fn` in milliseconds over up to `runs` flushed runs.
+
+    `after`, if given, receives every call's result once its end event is recorded, so what it
+    queues on the device (checking the output) is never inside a timed interval.
+    """
+    after = after or ignore
     for _ in range(WARMUP_RUNS):
-        fn()
+        after(fn())
     torch.cuda.synchronize()
     probe_start = perf_counter()
     flush()
-    fn()
+    after(fn())
     torch.cuda.synchronize()
     per_run_s = perf_counter() - probe_start
     runs = max(MIN_RUNS, min(runs, int(time_box_s / max(per_run_s, 1e-6))))
@@ -55,13 +60,19 @@ def time_gpu(fn: Callable[[], Any], flush: L2Flusher, *, runs: int = TIMED_RUNS,
     for start, end in zip(starts, ends, strict=True):
         flush()
         start.record()
-        fn()
+        result = fn()
         end.record()
+        after(result)
     torch.cuda.synchronize()
     return stats_of([s.elapsed_time(e) for s, e in zip(starts, ends, strict=True)])
 
 
-def synchronised_wall_ms(fn: Callable[[], Any], repeats: int = 5) -> tuple[float, float]:
+def ignore(result: Any) -> None:
+    """The default `after` hook: results are not looked at."""
+
+
+def synchronised_wall_ms(fn: Callable[[], Any], repeats: int = 5,
+                         after: Callable[[Any], None] = ignore) -> tuple[float, float]:
     """(median event time, median wall time with a device-wide sync) of single calls.
 
     A candidate that leaves work on another stream finishes early by the events on the current
@@ -73,9 +84,10 @@ def synchronised_wall_ms(fn: Callable[[], Any], repeats: int = 5) -> tuple[float
         start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
         began = perf_counter()
         start.record()
-        fn()
+        result = fn()
         end.record()
         torch.cuda.synchronize()
         walls.append((perf_counter() - began) * 1e3)
         events.append(start.elapsed_time(end))
+        after(result)
     return statistics.median(events), statistics.median(walls)

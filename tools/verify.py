@@ -38,6 +38,7 @@ from kernel_agent.tools.problem import (
     load_candidate,
     load_problem,
 )
+from kernel_agent.tools.timed_check import TIMED_SETS, InputSet, TimedCalls, fresh_views
 from kernel_agent.tools.timing import L2Flusher, synchronised_wall_ms, time_gpu
 from kernel_agent.tools.verdict import ErrorInfo, Flag, Stats, Timing, Verdict, baseline_key
 
@@ -298,7 +299,12 @@ class Verification:
         """
 
         kept = [r.clone() for r in reference]
-        reference.clear()  # the reference's output blocks now lie freed, holding its result
+        reference.clear()
+        # Copies of the result, freed at once: the allocator hands their blocks to the next
+        # allocations of the same sizes, i.e. to the candidate's outputs, wherever the
+        # reference's own blocks went (its temporaries and our comparisons reuse those).
+        bait = [k.clone() for k in kept]
+        del bait
         retry = self.call_candidate(inputs)
         if [t.shape for t in retry] == [t.shape for t in kept] and compare(
                 retry, kept, 0, self.atol, self.rtol).passed:
@@ -332,18 +338,20 @@ class Verification:
         return self.guarded("timing", self.time_on_gpu)
 
     def time_on_gpu(self) -> Timing:
-        """Candidate, eager reference and torch.compile reference, timed the same way."""
-        inputs = self.make_inputs(self.options["seed"])
+        """Candidate, eager reference and torch.compile reference, timed the same way.
+
+        All three rotate over the same fresh input sets; every candidate call made here is
+        checked against the reference for its set (see timed_check).
+        """
+        calls = TimedCalls(self.timing_sets(), self.new, self.atol or 0.0, self.rtol or 0.0)
         flush = L2Flusher(self.device)
         box = self.options["time_box_s"]
-
-        def candidate() -> Any:
-            with torch.no_grad():
-                return self.new(*inputs)
-
-        event_ms, wall_ms = synchronised_wall_ms(candidate)
+        event_ms, wall_ms = synchronised_wall_ms(calls, after=calls.record)
         self.add_flag(integrity.stream_escape_flag(event_ms, wall_ms))
-        timing = Timing(candidate=time_gpu(candidate, flush, time_box_s=box))
+        timing = Timing(candidate=time_gpu(calls, flush, time_box_s=box, after=calls.record))
+        self.add_flag(calls.flag())
+        if self.rejecting():  # no baselines for a candidate that already failed
+            return timing
         baseline = self.options["baselines"].get(baseline_key(self.device_info()))
         if baseline:
             timing.baseline_cached = True
@@ -353,7 +361,7 @@ class Verification:
         else:
             started = perf_counter()
             timing.eager, timing.compiled, timing.compile_error = self.time_baselines(
-                inputs, flush, box)
+                calls.sets, flush, box)
             timing.baseline_seconds = round(perf_counter() - started, 3)
         median = timing.candidate.median_ms
         if timing.eager:
@@ -364,21 +372,21 @@ class Verification:
             self.add_flag(integrity.speedup_flag(timing.speedup_compiled, "torch.compile"))
         return timing
 
-    def time_baselines(self, inputs: list[Any], flush: L2Flusher,
-                       box: float) -> tuple[Stats, Stats | None, str | None]:
-        def eager() -> Any:
-            with torch.no_grad():
-                return self.model(*inputs)
+    def timing_sets(self) -> list[InputSet]:
+        """Fresh input sets for timing, made like the trials' inputs (seeds no trial used)."""
+        sets = []
+        for number in range(TIMED_SETS):
+            inputs = self.make_inputs(self.options["seed"] + 1000 * (self.trial_count + 1)
+                                      + 7 * (number + 1))
+            sets.append(InputSet(inputs, [r.clone() for r in self.call_reference(inputs)]))
+        return sets
 
-        eager_stats = time_gpu(eager, flush, time_box_s=box)
+    def time_baselines(self, sets: list[InputSet], flush: L2Flusher,
+                       box: float) -> tuple[Stats, Stats | None, str | None]:
+        eager_stats = time_gpu(rotating(self.model, sets), flush, time_box_s=box)
         if not self.options["compile_baseline"]:
             return eager_stats, None, "torch.compile baseline turned off"
-        compiled_model = torch.compile(self.model)
-
-        def compiled() -> Any:
-            with torch.no_grad():
-                return compiled_model(*inputs)
-
+        compiled = rotating(torch.compile(self.model), sets)
         try:
             return eager_stats, time_gpu(compiled, flush, time_box_s=box), None
         except Exception as exc:  # an inductor failure must not cost the candidate its verdict
@@ -459,6 +467,16 @@ def copy_matching_weights(source: Any, target: Any) -> None:
         for name, tensor in target.state_dict().items():
             if name in theirs and theirs[name].shape == tensor.shape:
                 tensor.copy_(theirs[name])
+
+
+def rotating(model: Callable[..., Any], sets: list[InputSet]) -> Callable[[], Any]:
+    """A no-argument call of `model` that takes the next input set each time."""
+    turn = iter(range(1 << 62))
+
+    def call() -> Any:
+        with torch.no_grad():
+            return model(*fresh_views(sets[next(turn) % len(sets)].inputs))
+    return call
 
 
 def restore(inputs: list[Any], originals: list[Any]) -> list[Any]:

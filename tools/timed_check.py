@@ -1,0 +1,146 @@
+"""Timed calls are checked calls: the candidate is timed on fresh, rotating input sets, and what
+each timed call returns is compared with the reference for that set.
+
+A candidate that computes only while it is watched (counting its calls, reading the clock,
+noticing back-to-back calls) must not be able to pass: if only correctness trials were checked,
+anything it returned while being timed would go unseen. Here every call made through a
+`TimedCalls` (warm-up, probe and timed runs alike) has a random sample of its output elements
+gathered on the device right after the call, outside the timed events, and the last call on each
+set is compared in full. Each call gets fresh tensor objects over the set's storage, so a cache
+keyed on the Python objects it was given last time finds nothing.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from kernel_agent.tools.compare import OutputMismatch, compare, flatten_outputs
+from kernel_agent.tools.verdict import Flag
+
+TIMED_SETS = 3
+SAMPLED_ELEMENTS = 4096
+FLAG = "timed_output_wrong"
+
+
+@dataclass
+class InputSet:
+    """One set of timing inputs, its reference outputs and the reference at sampled positions."""
+
+    inputs: list[Any]
+    reference: list[torch.Tensor]
+    positions: list[torch.Tensor] = field(default_factory=list)
+    expected: list[torch.Tensor] = field(default_factory=list)
+
+    def sample(self, generator: torch.Generator) -> None:
+        """Pick random flat positions in every output; unpredictable to the candidate."""
+        for ref in self.reference:
+            count = min(SAMPLED_ELEMENTS, ref.numel())
+            where = torch.randint(0, max(ref.numel(), 1), (count,), generator=generator)
+            self.positions.append(where.to(ref.device))
+            self.expected.append(ref.reshape(-1)[self.positions[-1]])
+
+
+@dataclass
+class CallRecord:
+    """What one call returned: its set, and either sampled values or why it could not be read."""
+
+    set_number: int
+    samples: list[torch.Tensor]
+    problem: str = ""
+
+
+def fresh_views(inputs: list[Any]) -> list[Any]:
+    """New tensor objects over the same storage (no device work), other inputs as they are."""
+    return [x.detach() if isinstance(x, torch.Tensor) else x for x in inputs]
+
+
+class TimedCalls:
+    """A no-argument callable for time_gpu that rotates input sets and records every output.
+
+    `__call__` runs the candidate on the next set; `record` (time_gpu's `after` hook, called once
+    the end event is recorded) gathers the sampled elements of that call's output.
+    """
+
+    def __init__(self, sets: list[InputSet], forward: Callable[..., Any], atol: float,
+                 rtol: float, seed: int | None = None) -> None:
+        self.sets, self.forward, self.atol, self.rtol = sets, forward, atol, rtol
+        generator = torch.Generator().manual_seed(
+            seed if seed is not None else int.from_bytes(os.urandom(8), "little") >> 1)
+        for input_set in sets:
+            input_set.sample(generator)
+        self.calls = 0
+        self.records: list[CallRecord] = []
+        self.last: dict[int, list[torch.Tensor]] = {}
+
+    def __call__(self) -> Any:
+        number = self.calls % len(self.sets)
+        self.calls += 1
+        with torch.no_grad():
+            return self.forward(*fresh_views(self.sets[number].inputs))
+
+    def record(self, result: Any) -> None:
+        number = (self.calls - 1) % len(self.sets)
+        input_set = self.sets[number]
+        try:
+            outputs = flatten_outputs(result)
+        except OutputMismatch as exc:
+            self.records.append(CallRecord(number, [], str(exc)))
+            return
+        shapes = [(tuple(o.shape), o.dtype) for o in outputs]
+        wanted = [(tuple(r.shape), r.dtype) for r in input_set.reference]
+        if shapes != wanted:
+            self.records.append(CallRecord(number, [], f"returned {shapes}, expected {wanted}"))
+            return
+        self.records.append(CallRecord(number, [
+            o.reshape(-1)[where] for o, where in zip(outputs, input_set.positions, strict=True)]))
+        self.last[number] = outputs
+
+    def wrong_calls(self) -> list[tuple[int, CallRecord, str]]:
+        """(call number, record, what was wrong) for every call whose output was wrong."""
+        wrong = []
+        for number, record in enumerate(self.records):
+            if record.problem:
+                wrong.append((number, record, record.problem))
+                continue
+            expected = self.sets[record.set_number].expected
+            bad = sum(int(outside(got, want, self.atol, self.rtol).sum())
+                      for got, want in zip(record.samples, expected, strict=True))
+            if bad:
+                total = sum(s.numel() for s in record.samples)
+                wrong.append((number, record, f"{bad}/{total} sampled elements outside "
+                                              "tolerance"))
+        return wrong
+
+    def flag(self) -> Flag | None:
+        """A rejecting flag when any recorded call, or the last full output of a set, was wrong."""
+        wrong = self.wrong_calls()
+        for number, outputs in sorted(self.last.items()):
+            trial = compare(outputs, self.sets[number].reference, 0, self.atol, self.rtol)
+            if not trial.passed:
+                wrong.append((-1, CallRecord(number, []), f"its last output on input set "
+                              f"{number} has {trial.mismatched}/{trial.elements} elements "
+                              f"outside tolerance (max abs err {trial.max_abs_error:.3g})"))
+        if not wrong:
+            return None
+        calls = [n for n, _, _ in wrong if n >= 0]
+        first = wrong[0]
+        where = f"call {first[0] + 1}" if first[0] >= 0 else "a timed call"
+        return Flag(FLAG, f"{len(calls)} of {len(self.records)} calls made while timing returned "
+                    f"a wrong output although the correctness trials passed; first, {where} on "
+                    f"input set {first[1].set_number}: {first[2]}. The output depends on how or "
+                    "when the candidate is called (call counting, clock or caller checks, "
+                    "skipped work)")
+
+
+def outside(got: torch.Tensor, want: torch.Tensor, atol: float, rtol: float) -> torch.Tensor:
+    """Elements failing |got - want| <= atol + rtol * |want|; non-finite where want is finite."""
+    got64, want64 = got.double(), want.double()
+    close = (got64 - want64).abs() <= atol + rtol * want64.abs()
+    same_special = ~torch.isfinite(want64) & (got64 == want64)
+    both_nan = want64.isnan() & got64.isnan()
+    return ~(close | same_special | both_nan)
