@@ -36,7 +36,9 @@ CORE_METRICS = (
 )
 FLOP_KINDS = {"fp32": ("fadd", "fmul", "ffma"), "fp16": ("hadd", "hmul", "hfma"),
               "fp64": ("dadd", "dmul", "dfma")}
-TENSOR_PATHS = ("src_fp16_dst_fp16", "src_fp16_dst_fp32", "src_bf16_dst_fp32",
+# Ampere names fp16 paths by accumulator type; Hopper (whose wgmma they must count) has one
+# `src_fp16` path. A chip listing both is read through the specific ones only (no double count).
+TENSOR_PATHS = ("src_fp16_dst_fp16", "src_fp16_dst_fp32", "src_fp16", "src_bf16_dst_fp32",
                 "src_tf32_dst_fp32", "src_fp8", "src_fp64", "src_int8")
 ROOFLINE_METRICS = (
     *(f"smsp__sass_thread_inst_executed_op_{op}_pred_on.sum"
@@ -297,8 +299,11 @@ def roofline(launches: list[Launch], duration_s: float) -> Roofline | None:
         ops[kind] = (counts[0] or 0) + (counts[1] or 0) + 2 * (counts[2] or 0)
         peak = first(launches, f"sm__sass_thread_inst_executed_op_{fma}_pred_on.sum.peak_sustained")
         peaks[kind] = 2 * peak * sm_hz if peak is not None and sm_hz else None
-    tensor_paths = {path: summed(launches, f"sm__ops_path_tensor_{path}.sum") or 0.0
+    tensor_paths = {path: summed(launches, f"sm__ops_path_tensor_{path}.sum")
                     for path in TENSOR_PATHS}
+    if any(tensor_paths[p] is not None for p in ("src_fp16_dst_fp16", "src_fp16_dst_fp32")):
+        tensor_paths["src_fp16"] = None
+    tensor_paths = {p: value or 0.0 for p, value in tensor_paths.items()}
     ops["tensor"] = sum(tensor_paths.values())
     busiest = max(tensor_paths, key=lambda p: tensor_paths[p])
     peak = first(launches, f"sm__ops_path_tensor_{busiest}.sum.peak_sustained")

@@ -61,6 +61,26 @@ def test_compute_bound_matmul_and_its_roofline() -> None:
     assert "81% of the roof" in roof.text()
 
 
+def hopper_matmul(extra: dict[str, float]) -> ncu.Launch:
+    """A wgmma matmul as an H100 reports it: tensor work only under the `src_fp16` path."""
+    return ncu.Launch("matmul_kernel", {
+        "gpu__time_duration.sum": 230_000.0, "dram__bytes.sum": 209e6,
+        "sm__ops_path_tensor_src_fp16.sum": 137_438_953_472.0,
+        "sm__ops_path_tensor_src_fp16.sum.peak_sustained": 540_672.0,
+        "sm__cycles_elapsed.avg.per_second": 1.755e9,
+        "dram__bytes.sum.peak_sustained": 1280.0, "dram__cycles_elapsed.avg.per_second": 2.62e9,
+        **extra})
+
+
+def test_hopper_wgmma_counts_as_tensor_work_once() -> None:
+    roof = ncu.roofline([hopper_matmul({})], 230e-6)
+    assert roof.kind == "tensor" and roof.ops == 137_438_953_472.0
+    assert roof.bound_side == "compute"
+    both = ncu.roofline([hopper_matmul({"sm__ops_path_tensor_src_fp16_dst_fp32.sum": 5.0})],
+                        230e-6)
+    assert both.ops == 5.0, "a chip with per-accumulator paths is read through those alone"
+
+
 def test_details_page_gives_the_same_metrics() -> None:
     header = ('"ID","Process ID","Process Name","Host Name","Kernel Name","Context","Stream",'
               '"Block Size","Grid Size","Device","CC","Section Name","Metric Name",'
