@@ -3,8 +3,6 @@
 import torch
 from torch import nn
 
-KERNEL_AGENT = {"backends": ["triton"]}
-
 
 class Model(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
