@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from kernel_agent.sandbox import Sandbox
 from kernel_agent.tools.check import BaselineCache, check_files
 
 from ..conftest import DATA, EXAMPLES
@@ -17,8 +18,14 @@ def flag_names(verdict) -> set[str]:
     return {f.name for f in verdict.flags}
 
 
-def test_correct_kernel_is_timed_against_both_baselines_and_baselines_are_cached():
-    first = check_files(GPU / "big_scale_add_problem.py", DATA / "scale_add_correct.py")
+@pytest.fixture
+def check(sandbox: Sandbox):
+    """check_files on the package's shared sandbox."""
+    return lambda *args, **kwargs: check_files(*args, sandbox=sandbox, **kwargs)
+
+
+def test_correct_kernel_is_timed_against_both_baselines_and_baselines_are_cached(check):
+    first = check(GPU / "big_scale_add_problem.py", DATA / "scale_add_correct.py")
     assert first.status == "pass", first.summary()
     timing = first.timing
     assert timing is not None and timing.candidate.n >= 10
@@ -28,63 +35,74 @@ def test_correct_kernel_is_timed_against_both_baselines_and_baselines_are_cached
     assert timing.speedup_eager == pytest.approx(expected)
     assert not timing.baseline_cached and timing.baseline_seconds > 0
     assert first.custom_kernels["custom_share"] > 0.9
-    second = check_files(GPU / "big_scale_add_problem.py", DATA / "scale_add_correct.py")
+    assert not flag_names(first), "an honest kernel's timed outputs are right"
+    second = check(GPU / "big_scale_add_problem.py", DATA / "scale_add_correct.py")
     assert second.timing.baseline_cached
     assert second.timing.eager == timing.eager
     assert BaselineCache().load((GPU / "big_scale_add_problem.py").read_text())
 
 
-def test_no_op_returning_freed_memory_is_caught_as_stale():
-    verdict = check_files(GPU / "big_scale_add_problem.py", CANDIDATES / "returns_empty.py")
+def test_no_op_returning_freed_memory_is_caught_as_stale(check):
+    verdict = check(GPU / "big_scale_add_problem.py", CANDIDATES / "returns_empty.py")
     assert verdict.status == "fail"
     assert "stale_memory" in flag_names(verdict), verdict.summary()
     assert verdict.trials[0].nonfinite > 0, "poisoned memory reads back as NaN"
 
 
-def test_work_on_a_side_stream_is_flagged():
-    verdict = check_files(GPU / "big_scale_add_problem.py", GPU / "side_stream.py")
+@pytest.mark.parametrize("candidate", ["counts_calls.py", "switches_on_time.py"])
+def test_candidate_that_skips_work_while_timed_fails_on_its_timed_outputs(candidate, check):
+    verdict = check(GPU / "big_scale_add_problem.py", CANDIDATES / candidate)
+    assert all(t.passed for t in verdict.trials), "right while its outputs are checked"
+    assert verdict.status == "fail", verdict.summary()
+    flag = next(f for f in verdict.flags if f.name == "timed_output_wrong")
+    assert flag.severity == "reject" and "input set" in flag.reason, flag.reason
+
+
+def test_work_on_a_side_stream_is_flagged(check):
+    verdict = check(GPU / "big_scale_add_problem.py", GPU / "side_stream.py")
     assert "work_off_timed_stream" in flag_names(verdict), verdict.summary()
     assert verdict.status == "fail"
 
 
-def test_library_doing_the_work_is_flagged():
-    verdict = check_files(GPU / "library_heavy_problem.py", GPU / "library_heavy.py",
+def test_library_doing_the_work_is_flagged(check):
+    verdict = check(GPU / "library_heavy_problem.py", GPU / "library_heavy.py",
                           atol=0.05, rtol=0.05)
     assert "custom_kernels_minor" in flag_names(verdict), verdict.summary()
     assert verdict.custom_kernels["custom_share"] < 0.5
 
 
-def test_torch_only_candidate_is_flagged_on_gpu():
-    verdict = check_files(DATA / "scale_add_problem.py", CANDIDATES / "no_kernel.py")
+def test_torch_only_candidate_is_flagged_on_gpu(check):
+    verdict = check(DATA / "scale_add_problem.py", CANDIDATES / "no_kernel.py")
     assert "no_custom_kernel" in flag_names(verdict), verdict.summary()
 
 
-def test_large_speedup_is_flagged_for_review_not_rejected():
-    verdict = check_files(GPU / "slow_reference_problem.py", GPU / "fused_add.py")
+def test_large_speedup_is_flagged_for_review_not_rejected(check):
+    verdict = check(GPU / "slow_reference_problem.py", GPU / "fused_add.py")
     assert verdict.status == "pass", verdict.summary()
     flag = next(f for f in verdict.flags if f.name == "suspicious_speedup")
     assert flag.severity == "review"
     assert verdict.timing.speedup_eager > 10
 
 
-def test_illegal_memory_access_is_a_cuda_error_and_the_next_candidate_passes():
-    bad = check_files(DATA / "scale_add_problem.py", GPU / "illegal_access.py")
+def test_illegal_memory_access_is_a_cuda_error_and_the_next_candidate_passes(check):
+    bad = check(DATA / "scale_add_problem.py", GPU / "illegal_access.py")
     assert bad.status == "fail" and bad.error is not None
     assert bad.error.kind == "cuda_error", bad.summary()
-    good = check_files(DATA / "scale_add_problem.py", DATA / "scale_add_correct.py")
+    good = check(DATA / "scale_add_problem.py", DATA / "scale_add_correct.py")
     assert good.status == "pass"
 
 
-def test_caching_and_input_changes_are_caught_on_gpu():
+def test_caching_and_input_changes_are_caught_on_gpu(check):
     assert "output_ignores_inputs" in flag_names(
-        check_files(DATA / "scale_add_problem.py", CANDIDATES / "caches_output.py"))
+        check(DATA / "scale_add_problem.py", CANDIDATES / "caches_output.py"))
     assert "inputs_modified" in flag_names(
-        check_files(DATA / "scale_add_problem.py", CANDIDATES / "modifies_input.py"))
+        check(DATA / "scale_add_problem.py", CANDIDATES / "modifies_input.py"))
 
 
 @pytest.mark.parametrize("example", sorted(p.name for p in EXAMPLES.iterdir()
                                            if (p / "problem.py").exists()))
-def test_example_kernels_pass_at_full_size(example):
-    verdict = check_files(EXAMPLES / example / "problem.py", EXAMPLES / example / "kernel.py")
+def test_example_kernels_pass_at_full_size(example, check):
+    verdict = check(EXAMPLES / example / "problem.py", EXAMPLES / example / "kernel.py")
     assert verdict.status == "pass", verdict.summary()
     assert verdict.timing and verdict.timing.speedup_eager > 1, verdict.summary()
+    assert "timed_output_wrong" not in flag_names(verdict)
