@@ -45,7 +45,7 @@ def usable_code(message: AIMessage, *, defines: str = "ModelNew") -> tuple[str |
             and not thought.truncated:
         return thought.code, (f"the answer has no class {defines}; took it from the reasoning: "
                               f"{thought.note}")
-    return None, _missing_reason(reasoned, defines)
+    return None, _missing_reason(reasoned, got.code, defines)
 
 
 def _how_cut(reasoned: Reasoned) -> str:
@@ -60,15 +60,16 @@ def _cut_reason(reasoned: Reasoned) -> str:
     return f"{_how_cut(reasoned)} before the code was complete; {SEND_FILE}"
 
 
-def _missing_reason(reasoned: Reasoned, defines: str) -> str:
-    """Why neither the answer nor the reasoning holds the file, in the model's terms."""
+def _missing_reason(reasoned: Reasoned, answer_code: str | None, defines: str) -> str:
+    """Why neither the answer nor the reasoning holds the file, in the model's terms;
+    `answer_code` is what the answer holds that looks like Python, if anything."""
     nor = ", nor does the reasoning" if reasoned.reasoning else ""
     if not reasoned.answer:
         return (f"the reply holds only reasoning, no answer, and the reasoning has no complete "
                 f"code block defining class {defines}; {SEND_FILE}")
-    blocks = code_blocks(reasoned.answer)
-    if not blocks and not extract_code(reasoned.answer, defines=defines).code:
-        return f"the answer holds no code{nor}; {SEND_FILE}"
-    echoed = defines != "Model" and any(defines_class(b.code, "Model") for b in blocks)
+    if answer_code is None:
+        return f"the answer holds no Python code{nor}; {SEND_FILE}"
+    shown = [b.code for b in code_blocks(reasoned.answer)] or [answer_code]
+    echoed = defines != "Model" and any(defines_class(code, "Model") for code in shown)
     only = " (its code only echoes the reference class Model)" if echoed else ""
     return f"the answer's code defines no class {defines}{only}{nor}; {SEND_FILE}"

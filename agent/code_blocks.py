@@ -5,7 +5,8 @@ the way a reader pairs them, which is not always the way CommonMark does:
 - an opening fence whose block is still empty when a tagged fence follows (```` ``` ```` then
   ```` ```python ````) was a stray: the block starts at the tagged fence;
 - a tagged fence inside a block that already holds text opens a new block (the model forgot to
-  close the previous one), so one missing fence never shifts the pairing of the rest;
+  close the previous one, whose code ends where the prose after it begins), so one missing
+  fence never shifts the pairing of the rest;
 - a longer fence (````, ~~~~~) is closed only by one as long: shorter fences inside are text;
   a block that wraps others and is not code itself (```` ````markdown ```` around
   ```` ```python ````) stands for the blocks inside it.
@@ -67,7 +68,7 @@ def _paired(lines: list[str]) -> list[tuple[str, str, bool]]:
             continue
         fence, indent, tag = opening["fence"], len(opening["indent"]), _tag(opening["info"])
         body: list[str] = []
-        closed = False
+        closed = unterminated = False
         while i < len(lines):
             inner = FENCE.match(lines[i])
             if inner and inner["fence"][0] == fence[0] and len(inner["fence"]) >= len(fence):
@@ -78,11 +79,11 @@ def _paired(lines: list[str]) -> list[tuple[str, str, bool]]:
                     fence, indent, tag = inner["fence"], len(inner["indent"]), _tag(inner["info"])
                     i += 1
                     continue
-                closed = True  # a new block opens here: this one was never closed
+                closed = unterminated = True  # a new block opens: this one was never closed
                 break
             body.append(lines[i][indent:] if lines[i][:indent].isspace() else lines[i])
             i += 1
-        code = _body(body)
+        code = _without_prose_after(_body(body)) if unterminated else _body(body)
         if any(FENCE.match(line) for line in body) and not _parses(code):
             found += _paired(body)  # a wrapper, not code: the blocks inside it count
         elif code.strip():
@@ -118,6 +119,16 @@ def _xml_as_fences(lines: list[str]) -> list[str]:
             out += [f"```{tag}", *body, *(["```"] if end < len(lines) else [])]
         i = end + 1
     return out
+
+
+def _without_prose_after(code: str) -> str:
+    """A block that was never closed runs into the prose before the next one: the code is its
+    longest start that parses (all of it when no start does)."""
+    lines = code.splitlines()
+    for end in range(len(lines), 0, -1):
+        if lines[end - 1].strip() and _parses("\n".join(lines[:end])):
+            return _body(lines[:end])
+    return code
 
 
 def _parses(code: str) -> bool:

@@ -13,8 +13,8 @@ reference problem), in order:
    two fence lines that does (fences that did not pair); otherwise it is taken as written, so
    the model hears about its own syntax error.
 2. When the model split the code, so that the chosen block uses names (a kernel, a launcher,
-   a CUDA source string) defined only in other Python blocks, those blocks are joined in front of
-   it, in answer order. Blocks that echo the reference `class Model` are never joined.
+   a CUDA source string) defined only in other blocks of Python, those blocks are joined in front
+   of it, in answer order. Blocks that echo the reference `class Model` are never joined.
 3. No block defines the class: the code between two fence lines that parses and defines it, when
    the fences paired badly; else the longest Python-looking block.
 4. No fences: the Python text that ends with the class, from the first line where it parses.
@@ -66,23 +66,20 @@ def extract_code(answer: str, *, defines: str = "ModelNew", unfenced: bool = Tru
             return _unfenced(answer, defines)
         return Extracted(None, False, 0, "no fenced code block")
     python = [b for b in blocks if _python(b)]
+    with_class = [b for b in python if defines_class(b.code, defines)]
+    complete = [b for b in with_class if b.closed]
+    if not with_class or (complete and not _parses(complete[-1].code)):
+        repaired = _between_fences(answer, defines, len(blocks))
+        if repaired is not None:
+            return repaired
     if not python:
         tags = ", ".join(sorted({b.tag or "untagged" for b in blocks}))
         return Extracted(None, False, len(blocks), f"no Python code in {len(blocks)} "
                          f"fenced block(s) ({tags})")
-    with_class = [b for b in python if defines_class(b.code, defines)]
-    complete = [b for b in with_class if b.closed]
-    if complete and not _parses(complete[-1].code):
-        repaired = _between_fences(answer, defines, len(blocks))
-        if repaired is not None:
-            return repaired
     if with_class:
         chosen = (complete or with_class)[-1]
-        return _joined(chosen, python, len(blocks), defines, later_cut=not with_class[-1].closed
+        return _joined(chosen, blocks, len(blocks), defines, later_cut=not with_class[-1].closed
                        and chosen is not with_class[-1])
-    repaired = _between_fences(answer, defines, len(blocks))
-    if repaired is not None:
-        return repaired
     chosen = max(python, key=_size)
     return Extracted(chosen.code, not chosen.closed, len(blocks),
                      f"no class {defines} in the answer; took the longest Python block "
@@ -106,10 +103,12 @@ def _between_fences(answer: str, defines: str, count: int) -> Extracted | None:
                      f"between two fence lines that defines class {defines}")
 
 
-def _joined(chosen: Block, python: list[Block], count: int, defines: str,
+def _joined(chosen: Block, blocks: list[Block], count: int, defines: str,
             later_cut: bool) -> Extracted:
-    """The chosen block, preceded by the other blocks that define names it uses."""
-    others = [b for b in python if b is not chosen and b.closed and not _REFERENCE.search(b.code)
+    """The chosen block, preceded by the other blocks that define names it uses (Python blocks,
+    or blocks that parse as Python, such as one holding only a CUDA source string)."""
+    others = [b for b in blocks if b is not chosen and b.closed and (_python(b) or _parses(b.code))
+              and not _REFERENCE.search(b.code)
               and not ("ModelNew" in b.code and not _MODEL_NEW.search(b.code))]
     helpers: dict[int, Block] = {}
     for name in _free_names(chosen.code):
