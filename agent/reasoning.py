@@ -86,7 +86,7 @@ def _split_tags(text: str) -> tuple[str, str, bool]:
     thoughts: list[str] = []
     last = text.rfind(CLOSE)
     if last != -1:
-        thoughts.append(_TAG.sub("\n", text[:last]))
+        thoughts += _TAG.split(text[:last])
         text = text[last + len(CLOSE):]
     unclosed = OPEN in text  # opened and never closed: the output stopped while thinking
     if unclosed:

@@ -77,3 +77,27 @@ def test_reasoning_content_survives_the_client(streaming: bool) -> None:
     assert extract_code(first.answer).code == "class ModelNew:\n    pass\n"
     assert cut.truncated and cut.answer == "" and cut.reasoning == "Tile by 64."
     assert untagged.reasoning == "We need a kernel." and untagged.answer == CODE
+
+
+def test_several_closing_tags_leave_none_in_the_answer() -> None:
+    got = split_reasoning(f"First thought.\n</think>\nSecond thought.\n</think>\n\n{CODE}")
+    assert got.answer == CODE and "</think>" not in got.answer
+    assert got.reasoning == "First thought.\n\nSecond thought."
+    assert not got.truncated
+
+
+def test_the_answer_follows_the_last_closing_tag() -> None:
+    got = split_reasoning(f"<think>a</think>\n{CODE}\n<think>b</think>\nThe kernel is above.")
+    assert got.answer == "The kernel is above."
+    assert got.reasoning == f"a\n\n{CODE}\n\nb"
+
+
+def test_how_a_reply_was_cut_is_told_apart() -> None:
+    thinking = split_reasoning("<think>\nStill tiling")
+    assert thinking.in_reasoning and not thinking.length_limit and thinking.answer == ""
+    limited = split_reasoning(AIMessage(content="Here:\n```python\nimport torch\n",
+                                        response_metadata={"finish_reason": "length"}))
+    assert limited.length_limit and not limited.in_reasoning and limited.truncated
+    after_answer = split_reasoning(f"<think>a</think>\n{CODE}\n<think>\nmore")
+    assert after_answer.in_reasoning and after_answer.answer == CODE
+    assert after_answer.reasoning == "a\n\nmore"

@@ -79,7 +79,8 @@ def test_reply(path: Path) -> None:
         return
     assert code == case.code, note
     assert not FENCE.match(code.splitlines()[0]) and defines_class(code, "ModelNew")
-    ast.parse(code)
+    if "syntax_error" not in path.stem:  # the model's own error is passed on, for the verifier
+        ast.parse(code)
     if case.note is not None:
         assert note == case.note
 
@@ -113,3 +114,16 @@ def test_replies_read_the_same_through_the_client(streaming: bool) -> None:
 
 def _wire_fields(case: Case) -> bool:
     return bool(case.reasoning_content or case.finish_reason)
+
+
+def test_a_drafted_reference_is_taken_when_the_reference_class_is_asked_for() -> None:
+    """Drafting a reference problem asks for `class Model`: the same rules, the other class."""
+    reference = ("import torch\nimport torch.nn as nn\n\n\nclass Model(nn.Module):\n"
+                 "    def forward(self, x):\n        return torch.cumsum(x, dim=1)\n\n\n"
+                 "def get_inputs():\n    return [torch.randn(16, 256)]\n\n\n"
+                 "def get_init_inputs():\n    return []\n")
+    reply = AIMessage(content=f"Planning.\n</think>\n\n```\n```python\n{reference}```\n")
+    assert usable_code(reply, defines="Model") == (reference,
+                                                  "class Model in block 1 of 1 (```python)")
+    code, reason = usable_code(reply)
+    assert code is None and "(its code only echoes the reference class Model)" in reason
