@@ -11,7 +11,8 @@ blank lines and comment lines.
 The ledger is the run directory's candidates.jsonl, which holds every candidate the moment it is
 verified, so a resumed run knows what was verified before it stopped. Only candidates of the same
 problem count (a conversation's later searches record into the same directory). Branches that
-send the same file in the same round take turns, so the second reuses the first's verdict.
+send the same file in the same round take turns, so the second reuses the first's verdict. A
+graph run without a run directory has no ledger, and verifies every candidate.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ def code_digest(code: str, problem_text: str) -> str:
     return hashlib.sha256(f"{problem_text}\0{code}".encode()).hexdigest()[:10]
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=1024)
 def normalised(code: str) -> str:
     """The source with what cannot change its meaning taken out."""
     try:

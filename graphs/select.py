@@ -26,7 +26,8 @@ FINALISTS = 3
 
 def select(state: State, runtime: Runtime[Context]) -> Command[Literal["tune"]]:
     context = context_of(runtime)
-    ranked = passing(state.get("candidates", []))
+    # a resubmission is its earlier candidate's code again: re-timing it twice compares nothing
+    ranked = passing(c for c in state.get("candidates", []) if not c.get("same_as"))
     finalists = ranked[:FINALISTS]
     if len(finalists) < 2:
         retime = {"measured": False, "reason": "no passing candidate" if not finalists else

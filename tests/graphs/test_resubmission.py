@@ -5,7 +5,6 @@ resubmission is recorded as a candidate of its own, and the next prompt says it 
 from __future__ import annotations
 
 import json
-import threading
 
 from langgraph.graph import START, StateGraph
 from typing_extensions import TypedDict
@@ -65,6 +64,23 @@ def test_a_resubmitted_file_is_not_verified_again_and_the_model_is_told(tmp_path
     assert [c.get("same_as") for c in recorded] == [None, first["id"], None]
 
 
+def test_branches_sending_the_same_file_in_one_round_verify_it_once(tmp_path, sandbox):
+    """Both branches answer the same file at once: one verification, and the resubmission is no
+    finalist of its own (select would re-time the same code against itself)."""
+    counting = CountingSandbox(sandbox, tmp_path / "verify_calls.log")
+    events: list[dict] = []
+    ideas = ["one block", "two blocks"]
+    with ScriptedOpenAIServer(Router(lambda *_: r1(CORRECT), ideas)) as server:
+        result = run_search(PROBLEM, tmp_path / "run", model=chat_model(server),
+                            mode="closed_loop", branches=2, rounds=1, sandbox=counting,
+                            on_event=events.append, use_memory=False)
+    assert result.status == "pass" and len(counting.verified()) == 1
+    original, again = sorted(result.candidates, key=lambda c: "same_as" in c)
+    assert again["same_as"] == original["id"] and result.chosen == original
+    retimed = next(e for e in events if e["event"] == "retimed")
+    assert retimed["reason"] == "only one passing candidate: nothing to compare"
+
+
 def task(code: str, round_: int, branch: int = 0, problem: str | None = None) -> VerifyTask:
     text = PROBLEM.read_text() if problem is None else problem
     return VerifyTask(branch=branch, round=round_, idea="one block", code=code, note="",
@@ -107,21 +123,6 @@ def test_the_ledger_outlives_the_process_and_is_kept_per_problem(tmp_path, sandb
         "round1_branch0.py", "round5_branch0.py"]
     assert again["same_as"] == first["id"] and again["status"] == first["status"] == "fail"
     assert "same_as" not in elsewhere
-
-
-def test_branches_sending_the_same_file_at_once_verify_it_once(tmp_path, sandbox):
-    counting = CountingSandbox(sandbox, tmp_path / "verify_calls.log")
-    context = Context(sandbox=counting, run_dir=str(tmp_path / "run"), use_memory=False)
-    results: list[dict] = []
-    threads = [threading.Thread(target=lambda b=b: results.append(
-        verify_as(context, task(CORRECT, 1, branch=b)))) for b in range(3)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert len(counting.verified()) == 1
-    assert sorted(bool(r.get("same_as")) for r in results) == [False, True, True]
-    assert {r["status"] for r in results} == {"pass"}
 
 
 def test_only_what_cannot_change_the_meaning_is_set_aside() -> None:
