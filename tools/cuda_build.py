@@ -22,6 +22,7 @@ from kernel_agent.tools.occupancy import limits_for, occupancy_table
 from kernel_agent.tools.triton_build import TOP_OPCODES, Target
 from kernel_agent.tools.verdict import ErrorInfo
 
+FATBIN_SECTIONS = (b".nv_fatbin", b".nvFatBinSegment")  # where nvcc puts device code
 SASS_FUNCTION = re.compile(r"^\s*Function : (\S+)\s*$", re.M)
 
 
@@ -78,13 +79,22 @@ def build_cuda(options: dict[str, Any], workdir: Path, target: Target,
 
 
 def extension_files(before: set[str]) -> list[Path]:
-    """Shared libraries imported since `before`: the extensions the candidate built."""
+    """Shared libraries with device code imported since `before`: the candidate's extensions.
+
+    Running the candidate imports other host-only libraries too (Triton's launcher stubs), which
+    cuobjdump refuses; nvcc's fat binary sections tell the two apart.
+    """
     found = []
     for name in set(sys.modules) - before:
         file = getattr(sys.modules[name], "__file__", None) or ""
-        if file.endswith(".so"):
+        if file.endswith(".so") and has_device_code(Path(file)):
             found.append(Path(file))
     return found
+
+
+def has_device_code(library: Path) -> bool:
+    data = library.read_bytes()
+    return any(section in data for section in FATBIN_SECTIONS)
 
 
 def kernels_of(library: Path, names: list[str], capability: int) -> list[KernelBuild]:
