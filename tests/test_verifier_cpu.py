@@ -102,3 +102,32 @@ def test_uninitialised_output_never_passes():
 
 def test_honest_candidate_raises_no_flags():
     assert verify(DATA / "scale_add_correct.py").flags == []
+
+
+def scaled_copy(tmp_path, source, expression: str, name: str):
+    """A copy of a data file whose `2 * x + b` is replaced by `expression`."""
+    path = tmp_path / name
+    path.write_text((DATA / source).read_text().replace("2 * x + b", expression))
+    return path
+
+
+def test_where_zeros_would_pass_the_tolerance_scales_to_the_reference(tmp_path):
+    tiny = scaled_copy(tmp_path, "scale_add_problem.py", "(2 * x + b) * 1e-4", "tiny.py")
+    zeros = verify(scaled_copy(tmp_path, "scale_add_correct.py", "0.0 * x", "zeros.py"),
+                   problem=tiny)
+    assert zeros.status == "fail", "an all-zero output no longer passes"
+    flag = next(f for f in zeros.flags if f.name == "trivial_output_passes")
+    assert flag.severity == "review" and "all-zero output would pass" in flag.reason
+    assert zeros.tolerance["atol"] < 1e-4 and zeros.tolerance["rtol"] == 1e-2
+    honest = verify(scaled_copy(tmp_path, "scale_add_correct.py", "(2 * x + b) * 1e-4",
+                                "honest.py"), problem=tiny)
+    assert honest.status == "pass", honest.summary()
+    assert flag_names(honest) == {"trivial_output_passes"}, "the verdict says so"
+
+
+def test_a_constant_reference_is_named_as_checking_little(tmp_path):
+    constant = scaled_copy(tmp_path, "scale_add_problem.py", "0.0 * x + 3.0", "constant.py")
+    verdict = verify(scaled_copy(tmp_path, "scale_add_correct.py", "0.0 * x + 3.0", "c.py"),
+                     problem=constant)
+    reason = next(f.reason for f in verdict.flags if f.name == "trivial_output_passes")
+    assert "constant output would pass" in reason and "checks little" in reason

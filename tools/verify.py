@@ -22,7 +22,7 @@ from typing import Any
 import torch
 
 from kernel_agent.sandbox.worker import failure_kind
-from kernel_agent.tools import integrity
+from kernel_agent.tools import integrity, trivial
 from kernel_agent.tools.compare import (
     OutputMismatch,
     check_structure,
@@ -276,8 +276,10 @@ class Verification:
                 raise CandidateError("output_mismatch", str(exc), "correctness") from None
             if self.atol is None:
                 tolerance = default_tolerance(reference, self.dtype)
-                self.atol = self.option("atol", tolerance)
                 self.rtol = self.option("rtol", tolerance)
+                self.atol, flag = trivial.scaled_tolerance(
+                    reference, self.option("atol", tolerance), self.rtol)
+                self.add_flag(flag)
             trial = compare(outputs, reference, seed, self.atol, self.rtol)
             self.trials.append(trial)
             if trial.mismatched > trial.elements // 2 and not self.has_flag("stale_memory"):

@@ -1,0 +1,54 @@
+"""A tolerance that an all-zero (or constant) output would meet is no check at all.
+
+KernelBench's issue #165 found level-1 problems whose outputs are so small that returning zeros
+passes atol = 1e-2. Where the reference's first outputs show that a trivial output would pass,
+the absolute tolerance is scaled to the reference: at most rtol times its root mean square, so an
+error is judged against the size of what is computed. The verdict names what would have passed.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from kernel_agent.tools.verdict import Flag
+
+FLAG = "trivial_output_passes"
+
+
+def passes_as(output: torch.Tensor, value: float, atol: float, rtol: float) -> bool:
+    """Whether a tensor full of `value` would meet the tolerance against `output`."""
+    ref = output.detach().double()
+    return bool(((ref - value).abs() <= atol + rtol * ref.abs()).all())
+
+
+def trivial_passing(output: torch.Tensor, atol: float, rtol: float) -> str | None:
+    """'all-zero' or 'constant' when such an output would pass against this reference output."""
+    if not output.is_floating_point() or output.numel() == 0 or not output.isfinite().all():
+        return None
+    if passes_as(output, 0.0, atol, rtol):
+        return "all-zero"
+    middle = float((output.max().double() + output.min().double()) / 2)
+    return "constant" if passes_as(output, middle, atol, rtol) else None
+
+
+def rms(output: torch.Tensor) -> float:
+    return float(output.detach().double().pow(2).mean().sqrt())
+
+
+def scaled_tolerance(reference: list[torch.Tensor], atol: float,
+                     rtol: float) -> tuple[float, Flag | None]:
+    """The absolute tolerance to judge with, and a review flag when a trivial output passed."""
+    found = [(i, kind) for i, out in enumerate(reference)
+             if (kind := trivial_passing(out, atol, rtol))]
+    if not found:
+        return atol, None
+    scaled = min([atol, *(rtol * rms(reference[i]) for i, _ in found)])
+    index, kind = found[0]
+    article = "an" if kind[0] in "aeiou" else "a"
+    reason = (f"{article} {kind} output would pass the tolerance atol={atol:g}, rtol={rtol:g} "
+              f"against reference output {index} (RMS {rms(reference[index]):.3g}); correctness is "
+              f"judged with atol={scaled:.3g}, i.e. rtol times the reference's RMS")
+    if any(trivial_passing(reference[i], scaled, rtol) for i, _ in found):
+        reason += ("; the reference output is itself (nearly) constant, so a kernel returning "
+                   "that constant still passes: the problem checks little")
+    return scaled, Flag(FLAG, reason, "review")
