@@ -131,3 +131,12 @@ def test_a_constant_reference_is_named_as_checking_little(tmp_path):
                      problem=constant)
     reason = next(f.reason for f in verdict.flags if f.name == "trivial_output_passes")
     assert "constant output would pass" in reason and "checks little" in reason
+
+
+def test_a_tensor_subclass_output_is_rejected_and_confirms_the_static_finding():
+    verdict = verify(CANDIDATES / "tensor_subclass.py")
+    assert verdict.status == "fail", verdict.summary()
+    flags = {f.name: f for f in verdict.flags}
+    assert flags["output_not_plain_tensor"].severity == "reject"
+    assert flags["static_tensor_subclass"].severity == "reject"
+    assert "confirmed at run time" in flags["static_tensor_subclass"].reason

@@ -22,7 +22,7 @@ from typing import Any
 import torch
 
 from kernel_agent.sandbox.worker import failure_kind
-from kernel_agent.tools import integrity, trivial
+from kernel_agent.tools import integrity, static_review, trivial
 from kernel_agent.tools.compare import (
     OutputMismatch,
     check_structure,
@@ -130,6 +130,9 @@ class Verification:
         except SpecError as exc:  # the problem failed at run time (e.g. get_inputs raised)
             return Verdict(status="bad_input", stage="load_problem", device=self.device_info(),
                            error=ErrorInfo("bad_problem", str(exc), exc.path, exc.line))
+        for flag in static_review.review(self.candidate_source.text):
+            self.add_flag(flag)
+        static_review.confirm(self.flags)
         verdict.trials, verdict.flags = self.trials, self.flags
         if self.atol is not None:
             verdict.tolerance = {"atol": self.atol, "rtol": self.rtol}
@@ -259,6 +262,12 @@ class Verification:
             input_bytes = sum(t.numel() * t.element_size() for t in originals)
             integrity.poison_free_memory(self.device, 2 * input_bytes)
             outputs = self.call_candidate(inputs)
+            subclassed = [type(o).__name__ for o in outputs
+                          if type(o) not in (torch.Tensor, torch.nn.Parameter)]
+            if subclassed:
+                self.add_flag(Flag(
+                    "output_not_plain_tensor", f"the output is a {subclassed[0]}, a tensor "
+                    "subclass whose operations can run its work later, outside the timer"))
             aliases = integrity.aliased_outputs(outputs, inputs)
             if aliases:
                 self.add_flag(Flag(
