@@ -71,9 +71,9 @@ def settings_of(options: EvalOptions, suite: Suite,
 def launch(options: EvalOptions, progress: Progress | None = None) -> dict[str, Path]:
     """Run (or resume) the eval, then write its report; the report's files by kind."""
     if options.ray is not None:
-        from kernel_agent.evals.ray_pool import require_ray
+        from kernel_agent.evals.ray_pool import connect
 
-        require_ray()  # before anything is written
+        connect(options.ray)  # before anything is written
     suite = load_suite(options.suite)
     chosen = select(suite, options.levels,
                     parse_ranges(options.problems) if options.problems else None)

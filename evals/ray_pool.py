@@ -13,7 +13,9 @@ the task. A problem Ray could not finish stays unfinished for `--resume`, and th
 from __future__ import annotations
 
 import io
+import os
 import shutil
+import socket
 import tarfile
 import time
 from dataclasses import dataclass, replace
@@ -41,6 +43,7 @@ if TYPE_CHECKING:
 
 INSTALL = "pip install 'kernel-agent[ray]'"
 MAX_RETRIES = 3  # per problem, for lost workers and nodes
+CONNECT_S = 10.0  # to find that nothing listens at a cluster's address
 WAIT_S = 1.0  # ray.wait's longest wait: Ctrl-C gets through, and capacity is asked again
 
 
@@ -63,22 +66,36 @@ def spec_of(options: EvalOptions, model: ModelConfig | None, cpu_slots: int) -> 
                    options.budget_minutes, options.branches, options.rounds, options.memory)
 
 
+def connect(address: str) -> ModuleType:
+    """Ray, connected to the cluster at `address` ("": ray.init's own choice, RAY_ADDRESS or a
+    new local cluster) unless this process already is; connected for the process's life, as
+    ray.init leaves it. A RunError says how to install Ray, or that no cluster answers (ray.init
+    itself would retry for minutes)."""
+    ray = require_ray()
+    if ray.is_initialized():
+        return ray
+    target = address or os.environ.get("RAY_ADDRESS", "")
+    if ":" in target and "://" not in target:
+        host, _, port = target.rpartition(":")
+        try:
+            socket.create_connection((host, int(port)), timeout=CONNECT_S).close()
+        except (OSError, ValueError) as exc:
+            raise RunError(f"no Ray cluster answers at {target}: {exc}") from None
+    try:
+        ray.init(address=address or None, log_to_driver=False)
+    except ConnectionError as exc:
+        raise RunError(f"cannot connect to the Ray cluster at {target or 'a new local one'}: "
+                       f"{exc}") from None
+    return ray
+
+
 def run_on_ray(options: EvalOptions, model: ModelConfig | None, cpu_slots: int,
                progress: Progress | None = None, max_retries: int = MAX_RETRIES) -> None:
-    """Run the pending problems of `options.out` on the Ray cluster at `options.ray` ("" for
-    ray.init's own choice: RAY_ADDRESS, else a new local cluster), or on the one this process
-    is already connected to."""
-    ray = require_ray()
-    connected_here = not ray.is_initialized()
-    if connected_here:
-        ray.init(address=options.ray or None, log_to_driver=False)
-    try:
-        env = {API_KEY_ENV: model.api_key} if model is not None and model.api_key else {}
-        drain_on_ray(ray, options.out, spec_of(options, model, cpu_slots), progress or Silent(),
-                     max_retries, env)
-    finally:
-        if connected_here:
-            ray.shutdown()
+    """Run the pending problems of `options.out` on the cluster `options.ray` names."""
+    ray = connect(options.ray or "")
+    env = {API_KEY_ENV: model.api_key} if model is not None and model.api_key else {}
+    drain_on_ray(ray, options.out, spec_of(options, model, cpu_slots), progress or Silent(),
+                 max_retries, env)
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import signal
+import socket
 import sys
 import time
 from collections.abc import Iterator
@@ -28,18 +29,22 @@ from tests.openai_server import ScriptedOpenAIServer
 
 from .conftest import CANDIDATES, EXPECTED, SUITE, read_json, rows, run_cli, start_cli
 from .parallel import decisions, workers_of
-from .test_generate import PRICES, Model
+from .test_generate import Model
 from .test_resume import midway
 
 TASK_TITLE = b"ray::run_problem"  # a Ray worker's process title while it runs a problem
 
 
 @pytest.fixture(scope="module")
-def ray_address(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A local Ray cluster of 2 CPUs for this module, shut down (every worker too) after it;
-    its workers keep their caches (kernel memory, baselines) in a directory of their own."""
+def ray_installed() -> None:
     require("Ray (pip install 'kernel-agent[ray]')", importlib.util.find_spec("ray") is not None,
             "KERNEL_AGENT_REQUIRE_RAY")
+
+
+@pytest.fixture(scope="module")
+def ray_address(ray_installed: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A local Ray cluster of 2 CPUs for this module, shut down (every worker too) after it;
+    its workers keep their caches (kernel memory, baselines) in a directory of their own."""
     import ray
 
     with pytest.MonkeyPatch.context() as patch:  # the cluster's processes inherit it
@@ -180,29 +185,26 @@ def test_a_killed_driver_resumes_without_rerunning_finished_problems(tmp_path: P
 def test_generate_mode_brings_attempts_usage_and_search_back(tmp_path: Path, ray_address: str):
     run_dir = tmp_path / "run"
     model = Model()
-    env = {"KERNEL_AGENT_MODE": "closed_loop", "XDG_CONFIG_HOME": str(tmp_path / "config"),
-           "KERNEL_AGENT_PRICE_INPUT_PER_MTOK": str(PRICES[0]),
-           "KERNEL_AGENT_PRICE_OUTPUT_PER_MTOK": str(PRICES[1])}
+    env = {"KERNEL_AGENT_MODE": "closed_loop", "XDG_CONFIG_HOME": str(tmp_path / "config")}
     with ScriptedOpenAIServer(model) as server:
-        done = run_cli("eval", SUITE, "--level", "1", "--level", "2", "--problems", "1",
-                       "--branches", "1", "--budget", "3m", "--rounds", "4", "--profile",
-                       "local", "--base-url", server.base_url, "--model", "scripted-model",
-                       "--no-memory", "--ray", ray_address, "--out", run_dir, env=env)
+        done = run_cli("eval", SUITE, "--level", "2", "--problems", "1", "--branches", "1",
+                       "--budget", "3m", "--rounds", "4", "--profile", "local", "--base-url",
+                       server.base_url, "--model", "scripted-model", "--no-memory",
+                       "--ray", ray_address, "--out", run_dir, env=env)
     assert done.returncode == 0, done.stdout + done.stderr
-    attempts = rows(run_dir, "SELECT * FROM attempts ORDER BY problem, attempt")
-    assert [(a["problem"], a["status"]) for a in attempts] == [
-        ("level1/1_Scale_add", "pass"), ("level2/1_Add_ReLU", "fail"),
-        ("level2/1_Add_ReLU", "pass")]
-    relu = [a for a in attempts if a["problem"] == "level2/1_Add_ReLU"]
-    assert 0 < relu[0]["elapsed_s"] < relu[1]["elapsed_s"] < 180
-    problems = {r["id"]: r for r in rows(run_dir, "SELECT * FROM problems")}
-    assert (problems["level1/1_Scale_add"]["prompt_tokens"],
-            problems["level2/1_Add_ReLU"]["prompt_tokens"]) == (200, 400)  # 2 and 4 requests
-    assert all(r["worker"].endswith("/cpu") for r in problems.values())
+    # a crashing kernel, the critic, then the right one: both attempts, timed from the start
+    assert model.kinds == ["plan 1_Add_ReLU", "generate 1_Add_ReLU", "critic 1_Add_ReLU",
+                           "generate 1_Add_ReLU"]
+    attempts = rows(run_dir, "SELECT * FROM attempts ORDER BY attempt")
+    assert [a["status"] for a in attempts] == ["fail", "pass"]
+    assert 0 < attempts[0]["elapsed_s"] < attempts[1]["elapsed_s"] < 180
+    problem = rows(run_dir, "SELECT * FROM problems")[0]
+    assert (problem["outcome"], problem["prompt_tokens"], problem["completion_tokens"],
+            problem["requests"]) == ("evaluated", 400, 200, 4)
+    assert problem["worker"].endswith("/cpu")
     ledger = run_dir / "searches" / "level2__1_Add_ReLU" / "candidates.jsonl"
     assert len(ledger.read_text().splitlines()) == 2  # the search kept with the run, as locally
-    report = read_json(run_dir / "report.json")
-    assert report["headline"]["correct"]["count"] == 2
+    assert read_json(run_dir / "report.json")["headline"]["correct"]["count"] == 1
 
 
 def test_without_ray_the_option_says_how_to_install_it(tmp_path: Path, monkeypatch):
@@ -213,4 +215,15 @@ def test_without_ray_the_option_says_how_to_install_it(tmp_path: Path, monkeypat
     assert result.exit_code == 2, result.output
     assert "--ray needs Ray" in result.output
     assert "pip install 'kernel-agent[ray]'" in result.output
+    assert not (tmp_path / "run").exists()
+
+
+def test_an_address_where_no_cluster_answers_is_refused_at_once(tmp_path: Path, ray_installed):
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    result = run_cli("eval", SUITE, "--candidates", CANDIDATES, "--ray", f"127.0.0.1:{port}",
+                     "--out", tmp_path / "run", timeout=60)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert f"no Ray cluster answers at 127.0.0.1:{port}" in " ".join(result.stderr.split())
     assert not (tmp_path / "run").exists()
