@@ -7,7 +7,9 @@
 The search is `kernel_agent.graphs.run_search`; this module checks the input, shows the progress
 events (agent/live_view.py) and sums the outcome up. Ctrl-C ends the process at once, the way a
 kill would: everything checkpointed stays, and whatever was in flight (a model answer, a
-verification) is asked for again when the run is resumed with the command it prints.
+verification) is asked for again when the run is resumed with the command it prints. A search
+the circuit breaker ended (the endpoint is down) exits 4 with the command that resumes it with
+more time (`--resume RUN --budget 10m`).
 """
 
 from __future__ import annotations
@@ -35,10 +37,13 @@ if TYPE_CHECKING:
     from kernel_agent.sandbox import Sandbox
 
 EXIT_PASS, EXIT_NONE_PASSED, EXIT_BAD_INPUT, EXIT_NO_ENDPOINT = 0, 1, 2, 3
+EXIT_ENDPOINT_DOWN = 4
 BAD_INPUT_STOP = "bad input"  # the search's stop reason when intake refused the problem
+TIME_STOP = "time budget used"  # the search's stop reason when its deadline came
 RUN_FILES = (("best_kernel.py", "the fastest kernel that passed every check"),
              ("report.md", "what was tried, what won and why"),
              ("candidates.jsonl", "every candidate with its verdict"),
+             ("attempts.jsonl", "every failed model call and answer without code, and why"),
              ("run.json", "the run's settings and thread id"),
              ("checkpoints.sqlite", "the search's checkpoints, for --resume"))
 SOLVE_HINT = """\
@@ -70,12 +75,14 @@ def solve(
     out: Annotated[Path | None, typer.Option(
         show_default="runs/<problem>-<id>", help="run directory")] = None,
     resume: Annotated[str | None, typer.Option(
-        help="continue a run: its directory or its thread id")] = None,
+        help="continue a run: its directory or its thread id; with --budget, add that much "
+             "time to it")] = None,
 ) -> None:
     """Search for a fast, correct kernel for PROBLEM within the budget.
 
     Exit status: 0 a correct kernel was found, 1 none passed, 2 bad input,
-    3 no model endpoint configured, 130 interrupted (the run can be resumed).
+    3 no model endpoint configured, 4 the model endpoint went down during the search (resume
+    it with more time), 130 interrupted (the run can be resumed).
     """
     from kernel_agent.agent.solve_setup import SolveRequest
 
@@ -136,9 +143,20 @@ def _run(plan: SolvePlan, config: ModelConfig, sandbox_name: str, hint: str) -> 
                        f"interrupted: the search stopped; its checkpoint is kept in "
                        f"{plan.run_dir}\nresume it with:\n  {hint}",
                        model=config, branches=plan.branches, rounds=plan.rounds,
-                       target_speedup=plan.target_speedup, resume=plan.resume)
+                       target_speedup=plan.target_speedup, resume=plan.resume,
+                       more_minutes=plan.more_minutes)
     for line in summary_lines(result):
         console.print(line, markup=False, highlight=False)
+    more_time = f"{hint} --budget {plan.minutes:g}m"
+    if result.endpoint_down:
+        Console(stderr=True, soft_wrap=True).print(
+            f"the model endpoint is down: {result.error}\nevery verified candidate is kept in "
+            f"{plan.run_dir}; once the endpoint answers again, resume with more time:\n"
+            f"  {more_time}", markup=False, highlight=False)
+        return EXIT_ENDPOINT_DOWN
+    if result.status != "pass" and result.stop_reason == TIME_STOP:
+        console.print(f"to search on with more time:\n  {more_time}", markup=False,
+                      highlight=False)
     return EXIT_PASS if result.status == "pass" else EXIT_NONE_PASSED
 
 
@@ -284,7 +302,7 @@ def summary_lines(result: SearchResult) -> list[str]:
         lines.append(f"best kernel: {chosen['id']} (round {chosen['round']}, branch "
                      f"{chosen['branch']}), speedup: {speedup_text(chosen)}")
     lines.append(f"rounds: {result.rounds}, candidates verified: {len(result.candidates)}, "
-                 f"tokens: {result.tokens_used}")
+                 f"tokens: {result.tokens_used}, failed attempts: {len(result.attempts)}")
     lines.append(f"files in {result.run_dir}:")
     for name, what in RUN_FILES:
         path = result.run_dir / name

@@ -36,6 +36,7 @@ class Row:
     headline: str = ""
     speedup: float | None = None
     id: str = ""
+    failed_tries: int = 0  # failed calls and answers without code the step went on from
 
 
 @dataclass
@@ -79,6 +80,13 @@ class SearchView:
             row = self._row(event)
             row.status, row.kind, row.headline = ("no candidate", event.get("kind", ""),
                                                   event.get("message", ""))
+        elif name == "attempt_failed":
+            row = self._row(event)
+            row.kind, row.headline = event.get("kind", ""), event.get("message", "")
+            row.failed_tries += 1
+        elif name == "time_added":
+            self.minutes, self.finished = event["minutes"], False
+            self.deadline = event["time"] + event["seconds_left"]
         elif name == "candidate_verified":
             row = self._row(event)
             row.status, row.kind = event["status"], event.get("kind", "")
@@ -155,7 +163,10 @@ class SearchView:
         for column in ("round", "branch", "status", "class", "headline", "speedup"):
             table.add_column(column, overflow="fold" if column == "headline" else "ellipsis")
         for row in rows[hidden:]:
-            table.add_row(str(row.round), str(row.branch), _status(row.status), row.kind,
+            status = _status(row.status)
+            if row.failed_tries:
+                status.append(f" ({row.failed_tries} failed)", style="yellow")
+            table.add_row(str(row.round), str(row.branch), status, row.kind,
                           _cut(row.headline, HEADLINE_CHARS), _speed(row.status, row.speedup))
         return table
 
@@ -184,6 +195,12 @@ def line_for(event: Event) -> str | None:
     if name == "generation_failed":
         return (f"round {event['round']} branch {event['branch']}: no candidate "
                 f"({event.get('kind', '?')}): {_cut(event.get('message', ''), HEADLINE_CHARS)}")
+    if name == "attempt_failed":
+        return (f"round {event['round']} branch {event['branch']}: attempt failed "
+                f"({event.get('kind', '?')}), asking again: "
+                f"{_cut(event.get('message', ''), HEADLINE_CHARS)}")
+    if name == "time_added":
+        return (f"time added: {event['minutes']:g} min more, from round {event['round']}")
     if name == "candidate_verified":
         kind = f" [{event['kind']}]" if event.get("kind") else ""
         reused = ", verdict reused" if event.get("reused") else ""

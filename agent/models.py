@@ -64,8 +64,8 @@ class ModelConfig:
     api_key: str | None = field(default=None, repr=False)
     temperature: float = 0.6
     max_tokens: int = 16384  # reasoning counts against it: R1 thinks for thousands of tokens
-    timeout_s: float = 300.0  # per attempt; while streaming, the longest silence between chunks
-    max_retries: int = 3  # the openai client retries 408/409/429/5xx with backoff, Retry-After
+    timeout_s: float = 300.0  # per attempt: connect, first byte, silence between stream chunks
+    max_retries: int = 3  # retried within the budget by graphs/modelcall.py, not by the client
     requests_per_second: float | None = None
     mode: Mode = "auto"
     streaming: bool = True  # streaming keeps long reasoning alive through proxies' idle limits
@@ -308,8 +308,9 @@ def discover_model(config: ModelConfig) -> ModelConfig:
 
 def make_chat_model(config: ModelConfig,
                     callbacks: Sequence[BaseCallbackHandler] | None = None) -> BaseChatModel:
-    """A ChatOpenAI client for the config: timeouts, retries with the openai client's backoff,
-    a rate limiter when requests_per_second is set, usage reported when streaming too."""
+    """A ChatOpenAI client for the config: timeouts, a rate limiter when requests_per_second is
+    set, usage reported when streaming too. The openai client does not retry (its backoff does
+    not know the search's deadline); `retries` tells graphs/modelcall.py how often to."""
     ensure_endpoint(config)
     config = discover_model(config)
     limiter = None
@@ -320,15 +321,24 @@ def make_chat_model(config: ModelConfig,
     return ReasoningChatOpenAI(
         model=config.model, base_url=config.base_url, api_key=config.api_key or NO_KEY,
         temperature=config.temperature, max_tokens=config.max_tokens, timeout=config.timeout_s,
-        max_retries=config.max_retries, rate_limiter=limiter, streaming=config.streaming,
+        max_retries=0, retries=config.max_retries, rate_limiter=limiter,
+        streaming=config.streaming,
         stream_usage=True, stream_chunk_timeout=config.timeout_s,
         reasoning_effort=config.reasoning_effort, extra_body=config.extra_body,
         max_tokens_param=config.max_tokens_param, callbacks=list(callbacks or []) or None)
 
 
 def describe_error(exc: BaseException) -> str:
-    """The error's message with the notes this module adds (endpoint, model, limits)."""
-    return "\n".join([str(exc) or type(exc).__name__, *getattr(exc, "__notes__", [])])
+    """The error's message with the notes this module adds (endpoint, model, limits); for a
+    connection error, what broke the connection (e.g. a reply cut off mid-stream)."""
+    head = str(exc) or type(exc).__name__
+    if isinstance(exc, openai.APIConnectionError):
+        cause = exc.__cause__
+        while cause is not None and cause.__cause__ is not None:
+            cause = cause.__cause__
+        if cause is not None and str(cause) and str(cause) not in head:
+            head = f"{head} ({type(cause).__name__}: {cause})"
+    return "\n".join([head, *getattr(exc, "__notes__", [])])
 
 
 class ReasoningChatOpenAI(ChatOpenAI):
@@ -341,6 +351,7 @@ class ReasoningChatOpenAI(ChatOpenAI):
     """
 
     max_tokens_param: Literal["max_tokens", "max_completion_tokens"] = "max_completion_tokens"
+    retries: int = 2  # tries after a failed one, made by graphs/modelcall.py within the budget
 
     def _get_request_payload(self, input_: Any, *, stop: list[str] | None = None,
                              **kwargs: Any) -> dict:
@@ -410,7 +421,7 @@ class ReasoningChatOpenAI(ChatOpenAI):
             if isinstance(typed or exc, ModelError | openai.OpenAIError):
                 (typed or exc).add_note(
                     f"model {self.model_name!r} at {self.openai_api_base}: timeout "
-                    f"{self.request_timeout} s per attempt, max_retries {self.max_retries}")
+                    f"{self.request_timeout} s per attempt, retries {self.retries}")
             if typed is None:
                 raise
             raise typed from exc

@@ -3,7 +3,7 @@
 Every check that can fail on the user's input runs here, before a model or a sandbox is touched,
 so a mistyped flag or a broken problem file costs milliseconds and gets a message naming the
 fix. A resumed run takes its settings from the run directory's `run.json` unless a flag names
-them again.
+them again; `--budget` given with `--resume` is time added to the run.
 """
 
 from __future__ import annotations
@@ -58,6 +58,7 @@ class SolvePlan:
     branches: int
     rounds: int | None
     target_speedup: float | None
+    more_minutes: float | None = None  # a resumed run: time added to it
 
 
 def plan_solve(request: SolveRequest) -> SolvePlan:
@@ -87,8 +88,9 @@ def plan_solve(request: SolveRequest) -> SolvePlan:
 
 
 def _resumed(request: SolveRequest, text: str, minutes: float | None) -> SolvePlan:
-    """The plan that continues a run: budget, rounds, branches and the problem are the run's
-    own (they are in its checkpoint); a flag may repeat them but not change them."""
+    """The plan that continues a run: rounds, branches and the problem are the run's own (they
+    are in its checkpoint); a flag may repeat them but not change them. `--budget` is time
+    added to the run (graphs/runner.py: what it had left first, then this much more)."""
     assert request.resume is not None
     if request.backend is not None:
         raise SolveInputError("--backend cannot be given with --resume: the run continues with "
@@ -98,8 +100,10 @@ def _resumed(request: SolveRequest, text: str, minutes: float | None) -> SolvePl
     if not recorded.get("thread_id"):
         raise SolveInputError(f"{run_dir}/{META} is unreadable or names no thread id")
     _same_problem(request.problem, text, recorded, run_dir)
-    kept = {"minutes": (minutes, "--budget"), "rounds": (request.rounds, "--rounds"),
-            "branches": (request.branches, "--branches")}
+    if minutes is not None and minutes <= 0:
+        raise SolveInputError(f"--budget with --resume is time added to the run; it must be "
+                              f"more than zero, not {request.budget!r}")
+    kept = {"rounds": (request.rounds, "--rounds"), "branches": (request.branches, "--branches")}
     for key, (given, flag) in kept.items():
         if given is not None and given != recorded.get(key):
             raise SolveInputError(
@@ -112,7 +116,7 @@ def _resumed(request: SolveRequest, text: str, minutes: float | None) -> SolvePl
         branches=int(recorded.get("branches") or DEFAULT_BRANCHES),
         rounds=recorded.get("rounds"),
         target_speedup=(request.target_speedup if request.target_speedup is not None
-                        else recorded.get("target_speedup")))
+                        else recorded.get("target_speedup")), more_minutes=minutes)
 
 
 def _problem_name(path: Path) -> str:

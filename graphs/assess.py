@@ -2,9 +2,11 @@
 
 Runs once per round, after every branch's verify step. The search stops when a target is met
 (on a machine without a GPU, where speed cannot be measured, a correct kernel is the target),
-when the rounds, the wall-clock minutes or the tokens are used up, or when no branch produced a
-candidate because the endpoint failed or never answered with code; that last one is an error,
-and every candidate verified before it is kept.
+when the rounds, the wall-clock minutes or the tokens are used up, or when the circuit breaker
+finds the endpoint down (graphs/breaker.py); nothing else ends it. A branch without a candidate
+tries again next round: after a failed call, the same prompt once it has backed off (the wait
+the endpoint asked for, else 2, 4, 8 ... s up to a minute, never past the deadline); after an
+answer without usable code, the critic's prompt that says so.
 """
 
 from __future__ import annotations
@@ -16,12 +18,22 @@ from langchain_core.messages import AIMessage
 from langgraph.runtime import Runtime
 from langgraph.types import Command, Send
 
+from kernel_agent.graphs.breaker import down_message
 from kernel_agent.graphs.context import Context, context_of
 from kernel_agent.graphs.events import emit
+from kernel_agent.graphs.modelcall import MODEL_ERROR
 from kernel_agent.graphs.ranking import best_of
-from kernel_agent.graphs.state import Branch, Candidate, CritiqueTask, Failure, State
+from kernel_agent.graphs.state import (
+    Branch,
+    Candidate,
+    CritiqueTask,
+    Failure,
+    GenerateTask,
+    State,
+)
 
 HISTORY_SENT = 64
+BACKOFF_S, MAX_BACKOFF_S = 2.0, 60.0  # between a branch's failed calls: doubling, capped
 
 
 def assess(state: State, runtime: Runtime[Context]) -> Command:
@@ -44,28 +56,65 @@ def assess(state: State, runtime: Runtime[Context]) -> Command:
     emit("budget", round=number, rounds_left=None if max_rounds is None else max_rounds - number,
          seconds_left=round(seconds_left, 1), tokens_used=tokens,
          tokens_left=None if max_tokens is None else max_tokens - tokens)
-    error = _error(number, verified, failures)
-    reason = ("model failed" if error else stop_reason(
-        best, context, number, max_rounds, seconds_left, tokens, max_tokens, failures))
+    reason = stop_reason(best, context, number, max_rounds, seconds_left, tokens, max_tokens,
+                         failures)
+    now = time.time()
+    health = context.breaker.judge(state.get("endpoint"), verified, failures, now)
     summary = _summary(number, verified, failures, best)
-    update: dict[str, Any] = {"history": history, "messages": [AIMessage(summary)]}
+    update: dict[str, Any] = {"history": history, "messages": [AIMessage(summary)],
+                              "endpoint": health}
+    if reason is None and health["down"]:
+        reason = down_message(health, state.get("failures", []), now)
+        update["error"] = reason
     if reason:
-        return Command(update={**update, "stop_reason": reason, "error": error}, goto="select")
+        return Command(update={**update, "stop_reason": reason}, goto="select")
     # enough for the critic's short history (agent/critic.py), not the whole search
     history_now = [*state.get("history", []), *history][-HISTORY_SENT:]
+    emit("round_started", round=number + 1)
+    return Command(update={**update, "round": number + 1, "round_started_at": now},
+                   goto=next_round(state, number, state["deadline"], history_now))
+
+
+def next_round(state: State, number: int, deadline: float, history: list[dict[str, Any]],
+               back_off: bool = True) -> list[Send]:
+    """Round `number + 1`'s tasks: a branch whose call failed asks again with the same prompt
+    (after its back-off, unless `back_off` is False); every other branch goes to the critic
+    with its last outcome."""
+    verified = [c for c in state.get("candidates", []) if c["round"] == number]
+    all_failures = state.get("failures", [])
+    failures = [f for f in all_failures if f["round"] == number]
+    best = state.get("best")
     sends = []
     for key in sorted(state["branches"], key=int):
         branch = state["branches"][key]
+        failure = next((f for f in failures if f["branch"] == branch["branch"]), None)
+        if failure is not None and failure["kind"] == MODEL_ERROR:
+            sends.append(Send("generate", GenerateTask(
+                branch=branch["branch"], round=number + 1, idea=branch["idea"],
+                prompt=branch["prompt"], system=state["system_prompt"],
+                problem=state["problem"], deadline=deadline,
+                wait_s=backoff(all_failures, branch["branch"], number,
+                               failure.get("retry_after")) if back_off else 0.0)))
+            continue
         sends.append(Send("critic", CritiqueTask(
             branch=branch["branch"], round=number + 1, idea=branch["idea"],
             problem=state["problem"], request=state.get("request", ""),
-            system=state["system_prompt"], deadline=state["deadline"],
+            system=state["system_prompt"], deadline=deadline,
             candidate=next((c for c in verified if c["branch"] == branch["branch"]), None),
-            failure=next((f for f in failures if f["branch"] == branch["branch"]), None),
-            best=best, history=history_now)))
-    emit("round_started", round=number + 1)
-    return Command(update={**update, "round": number + 1, "round_started_at": time.time()},
-                   goto=sends)
+            failure=failure, best=best, history=history)))
+    return sends
+
+
+def backoff(failures: list[Failure], branch: int, number: int,
+            retry_after: float | None) -> float:
+    """The wait before a branch asks again after round `number`'s failed call: what the
+    endpoint asked for, else doubling with every round in a row that failed so."""
+    failed = {f["round"] for f in failures if f["branch"] == branch and f["kind"] == MODEL_ERROR}
+    streak = 0
+    while number - streak in failed:
+        streak += 1
+    doubling = min(MAX_BACKOFF_S, BACKOFF_S * 2 ** max(streak - 1, 0))
+    return max(doubling, min(retry_after or 0.0, MAX_BACKOFF_S))
 
 
 def _history(verified: list[Candidate], failures: list[Failure],
@@ -77,15 +126,6 @@ def _history(verified: list[Candidate], failures: list[Failure],
                  "outcome": f"no candidate ({f['kind']}): {f['message'][:300]}"}
                 for f in failures]
     return sorted(entries, key=lambda e: e["branch"])
-
-
-def _error(number: int, verified: list[Candidate], failures: list[Failure]) -> str | None:
-    """An error when no branch produced a candidate for want of a working model."""
-    if verified or not failures or all(f["kind"] == "out_of_budget" for f in failures):
-        return None
-    reasons = "; ".join(f"branch {f['branch']}: {f['kind']}: {f['message']}"
-                        for f in sorted(failures, key=lambda f: f["branch"]))
-    return f"round {number}: no branch produced a candidate ({reasons})"
 
 
 def stop_reason(best: Candidate | None, context: Context, number: int, max_rounds: int | None,

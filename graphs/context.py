@@ -23,6 +23,7 @@ from pydantic import ConfigDict, SkipValidation
 from pydantic.json_schema import SkipJsonSchema
 
 from kernel_agent.agent.models import ModelConfig, make_chat_model, resolve_config, uses_tools
+from kernel_agent.graphs.breaker import Breaker
 from kernel_agent.graphs.rundir import RunDir
 from kernel_agent.sandbox import Limits, Sandbox, get_sandbox
 from kernel_agent.tools.feedback import FeedbackStore
@@ -67,6 +68,7 @@ class Context:
     verifier_options: dict[str, Any] = field(default_factory=dict)
     verify_timeout_s: float | None = None  # None: derived per problem (tools/wall_limit.py)
     answer_attempts: int = 2  # asks per round when an answer holds no usable code
+    breaker: Breaker = field(default_factory=Breaker)  # when the endpoint counts as down
     tool_steps: int = 12  # model turns per round in tool-calling mode
     # Kernel memory: the user's own store unless one is given; use_memory=False leaves it alone.
     memory: Annotated[KernelMemory | None, *Hidden] = None

@@ -19,6 +19,8 @@ EVENTS = (
     "round_started",  # round
     "candidate_generated",  # branch, round, model_s, tokens, note
     "generation_failed",  # branch, round, kind, message, model_s
+    "attempt_failed",  # branch, round, kind, message, model_s: a fault the step went on from
+    "time_added",  # minutes, seconds_left, round: a finished run resumed with more time
     "candidate_verified",  # branch, round, id, status, speedup, headline, verify_s, reused
     "critic_done",  # branch, round, model_s, diagnosis kind
     "new_best",  # id, round, branch, status, speedup

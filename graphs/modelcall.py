@@ -1,29 +1,66 @@
-"""One model call, timed and counted, with every failure turned into one exception type.
+"""One model call within the budget: timed, counted, retried, every failure one exception type.
 
-Transport retries (5xx, timeouts, rate limits) happen inside the client (`ModelConfig.
-max_retries`); what reaches the graph has already been retried, so the nodes only record it.
+The budget is law (DESIGN.md): no call outlives the deadline of the step that makes it. A step
+names its deadline with `within(deadline)`; every `ask` inside it then
+- caps the client's timeouts (connect, first byte, silence between stream chunks) by the time
+  left, for ChatOpenAI-based models, so the client itself gives up on a hung endpoint in time;
+- waits for the whole call no longer than the time left, for any chat model: the call runs in a
+  daemon thread, and one still running at the deadline is abandoned (its capped timeouts end
+  it; a daemon thread never holds the process at exit);
+- retries what may succeed on another try (connection errors, timeouts, HTTP 408, 409, 429 and
+  5xx, an answer that is not a chat completion, a stream cut mid-reply) up to the model's
+  `retries` (ModelConfig.max_retries), waiting as Retry-After asks or 1, 2, 4 ... s (at most
+  MAX_WAIT_S), and never sleeping past the deadline.
+The openai client does not retry on its own (agent/models.py): its backoff knows no deadline.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextvars
+import random
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
-from time import perf_counter
+from email.utils import parsedate_to_datetime
+from typing import Any
 
+import httpx
+import openai
+from langchain_core.exceptions import ModelError
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage
-from langchain_core.runnables import Runnable
+from langchain_core.runnables import Runnable, RunnableBinding, RunnableLambda
+from langchain_openai.chat_models.base import BaseChatOpenAI
 
 from kernel_agent.agent.models import describe_error
 from kernel_agent.agent.usage import usage_of
 
+__all__ = ["MODEL_ERROR", "OUT_OF_BUDGET", "ModelCallFailed", "Reply", "ask", "bounded",
+           "time_left", "within"]
+
+MODEL_ERROR, OUT_OF_BUDGET = "model_error", "out_of_budget"
+MIN_CALL_S = 1.0  # with less time left, no call is started
+CONNECT_S = 10.0  # the longest wait for a connection, when the model's own timeout is longer
+BACKOFF_S, MAX_WAIT_S = 1.0, 30.0  # between tries of one call: doubling, with jitter
+DEFAULT_RETRIES = 2  # for chat models that do not say (ours carry ModelConfig.max_retries)
+RETRYABLE_STATUS = frozenset({408, 409, 429})  # and every 5xx
+
+_deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar("deadline",
+                                                                        default=None)
+
 
 class ModelCallFailed(Exception):
-    """The endpoint failed after the client's retries; the message says how."""
+    """The call failed for good (after its retries) or could not be made in the time left.
 
-    def __init__(self, message: str, seconds: float) -> None:
+    `kind` is MODEL_ERROR (the endpoint failed) or OUT_OF_BUDGET (the deadline came first);
+    `retry_after` is the wait the endpoint asked for last, if it asked."""
+
+    def __init__(self, message: str, seconds: float, kind: str = MODEL_ERROR,
+                 retry_after: float | None = None) -> None:
         super().__init__(message)
-        self.seconds = seconds
+        self.seconds, self.kind, self.retry_after = seconds, kind, retry_after
 
 
 @dataclass(frozen=True)
@@ -33,15 +70,161 @@ class Reply:
     tokens: int
 
 
-def ask(model: BaseChatModel | Runnable, messages: Sequence[BaseMessage]) -> Reply:
-    """Invoke `model`; any failure of the call becomes ModelCallFailed."""
-    started = perf_counter()
+@contextmanager
+def within(deadline: float | None) -> Iterator[None]:
+    """Every `ask` in this block ends by `deadline` (epoch seconds; None: no deadline)."""
+    token = _deadline.set(deadline)
     try:
-        message = model.invoke(list(messages))
-    except Exception as exc:  # openai, httpx and LangChain errors alike: the endpoint failed
-        raise ModelCallFailed(describe_error(exc), perf_counter() - started) from exc
-    seconds = perf_counter() - started
-    if not isinstance(message, AIMessage):
-        raise ModelCallFailed(f"the model returned a {type(message).__name__}, not a message",
-                              seconds)
-    return Reply(message, seconds, usage_of(message).total_tokens)
+        yield
+    finally:
+        _deadline.reset(token)
+
+
+def time_left(deadline: float | None = None) -> float | None:
+    """Seconds to `deadline` (else the block's, see `within`); None when there is none."""
+    deadline = _deadline.get() if deadline is None else deadline
+    return None if deadline is None else deadline - time.time()
+
+
+def bounded(model: BaseChatModel | Runnable) -> Runnable:
+    """`model` as a runnable whose every call goes through `ask`, for code that calls
+    `invoke` itself (the critic): the deadline in force when invoked applies."""
+    return RunnableLambda(lambda messages: ask(model, messages).message,
+                          name="within_budget")
+
+
+def ask(model: BaseChatModel | Runnable, messages: Sequence[BaseMessage]) -> Reply:
+    """Invoke `model` within the current deadline, retrying what may succeed; any failure
+    becomes ModelCallFailed."""
+    started = time.perf_counter()
+    tries = _retries_of(model) + 1
+    retry_after: float | None = None
+    for number in range(1, tries + 1):
+        left = time_left()
+        if left is not None and left < MIN_CALL_S:
+            raise ModelCallFailed(
+                f"the budget ran out before the model answered ({max(left, 0.0):.1f} s left"
+                + (f", after {number - 1} failed tries)" if number > 1 else ")"),
+                time.perf_counter() - started, OUT_OF_BUDGET, retry_after)
+        try:
+            message = _invoke(model, list(messages), left)
+        except _CutAtDeadline as cut:
+            raise ModelCallFailed(
+                f"no complete answer within the {cut.seconds:.1f} s left of the budget "
+                "(the call was cut at the deadline)", time.perf_counter() - started,
+                OUT_OF_BUDGET, retry_after) from None
+        except Exception as exc:  # openai, httpx and LangChain errors alike
+            asked = _retry_after(exc)
+            retry_after = asked if asked is not None else retry_after
+            wait = _wait(number, asked)
+            final = _final(exc, number, tries, wait)
+            if final is not None:
+                raise ModelCallFailed(describe_error(exc) + final, time.perf_counter() - started,
+                                      MODEL_ERROR, retry_after) from exc
+            time.sleep(wait)
+            continue
+        seconds = time.perf_counter() - started
+        if not isinstance(message, AIMessage):
+            raise ModelCallFailed(f"the model returned a {type(message).__name__}, not a "
+                                  "message", seconds)
+        return Reply(message, seconds, usage_of(message).total_tokens)
+    raise AssertionError("unreachable: the last try returns or raises")
+
+
+class _CutAtDeadline(Exception):
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"cut after {seconds:.1f} s")
+        self.seconds = seconds
+
+
+def _invoke(model: BaseChatModel | Runnable, messages: list[BaseMessage],
+            left: float | None) -> Any:
+    """One try; with a deadline, the client's timeouts capped and the wait bounded by it."""
+    if left is None:
+        return model.invoke(messages)
+    client = _openai_model(model)
+    kwargs: dict[str, Any] = {}
+    if client is not None:
+        stall = client.request_timeout if isinstance(client.request_timeout, int | float) \
+            else left
+        kwargs["timeout"] = httpx.Timeout(min(stall, left), connect=min(CONNECT_S, stall, left))
+    outcome: dict[str, Any] = {}
+    done = threading.Event()
+    context = contextvars.copy_context()
+
+    def call() -> None:
+        try:
+            outcome["message"] = context.run(model.invoke, messages, **kwargs)
+        except BaseException as exc:  # handed to the waiting thread
+            outcome["error"] = exc
+        finally:
+            done.set()
+
+    threading.Thread(target=call, name="model-call", daemon=True).start()
+    if not done.wait(left):
+        raise _CutAtDeadline(left)
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["message"]
+
+
+def _openai_model(model: BaseChatModel | Runnable) -> BaseChatOpenAI | None:
+    """The ChatOpenAI under `model` (a bound one, e.g. with tools), if it is one."""
+    while isinstance(model, RunnableBinding):
+        model = model.bound
+    return model if isinstance(model, BaseChatOpenAI) else None
+
+
+def _retries_of(model: BaseChatModel | Runnable) -> int:
+    while isinstance(model, RunnableBinding):
+        model = model.bound
+    retries = getattr(model, "retries", DEFAULT_RETRIES)
+    return retries if isinstance(retries, int) and retries >= 0 else DEFAULT_RETRIES
+
+
+def _final(exc: BaseException, number: int, tries: int, wait: float) -> str | None:
+    """None to try again after `wait`; else why not, to add to the error's message."""
+    if not _retryable(exc):
+        return ""
+    if number == tries:
+        return f"\n(gave up after {tries} {'try' if tries == 1 else 'tries'})"
+    left = time_left()
+    if left is not None and left - wait < MIN_CALL_S:
+        return (f"\n(no time for another try: waiting {wait:.0f} s as asked would leave "
+                f"{max(left - wait, 0):.0f} s of the budget)")
+    return None
+
+
+def _retryable(exc: BaseException) -> bool:
+    if isinstance(exc, openai.APIStatusError):
+        return exc.status_code in RETRYABLE_STATUS or exc.status_code >= 500
+    if isinstance(exc, ModelError):
+        return exc.is_retryable
+    return isinstance(exc, openai.APIConnectionError | httpx.TransportError | TimeoutError)
+
+
+def _retry_after(exc: BaseException) -> float | None:
+    """The wait the endpoint asked for (Retry-After in seconds or as a date, retry-after-ms)."""
+    response = getattr(exc, "response", None)
+    headers = getattr(response, "headers", None)
+    if headers is None:
+        return None
+    try:
+        if (ms := headers.get("retry-after-ms")) is not None:
+            return max(0.0, float(ms) / 1000)
+        value = headers.get("retry-after")
+        if value is None:
+            return None
+        try:
+            return max(0.0, float(value))
+        except ValueError:
+            return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+    except (TypeError, ValueError):
+        return None
+
+
+def _wait(number: int, asked: float | None) -> float:
+    """The wait before try `number + 1`: what the endpoint asked, else doubling with jitter."""
+    if asked is not None:
+        return asked
+    return min(MAX_WAIT_S, BACKOFF_S * 2 ** (number - 1)) * random.uniform(0.75, 1.0)

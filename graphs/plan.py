@@ -25,7 +25,7 @@ from kernel_agent.agent.reasoning import split_reasoning
 from kernel_agent.graphs.context import Context, context_of
 from kernel_agent.graphs.events import emit
 from kernel_agent.graphs.ideas import choose_ideas, parse_ideas
-from kernel_agent.graphs.modelcall import ModelCallFailed, ask
+from kernel_agent.graphs.modelcall import ModelCallFailed, ask, within
 from kernel_agent.graphs.state import Branch, GenerateTask, State
 
 
@@ -38,7 +38,8 @@ def plan(state: State, runtime: Runtime[Context]) -> Command:
     proposed: list[str] = []
     tokens, seconds, error = 0, 0.0, None
     try:
-        reply = ask(context.generator(), [HumanMessage(prompt)])
+        with within(state["deadline"]):
+            reply = ask(context.generator(), [HumanMessage(prompt)])
         proposed = parse_ideas(split_reasoning(reply.message).answer)
         tokens, seconds = reply.tokens, reply.seconds
     except ModelCallFailed as exc:

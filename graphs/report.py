@@ -39,9 +39,11 @@ def render(state: dict[str, Any]) -> str:
         lines.append("")
     failures = state.get("failures", [])
     if failures:
-        lines += ["## Rounds without a candidate", ""]
+        lines += ["## Attempts without a candidate", "",
+                  "Each cost its branch one attempt; the branch asked again. Every failed call "
+                  "and answer without code, re-asks included, is in attempts.jsonl.", ""]
         lines += [f"- round {f['round']}, branch {f['branch']}: {f['kind']}: "
-                  f"{f['message'][:300]}" for f in failures]
+                  f"{' '.join(f['message'].split())[:300]}" for f in failures]
         lines.append("")
     return "\n".join(lines)
 

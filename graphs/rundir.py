@@ -1,12 +1,12 @@
 """The run directory: checkpoints, every verified candidate as it is verified, the best kernel.
 
 Layout: `checkpoints.sqlite` (LangGraph's SqliteSaver), `candidates.jsonl` (one line per
-verified candidate: code, verdict, diagnosis), `best_kernel.py`, `report.md`, `run.json` (thread
-id and settings, so a run can be resumed from its directory alone), `workspaces/` (files of the
-tools a model called). candidates.jsonl doubles as a ledger: a verify step that finds its
-candidate there reuses the verdict, so a run killed between verifying and checkpointing never
-verifies the same candidate twice.
-"""
+verified candidate: code, verdict, diagnosis), `attempts.jsonl` (one line per model call that
+failed and per answer without usable code, with the reason), `best_kernel.py`, `report.md`,
+`run.json` (thread id and settings, so a run can be resumed from its directory alone),
+`workspaces/` (files of the tools a model called). candidates.jsonl doubles as a ledger: a
+verify step that finds its candidate there reuses the verdict, so a run killed between
+verifying and checkpointing never verifies the same candidate twice."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from typing import Any
 
 CHECKPOINTS = "checkpoints.sqlite"
 CANDIDATES = "candidates.jsonl"
+ATTEMPTS = "attempts.jsonl"
 BEST_KERNEL = "best_kernel.py"
 REPORT = "report.md"
 META = "run.json"
@@ -69,8 +70,23 @@ class RunDir:
         Flushed to the OS, which keeps it through a kill of this process (what resuming is
         about); like the checkpoints, it is not synced to disk for power loss.
         """
-        line = json.dumps(candidate) + "\n"
-        with self.lock, open(self.candidates_file, "a+b") as f:
+        self._append(self.candidates_file, candidate)
+
+    @property
+    def attempts_file(self) -> Path:
+        return self.path / ATTEMPTS
+
+    def record_attempt(self, attempt: dict[str, Any]) -> None:
+        """Append one failed attempt (a failed call, an answer without usable code)."""
+        self._append(self.attempts_file, attempt)
+
+    def attempts(self) -> list[dict[str, Any]]:
+        """Every complete attempt line, in the order written."""
+        return _lines(self.attempts_file)
+
+    def _append(self, path: Path, record: dict[str, Any]) -> None:
+        line = json.dumps(record) + "\n"
+        with self.lock, open(path, "a+b") as f:
             f.seek(0, os.SEEK_END)
             if f.tell():
                 f.seek(-1, os.SEEK_END)
@@ -80,17 +96,7 @@ class RunDir:
 
     def candidates(self) -> list[dict[str, Any]]:
         """Every complete candidate line, in the order written."""
-        try:
-            lines = self.candidates_file.read_text().splitlines()
-        except FileNotFoundError:
-            return []
-        found = []
-        for line in lines:
-            try:
-                found.append(json.loads(line))
-            except ValueError:
-                continue  # torn by a kill
-        return found
+        return _lines(self.candidates_file)
 
     def recorded(self, candidate_id: str) -> dict[str, Any] | None:
         """The candidate recorded under `candidate_id`, if any (only its line is parsed)."""
@@ -125,3 +131,18 @@ class RunDir:
 
     def write_meta(self, meta: dict[str, Any]) -> None:
         self.write(META, json.dumps(meta, indent=2) + "\n")
+
+
+def _lines(path: Path) -> list[dict[str, Any]]:
+    """The complete JSON lines of `path` ([] when it does not exist)."""
+    try:
+        lines = path.read_text().splitlines()
+    except FileNotFoundError:
+        return []
+    found = []
+    for line in lines:
+        try:
+            found.append(json.loads(line))
+        except ValueError:
+            continue  # torn by a kill
+    return found

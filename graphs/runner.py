@@ -5,11 +5,17 @@ This is what the CLI and the tests call. The checkpointer lives in the run direc
 that was killed at any point: steps that finished are not run again, and a candidate verified
 just before the kill is found in candidates.jsonl rather than verified twice. The context is not
 checkpointed, so a resume passes the model and settings again.
+
+`more_minutes` on a resume adds time: the run first finishes what it had left, then, unless it
+had stopped for a reason more time does not change (target met, rounds or tokens used), searches
+on from its last round with a new deadline that many minutes away. A run its deadline ended, or
+the circuit breaker (graphs/breaker.py), continues where it stopped, every verdict kept.
 """
 
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from collections.abc import Callable
 from contextlib import closing
@@ -18,7 +24,11 @@ from pathlib import Path
 from typing import Any
 
 from langgraph.checkpoint.sqlite import SqliteSaver
+from langgraph.graph.state import CompiledStateGraph
+from langgraph.types import Command
 
+from kernel_agent.graphs.assess import HISTORY_SENT, next_round, stop_reason
+from kernel_agent.graphs.breaker import HEALTHY, Breaker
 from kernel_agent.graphs.context import Context, Mode, ModelSpec
 from kernel_agent.graphs.graph import MAX_CONCURRENCY, build_graph
 from kernel_agent.graphs.rundir import BEST_KERNEL, REPORT, RunDir
@@ -46,6 +56,8 @@ class SearchResult:
     failures: list[dict[str, Any]] = field(default_factory=list)
     rounds: int = 0
     tokens_used: int = 0
+    endpoint_down: bool = False  # the circuit breaker ended the search
+    attempts: list[dict[str, Any]] = field(default_factory=list)  # failed ones: attempts.jsonl
 
     @property
     def best_kernel(self) -> Path | None:
@@ -68,13 +80,16 @@ def run_search(problem_path: str | Path, run_dir: str | Path, *, model: ModelSpe
                verify_timeout_s: float | None = None,
                answer_attempts: int = 2, tool_steps: int = 12,
                memory: KernelMemory | None = None, use_memory: bool = True,
-               recall_only: bool = False, tune: bool = True) -> SearchResult:
+               recall_only: bool = False, tune: bool = True, more_minutes: float | None = None,
+               breaker: Breaker | None = None) -> SearchResult:
     """Search for a fast, correct kernel for `problem_path`; see the module docstring.
 
     `problem_text`, when given, is searched instead of the file's text (under the file's path),
     e.g. the problem with its allowed backends narrowed. `memory` is the kernel memory to use
     (default: the user's, unless `use_memory` is False); `recall_only` answers from memory
-    alone, asking no model, so it needs no endpoint; `tune` tunes the chosen kernel on a GPU."""
+    alone, asking no model, so it needs no endpoint; `tune` tunes the chosen kernel on a GPU.
+    `more_minutes` (with `resume`) adds time to the run; `breaker` says when the endpoint
+    counts as down (default: `Breaker()`)."""
     directory = RunDir(run_dir)
     thread_id = _thread_id(directory, thread_id, resume)
     directory.write_meta({"thread_id": thread_id, "problem_path": str(problem_path),
@@ -85,7 +100,7 @@ def run_search(problem_path: str | Path, run_dir: str | Path, *, model: ModelSpe
                       target_speedup=target_speedup, verifier_options=verifier_options or {},
                       verify_timeout_s=verify_timeout_s, answer_attempts=answer_attempts,
                       tool_steps=tool_steps, memory=memory, use_memory=use_memory,
-                      recall_only=recall_only, tune=tune)
+                      recall_only=recall_only, tune=tune, breaker=breaker or Breaker())
     if not recall_only:
         context.generator()  # a missing endpoint fails here, before any work is done
         context.critic()
@@ -104,15 +119,48 @@ def run_search(problem_path: str | Path, run_dir: str | Path, *, model: ModelSpe
                 "budget": {"minutes": minutes, "rounds": rounds, "tokens": tokens},
                 **({"request": request} if request else {}),
                 **({"problem_text": problem_text} if problem_text else {})}
-            for event in graph.stream(search_input, config, context=context,
-                                      stream_mode="custom", durability="sync"):
-                if on_event is not None:
-                    on_event(event)
+            _stream(graph, search_input, config, context, on_event)
+            if resume and more_minutes is not None:
+                restart = _more_time(graph.get_state(config).values, more_minutes, context)
+                if restart is not None:
+                    if on_event is not None:
+                        on_event(restart[1])
+                    _stream(graph, restart[0], config, context, on_event)
             values = graph.get_state(config).values
     finally:
         if own_sandbox:
             context.sandbox.close()
-    return _result(thread_id, directory.path, values)
+    return _result(thread_id, directory, values)
+
+
+def _stream(graph: CompiledStateGraph, graph_input: Any, config: dict[str, Any],
+            context: Context, on_event: Callable[[Event], None] | None) -> None:
+    for event in graph.stream(graph_input, config, context=context, stream_mode="custom",
+                              durability="sync"):
+        if on_event is not None:
+            on_event(event)
+
+
+def _more_time(values: dict[str, Any], minutes: float, context: Context
+               ) -> tuple[Command, Event] | None:
+    """The input that searches on from a finished run's last round for `minutes` more, and the
+    event that says so; None when more time would change nothing (or no search ran)."""
+    if not values.get("branches") or not values.get("round"):
+        return None
+    now = time.time()
+    deadline = now + 60 * minutes
+    number = values["round"]
+    if stop_reason(values.get("best"), context, number, values.get("max_rounds"),
+                   deadline - now, values.get("tokens_used", 0), values.get("max_tokens"),
+                   []) is not None:
+        return None
+    sends = next_round(values, number, deadline, values.get("history", [])[-HISTORY_SENT:],
+                       back_off=False)
+    update = {"deadline": deadline, "round": number + 1, "round_started_at": now,
+              "endpoint": HEALTHY, "error": None, "stop_reason": None}
+    event = {"event": "time_added", "time": now, "minutes": minutes,
+             "seconds_left": 60 * minutes, "round": number + 1}
+    return Command(update=update, goto=sends), event
 
 
 def _thread_id(directory: RunDir, thread_id: str | None, resume: bool) -> str:
@@ -127,12 +175,14 @@ def _thread_id(directory: RunDir, thread_id: str | None, resume: bool) -> str:
     return thread_id or uuid.uuid4().hex
 
 
-def _result(thread_id: str, run_dir: Path, values: dict[str, Any]) -> SearchResult:
+def _result(thread_id: str, directory: RunDir, values: dict[str, Any]) -> SearchResult:
     chosen = values.get("chosen")
     status = "error" if values.get("error") and chosen is None else (
         "pass" if chosen is not None else "fail")
     return SearchResult(
-        thread_id=thread_id, run_dir=run_dir, status=status,
+        thread_id=thread_id, run_dir=directory.path, status=status,
         stop_reason=values.get("stop_reason"), error=values.get("error"), chosen=chosen,
         candidates=values.get("candidates", []), failures=values.get("failures", []),
-        rounds=values.get("round", 0), tokens_used=values.get("tokens_used", 0))
+        rounds=values.get("round", 0), tokens_used=values.get("tokens_used", 0),
+        endpoint_down=bool((values.get("endpoint") or {}).get("down")),
+        attempts=directory.attempts())

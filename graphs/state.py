@@ -68,6 +68,17 @@ class Failure(TypedDict):
     branch: int
     kind: str  # model_error, no_code, out_of_budget
     message: str
+    at: NotRequired[float]  # epoch seconds, when the step gave up
+    retry_after: NotRequired[float | None]  # the wait the endpoint asked for, if it asked
+
+
+class EndpointHealth(TypedDict):
+    """The circuit breaker's count: model calls failed in a row across all branches (each
+    after its retries), since when, and whether the breaker ended the search."""
+
+    failures: int
+    since: float | None
+    down: bool
 
 
 class Branch(TypedDict):
@@ -124,6 +135,7 @@ class State(InputState):
     retime: NotRequired[dict[str, Any]]
     stop_reason: NotRequired[str]
     error: NotRequired[str | None]
+    endpoint: NotRequired[EndpointHealth]  # written by assess only
     # The conversation around the searches (graphs/draft.py, graphs/searches.py):
     reference_draft: NotRequired[ReferenceDraft | None]
     search_inputs: NotRequired[dict[str, Any]]  # the input values the latest search started from
@@ -155,6 +167,7 @@ class GenerateTask(TypedDict):
     system: str
     problem: dict[str, str]
     deadline: float
+    wait_s: NotRequired[float]  # back off this long first: the branch's last call failed
 
 
 class VerifyTask(TypedDict):
@@ -169,6 +182,7 @@ class VerifyTask(TypedDict):
     model_s: float
     tokens: int
     failure: Failure | None
+    deadline: NotRequired[float]  # the search's (epoch seconds); recall's tasks carry none
 
 
 class CritiqueTask(TypedDict):

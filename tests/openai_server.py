@@ -7,12 +7,16 @@ connection gives true parallel answers (K branches at once), and nothing needs i
 
 Each POST /v1/chat/completions takes the next scripted reply (a list consumed in order) or asks
 a callable `script(request_json) -> reply` (content-dependent answers for parallel branches).
-A reply is a `Reply` (content, reasoning_content, tool_calls, usage, finish_reason, delay), an
-`HttpError` (500, 429 with Retry-After, ...), a `Hang` (never answers) or `Garbage` (non-JSON).
+A reply is a `Reply` (content, reasoning_content, tool_calls, usage, finish_reason, delay), or
+a fault: an `HttpError` (500, 429 with Retry-After, ...), a `Hang` (accepts the request, never
+answers), `Garbage` (a body that is no chat completion, e.g. a proxy's HTML page), a `Cut` (a
+reply broken off mid-body: the connection closes) or a `Stall` (headers and the first chunks,
+then silence). Replies without usable code (empty, reasoning only, prose) are plain `Reply`s.
 Every request is recorded; `server.requests` holds the parsed JSON bodies.
 
 Standalone: `python -m tests.openai_server --script replies.json [--port 8000]`, where the file
-holds a JSON list of replies such as `{"content": "..."}`, `{"error": 500}`, `{"hang": true}`.
+holds a JSON list of replies such as `{"content": "..."}`, `{"error": 500}`, `{"hang": true}`,
+`{"cut": "text of the reply"}` or `{"stall": "text of the reply"}`.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 __all__ = [
+    "Cut",
     "Garbage",
     "Hang",
     "HttpError",
@@ -42,6 +47,7 @@ __all__ = [
     "Script",
     "Scripted",
     "ScriptedOpenAIServer",
+    "Stall",
     "ToolCall",
     "Usage",
     "message_text",
@@ -126,7 +132,26 @@ class Garbage:
     content_type: str = "text/html"
 
 
-Scripted = Reply | HttpError | Hang | Garbage
+@dataclass(frozen=True)
+class Cut:
+    """`reply` broken off: after `chunks` streamed chunks (or half the JSON body when not
+    streaming) the connection closes, as when a proxy or the server dies mid-reply."""
+
+    reply: Reply = field(default_factory=lambda: Reply("partial answer " * 40))
+    chunks: int = 5
+
+
+@dataclass(frozen=True)
+class Stall:
+    """`reply` started, then silence: headers and `chunks` streamed chunks (or headers alone
+    when not streaming), then nothing until the client gives up or the server stops."""
+
+    reply: Reply = field(default_factory=lambda: Reply("partial answer " * 40))
+    chunks: int = 3
+    max_s: float = 300.0
+
+
+Scripted = Reply | HttpError | Hang | Garbage | Cut | Stall
 Script = Sequence[Scripted] | Callable[[dict[str, Any]], Scripted]
 
 
@@ -342,6 +367,8 @@ class _Handler(BaseHTTPRequestHandler):
         if isinstance(reply, Hang):
             self.scripted.stopping.wait(reply.max_s)
             self.close_connection = True
+        elif isinstance(reply, Cut | Stall):
+            self._break_off(reply, body)
         elif isinstance(reply, Garbage):
             self._send(reply.status, reply.body.encode(), reply.content_type)
         elif isinstance(reply, HttpError):
@@ -376,18 +403,43 @@ class _Handler(BaseHTTPRequestHandler):
         body = {"error": {"message": error.message, "type": kind, "code": error.status}}
         self._send_json(error.status, body, headers)
 
-    def _send_events(self, events: Iterator[dict[str, Any]]) -> None:
-        """Server-sent events over chunked transfer encoding, as real servers stream them."""
+    def _send_events(self, events: Iterator[dict[str, Any]], limit: int | None = None) -> None:
+        """Server-sent events over chunked transfer encoding, as real servers stream them;
+        with `limit`, only that many events and no end of the stream."""
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
         self.send_header("Cache-Control", "no-cache")
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
-        for data in itertools.chain((json.dumps(e) for e in events), ["[DONE]"]):
+        frames = itertools.chain((json.dumps(e) for e in events), ["[DONE]"])
+        for data in itertools.islice(frames, limit):
             frame = f"data: {data}\n\n".encode()
             self.wfile.write(f"{len(frame):x}\r\n".encode() + frame + b"\r\n")
             self.wfile.flush()
-        self.wfile.write(b"0\r\n\r\n")
+        if limit is None:
+            self.wfile.write(b"0\r\n\r\n")
+
+    def _break_off(self, fault: Cut | Stall, body: dict[str, Any]) -> None:
+        """Start answering, then close the connection (Cut) or fall silent (Stall)."""
+        self.close_connection = True
+        if body.get("stream"):
+            include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+            self._send_events(_chunks(fault.reply, body, self.scripted, include_usage),
+                              limit=fault.chunks)
+        elif isinstance(fault, Cut):
+            payload = json.dumps(_completion(fault.reply, body, self.scripted)).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload[: len(payload) // 2])
+        else:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+        self.wfile.flush()
+        if isinstance(fault, Stall):
+            self.scripted.stopping.wait(fault.max_s)
 
 
 def _tool_calls_json(reply: Reply, server: ScriptedOpenAIServer) -> list[dict[str, Any]]:
@@ -472,6 +524,10 @@ def replies_from_json(items: Sequence[Mapping[str, Any]]) -> list[Scripted]:
             replies.append(Hang())
         elif "garbage" in item:
             replies.append(Garbage(str(item["garbage"])))
+        elif "cut" in item:
+            replies.append(Cut(Reply(str(item["cut"]))))
+        elif "stall" in item:
+            replies.append(Stall(Reply(str(item["stall"]))))
         else:
             calls = tuple(ToolCall(c["name"], c.get("args", {}), c.get("id"))
                           for c in item.get("tool_calls", ()))

@@ -1,5 +1,6 @@
 """The chat model from make_chat_model (the real ChatOpenAI) against the scripted server: round
-trips, tool calls, retries, timeouts, garbage, rate limiting, concurrency and usage."""
+trips, tool calls, timeouts, garbage, rate limiting, concurrency and usage. Retries happen within
+the search's budget, in graphs/modelcall.py: tests/graphs/test_model_calls.py."""
 
 from __future__ import annotations
 
@@ -32,7 +33,6 @@ from tests.openai_server import (
 )
 
 KEY = "sk-scripted-key"
-FAST_RETRY = {"retry-after-ms": "20"}  # the client honours it, so retry tests stay fast
 
 
 def chat_model(server: ScriptedOpenAIServer, **settings: Any) -> BaseChatModel:
@@ -109,37 +109,15 @@ def test_reasoning_is_not_sent_back_in_the_history() -> None:
     assert "secret thoughts" not in str(history)
 
 
-def test_server_errors_are_retried_until_an_answer_comes() -> None:
-    script = [HttpError(500, headers=FAST_RETRY), HttpError(503, headers=FAST_RETRY),
-              Reply("finally")]
-    with ScriptedOpenAIServer(script) as server:
-        answer = chat_model(server, max_retries=2).invoke("go")
-        assert answer.content == "finally"
-        assert len(server.requests) == 3
-
-
-def test_persistent_server_errors_fail_clearly_after_max_retries() -> None:
-    """No Retry-After here: the waits are the openai client's own exponential backoff."""
-    tracker = UsageTracker()
-    with ScriptedOpenAIServer([HttpError(500, "upstream overloaded")] * 3) as server:
-        model = chat_model(server, max_retries=2, streaming=False)
-        started = time.monotonic()
+def test_the_client_itself_does_not_retry() -> None:
+    """Its backoff knows no deadline: graphs/modelcall.py retries, within the budget."""
+    with ScriptedOpenAIServer([HttpError(500, "upstream overloaded"), Reply("late")]) as server:
+        model = chat_model(server, max_retries=3)
         with pytest.raises(ModelAPIError) as caught:
-            model.invoke("go", config={"callbacks": [tracker]})
-        elapsed = time.monotonic() - started
-        assert len(server.requests) == 3
-    assert elapsed >= 0.75 * (0.5 + 1.0)  # backoff 0.5 s then 1 s, less at most 25% jitter
-    text = describe_error(caught.value)
-    assert "500" in text and "upstream overloaded" in text
-    assert f"at {server.base_url}" in text and "max_retries 2" in text
-    assert tracker.total.failed_requests == 1 and tracker.total.requests == 0
-
-
-def test_rate_limited_requests_wait_for_retry_after() -> None:
-    with ScriptedOpenAIServer([HttpError(429, "slow down", retry_after=1), Reply("ok")]) as server:
-        assert chat_model(server, max_retries=1).invoke("go").content == "ok"
-        first, second = server.records
-    assert second.at - first.at >= 0.95
+            model.invoke("go")
+        assert len(server.requests) == 1
+    assert model.retries == 3
+    assert "upstream overloaded" in describe_error(caught.value)
 
 
 @pytest.mark.parametrize("streaming", [False, True])
