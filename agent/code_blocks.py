@@ -97,8 +97,8 @@ def _xml_as_fences(lines: list[str]) -> list[str]:
     i = 0
     while i < len(lines):
         opening = _XML_OPEN.match(lines[i])
-        if not opening:
-            out.append(lines[i])
+        if not opening or f"</{opening['tag'].lower()}>" in opening["rest"].lower():
+            out.append(lines[i])  # no tag, or one opened and closed within a line of prose
             i += 1
             continue
         tag = opening["tag"].lower()
