@@ -59,6 +59,7 @@ class Candidate(TypedDict):
     model_s: float
     tokens: int
     note: str  # how the code was taken from the answer
+    same_as: NotRequired[str]  # a resubmission: the earlier candidate whose verdict it took
 
 
 class Failure(TypedDict):
