@@ -1,15 +1,15 @@
 """Find the code blocks in a model's text, however the fences are written.
 
-Markdown fences (``` or ~~~, three or more, any language tag, indented inside lists) are paired
-the way a reader pairs them, which is not always the way CommonMark does:
-- an opening fence whose block is still empty when a tagged fence follows (```` ``` ```` then
-  ```` ```python ````) was a stray: the block starts at the tagged fence;
+Markdown fences (backticks or tildes, three or more, any language tag, indented inside lists)
+are paired the way a reader pairs them, which is not always the way CommonMark does:
+- an opening fence whose block is still empty when a tagged fence follows (a bare fence line,
+  then one tagged python) was a stray: the block starts at the tagged fence;
 - a tagged fence inside a block that already holds text opens a new block (the model forgot to
   close the previous one, whose code ends where the prose after it begins), so one missing
   fence never shifts the pairing of the rest;
-- a longer fence (````, ~~~~~) is closed only by one as long: shorter fences inside are text;
-  a block that wraps others and is not code itself (```` ````markdown ```` around
-  ```` ```python ````) stands for the blocks inside it.
+- a longer fence (four backticks, five tildes) is closed only by one as long: shorter fences
+  inside are text; a block that wraps others and is not code itself (a markdown block around a
+  python block) stands for the blocks inside it.
 XML-style tags on their own lines (`<triton>`, `<python>`, `<code>`, ...) are read as fences when
 they hold no fences themselves, and dropped as wrappers when they do.
 
@@ -104,7 +104,6 @@ def _xml_as_fences(lines: list[str]) -> list[str]:
         tag = opening["tag"].lower()
         body = [opening["rest"]] if opening["rest"].strip() else []
         end = i + 1
-        closing = None
         while end < len(lines):
             closing = _XML_CLOSE.match(lines[end])
             if closing and closing["tag"].lower() == tag:
