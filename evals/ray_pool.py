@@ -90,12 +90,12 @@ def connect(address: str) -> ModuleType:
 
 
 def run_on_ray(options: EvalOptions, model: ModelConfig | None, cpu_slots: int,
-               progress: Progress | None = None, max_retries: int = MAX_RETRIES) -> None:
+               progress: Progress | None = None) -> None:
     """Run the pending problems of `options.out` on the cluster `options.ray` names."""
     ray = connect(options.ray or "")
     env = {API_KEY_ENV: model.api_key} if model is not None and model.api_key else {}
     drain_on_ray(ray, options.out, spec_of(options, model, cpu_slots), progress or Silent(),
-                 max_retries, env)
+                 env)
 
 
 @dataclass(frozen=True)
@@ -108,13 +108,13 @@ class InFlight:
 
 
 def drain_on_ray(ray: ModuleType, run_dir: Path, spec: JobSpec, progress: Progress,
-                 max_retries: int, env: dict[str, str]) -> None:
+                 env: dict[str, str]) -> None:
     """Submit, collect and record problems until none is pending (or Ctrl-C)."""
     owner = process_token()
     assert owner is not None, "this process has no /proc entry"
     resource = "GPU" if ray.cluster_resources().get("GPU", 0) >= 1 else "CPU"
     task = ray.remote(run_problem).options(
-        num_gpus=1 if resource == "GPU" else 0, num_cpus=1, max_retries=max_retries,
+        num_gpus=1 if resource == "GPU" else 0, num_cpus=1, max_retries=MAX_RETRIES,
         retry_exceptions=False, runtime_env={"env_vars": env} if env else None)
     store = ResultStore(run_dir)
     in_flight: dict[Any, InFlight] = {}
@@ -157,7 +157,7 @@ def drain_on_ray(ray: ModuleType, run_dir: Path, spec: JobSpec, progress: Progre
     if lost:
         first = next(iter(lost.items()))
         raise RunError(f"{len(lost)} problem(s) did not finish on the Ray cluster, "
-                       f"{max_retries} retries each, and are left for --resume: "
+                       f"{MAX_RETRIES} retries each, and are left for --resume: "
                        f"{', '.join(lost)} (first: {first[0]}: {first[1]})")
 
 

@@ -103,7 +103,7 @@ class TaskOutcome:
         return Finished(self.outcome, self.message, self.attempts, self.usage)
 
 
-_SANDBOXES: dict[tuple[int | None, int], Sandbox] = {}
+_SANDBOX: dict[tuple[int | None, int], Sandbox] = {}  # this worker process's one sandbox
 
 
 def run_problem(task: ProblemTask, spec: JobSpec) -> TaskOutcome:
@@ -136,13 +136,15 @@ def run_problem(task: ProblemTask, spec: JobSpec) -> TaskOutcome:
 
 
 def sandbox_here(cpu_slots: int) -> tuple[str, Sandbox]:
-    """This worker's sandbox on the GPU Ray assigned to the task (or the CPU), started and
-    warmed once per worker process, and the worker's name for the results file."""
+    """This worker process's sandbox, on the GPU Ray assigned to the task (or the CPU): started
+    and warmed by its first task and kept for the next ones, replaced when Ray assigns another
+    GPU; with the worker's name for the results file."""
     import ray
 
     gpus = [int(g) for g in ray.get_gpu_ids()]
     key = (gpus[0] if gpus else None, cpu_slots)
-    if key not in _SANDBOXES:
+    if key not in _SANDBOX:
+        close_sandbox()
         sandbox = (get_sandbox("local", gpus=gpus[:1], workers_per_gpu=1) if gpus
                    else get_sandbox("local", gpus=[], cpu_workers=cpu_slots))
         started = sandbox.run(WARM_UP_TASK, {}, Limits(wall_s=WARM_UP_S))
@@ -150,15 +152,16 @@ def sandbox_here(cpu_slots: int) -> tuple[str, Sandbox]:
             sandbox.close()
             raise RuntimeError(f"the sandbox did not start on {socket.gethostname()}: "
                                f"{started.failure}")
-        _SANDBOXES[key] = sandbox
+        _SANDBOX[key] = sandbox
     device = f"gpu{key[0]}" if key[0] is not None else "cpu"
-    return f"{socket.gethostname()}:{os.getpid()}/{device}", _SANDBOXES[key]
+    return f"{socket.gethostname()}:{os.getpid()}/{device}", _SANDBOX[key]
 
 
 @atexit.register
-def close_sandboxes() -> None:
-    for sandbox in _SANDBOXES.values():
+def close_sandbox() -> None:
+    for sandbox in _SANDBOX.values():
         sandbox.close()
+    _SANDBOX.clear()
 
 
 def on_this_host(source: SourceFile, folder: Path) -> Path:

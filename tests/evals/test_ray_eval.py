@@ -16,14 +16,19 @@ import os
 import signal
 import socket
 import sys
+import threading
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from kernel_agent.agent.cli import app
+from kernel_agent.evals import ray_pool
+from kernel_agent.evals.launch import EvalOptions, launch
+from kernel_agent.evals.runner import RunError
 from tests.conftest import require
 from tests.openai_server import ScriptedOpenAIServer
 
@@ -147,6 +152,43 @@ def test_a_killed_ray_worker_loses_no_problem(tmp_path: Path, ray_address: str):
     attempts = rows(run_dir, "SELECT problem FROM attempts")
     assert sorted(a["problem"] for a in attempts) == sorted(
         p for p, e in EXPECTED.items() if e[1] is not None)
+
+
+def test_a_problem_lost_more_often_than_retried_is_left_for_resume(tmp_path: Path,
+                                                                   ray_address: str,
+                                                                   monkeypatch):
+    monkeypatch.setattr(ray_pool, "MAX_RETRIES", 0)  # the first loss spends the retries
+    options = EvalOptions(suite=str(SUITE), out=tmp_path / "run", candidates=CANDIDATES,
+                          ray=ray_address)
+    failures: list[RunError] = []
+
+    def run() -> None:  # in this process: the module's driver, already connected
+        try:
+            launch(options)
+        except RunError as exc:
+            failures.append(exc)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 120
+        while not (running := task_processes()):
+            assert thread.is_alive() and time.monotonic() < deadline, "no problem ever ran"
+            time.sleep(0.02)
+        os.kill(running[0], signal.SIGKILL)
+    finally:
+        thread.join(180)
+    assert len(failures) == 1, "the run must say that a problem was lost"
+    message = str(failures[0])
+    assert "1 problem(s) did not finish on the Ray cluster, 0 retries each" in message
+    states = {r["id"]: r for r in rows(tmp_path / "run", "SELECT * FROM problems")}
+    lost = [p for p, r in states.items() if r["state"] != "done"]
+    assert len(lost) == 1 and lost[0] in message and states[lost[0]]["state"] == "pending"
+
+    launch(replace(options, resume=True))
+    after = {r["id"]: r for r in rows(tmp_path / "run", "SELECT * FROM problems")}
+    assert {p: r["runs"] for p, r in after.items()} == {p: 2 if p in lost else 1 for p in after}
+    assert outcome_and_statuses(tmp_path / "run") == expected_decisions()
 
 
 def test_a_killed_driver_resumes_without_rerunning_finished_problems(tmp_path: Path,
