@@ -69,7 +69,7 @@ def extract_code(answer: str, *, defines: str = "ModelNew", unfenced: bool = Tru
     with_class = [b for b in python if defines_class(b.code, defines)]
     complete = [b for b in with_class if b.closed]
     if not with_class or (complete and not _parses(complete[-1].code)):
-        repaired = _between_fences(answer, defines, len(blocks))
+        repaired = _between_fences(answer, blocks, defines)
         if repaired is not None:
             return repaired
     if not python:
@@ -94,12 +94,15 @@ def _size(block: Block) -> int:
     return sum(1 for line in block.code.splitlines() if line.strip())
 
 
-def _between_fences(answer: str, defines: str, count: int) -> Extracted | None:
-    """The last code between two fence lines that parses and defines the class, if any."""
-    found = [s for s in segments(answer) if defines_class(s, defines) and _parses(s)]
+def _between_fences(answer: str, blocks: list[Block], defines: str) -> Extracted | None:
+    """The last code between two fence lines that parses and defines the class, if pairing the
+    fences missed it (a block already found is no new reading, however old a draft it is)."""
+    known = {b.code for b in blocks}
+    found = [s for s in segments(answer)
+             if s not in known and defines_class(s, defines) and _parses(s)]
     if not found:
         return None
-    return Extracted(found[-1], False, count, f"the fences did not pair up; took the code "
+    return Extracted(found[-1], False, len(blocks), f"the fences did not pair up; took the code "
                      f"between two fence lines that defines class {defines}")
 
 
