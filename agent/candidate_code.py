@@ -6,10 +6,11 @@ The reason is written for the model: it goes into the next request, which asks a
 
 Where the code is taken from, in order: the answer (after the last `</think>`, or the content
 when the reasoning came in `reasoning_content`); when the answer holds no block defining the
-class, the last complete such block of the reasoning. A reply cut at the length limit is never
-mined for a draft: without a complete block in its answer it yields nothing, and the model is
-asked for the file alone. The file must define the class asked for (`ModelNew`; `Model` for a
-drafted reference), so an echoed reference is never taken for a candidate.
+class, the last complete such block of the reasoning. A reply cut at the length limit (or ending
+inside an unclosed `<think>` or fence) yields a complete block of its answer that the cut came
+after; it is never mined for a draft in its reasoning, and otherwise it yields nothing and the
+model is asked for the file alone. The file must define the class asked for (`ModelNew`; `Model`
+for a drafted reference), so an echoed reference is never taken for a candidate.
 """
 
 from __future__ import annotations
