@@ -4,9 +4,9 @@ Runs once per round, after every branch's verify step. The search stops when a t
 (on a machine without a GPU, where speed cannot be measured, a correct kernel is the target),
 when the rounds, the wall-clock minutes or the tokens are used up, or when the circuit breaker
 finds the endpoint down (graphs/breaker.py); nothing else ends it. A branch without a candidate
-tries again next round: after a failed call, the same prompt once it has backed off (the wait
-the endpoint asked for, else 2, 4, 8 ... s up to a minute, never past the deadline); after an
-answer without usable code, the critic's prompt that says so.
+tries again next round: after a failed call, with the same prompt once it has backed off (the
+wait the endpoint asked for, else 2, 4, 8 ... s up to a minute, never past the deadline); after
+an answer without usable code, with the critic's prompt that says so.
 """
 
 from __future__ import annotations
@@ -23,14 +23,7 @@ from kernel_agent.graphs.context import Context, context_of
 from kernel_agent.graphs.events import emit
 from kernel_agent.graphs.modelcall import MODEL_ERROR
 from kernel_agent.graphs.ranking import best_of
-from kernel_agent.graphs.state import (
-    Branch,
-    Candidate,
-    CritiqueTask,
-    Failure,
-    GenerateTask,
-    State,
-)
+from kernel_agent.graphs.state import AskAgain, Branch, Candidate, CritiqueTask, Failure, State
 
 HISTORY_SENT = 64
 BACKOFF_S, MAX_BACKOFF_S = 2.0, 60.0  # between a branch's failed calls: doubling, capped
@@ -77,9 +70,10 @@ def assess(state: State, runtime: Runtime[Context]) -> Command:
 
 def next_round(state: State, number: int, deadline: float, history: list[dict[str, Any]],
                back_off: bool = True) -> list[Send]:
-    """Round `number + 1`'s tasks: a branch whose call failed asks again with the same prompt
-    (after its back-off, unless `back_off` is False); every other branch goes to the critic
-    with its last outcome."""
+    """Round `number + 1`'s critic tasks, one per branch with its last outcome. A branch whose
+    call failed is to ask again with the same prompt, after its back-off (unless `back_off` is
+    False): its critic step passes it on without a model call. Every branch takes the same
+    steps, so the round's branches reach assess together."""
     verified = [c for c in state.get("candidates", []) if c["round"] == number]
     all_failures = state.get("failures", [])
     failures = [f for f in all_failures if f["round"] == number]
@@ -88,20 +82,16 @@ def next_round(state: State, number: int, deadline: float, history: list[dict[st
     for key in sorted(state["branches"], key=int):
         branch = state["branches"][key]
         failure = next((f for f in failures if f["branch"] == branch["branch"]), None)
+        again = None
         if failure is not None and failure["kind"] == MODEL_ERROR:
-            sends.append(Send("generate", GenerateTask(
-                branch=branch["branch"], round=number + 1, idea=branch["idea"],
-                prompt=branch["prompt"], system=state["system_prompt"],
-                problem=state["problem"], deadline=deadline,
-                wait_s=backoff(all_failures, branch["branch"], number,
-                               failure.get("retry_after")) if back_off else 0.0)))
-            continue
+            wait = backoff(all_failures, branch["branch"], number, failure.get("retry_after"))
+            again = AskAgain(prompt=branch["prompt"], wait_s=wait if back_off else 0.0)
         sends.append(Send("critic", CritiqueTask(
             branch=branch["branch"], round=number + 1, idea=branch["idea"],
             problem=state["problem"], request=state.get("request", ""),
             system=state["system_prompt"], deadline=deadline,
             candidate=next((c for c in verified if c["branch"] == branch["branch"]), None),
-            failure=failure, best=best, history=history)))
+            failure=failure, best=best, history=history, ask_again=again)))
     return sends
 
 

@@ -4,7 +4,8 @@ The diagnosis is computed from the verdict (agent/critic.py), and says first whe
 code the run had already verified (graphs/resubmission.py); the critic model adds advice; the
 refined prompt carries both, the branch's last code, the best code so far and the search's
 recent history. The prompt is stored in the branch's record before generate runs, so a resumed
-run does not ask the critic again.
+run does not ask the critic again. A branch whose model call failed has nothing to criticise:
+its step passes the same prompt on to generate, with the back-off assess chose.
 """
 
 from __future__ import annotations
@@ -32,6 +33,11 @@ from kernel_agent.tools.verdict import Verdict
 
 def critic(payload: dict[str, Any], runtime: Runtime[Context]) -> Command[Literal["generate"]]:
     task = cast(CritiqueTask, payload)  # a Send payload, not the graph state
+    if again := task.get("ask_again"):
+        return Command(goto=Send("generate", GenerateTask(
+            branch=task["branch"], round=task["round"], idea=task["idea"],
+            prompt=again["prompt"], system=task["system"], problem=task["problem"],
+            deadline=task["deadline"], wait_s=again["wait_s"])))
     context = context_of(runtime)
     candidate, failure = task["candidate"], task["failure"]
     if candidate is not None:

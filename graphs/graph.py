@@ -73,7 +73,7 @@ def build_graph(checkpointer: BaseCheckpointSaver | None = None, *,
         ("review", review, ("intake", "draft", "review")),
         ("recall", recall_node, ("plan", "select")), ("plan", plan, ("generate",)),
         ("generate", generate, ("verify",)), ("verify", verify, ()),
-        ("assess", assess, ("critic", "generate", "select")), ("critic", critic, ("generate",)),
+        ("assess", assess, ("critic", "select")), ("critic", critic, ("generate",)),
         ("select", select, ("tune",)), ("tune", tune, ()), ("finish", finish, ())]
     for node_name, node, destinations in nodes:
         builder.add_node(node_name, _with_context(node, context) if context else node,

@@ -186,6 +186,13 @@ class VerifyTask(TypedDict):
     deadline: NotRequired[float]  # the search's (epoch seconds); recall's tasks carry none
 
 
+class AskAgain(TypedDict):
+    """A branch whose call failed: the prompt to send again, after waiting `wait_s`."""
+
+    prompt: str
+    wait_s: float
+
+
 class CritiqueTask(TypedDict):
     """Payload of one branch's critic step: its last outcome and what the search knows."""
 
@@ -200,3 +207,4 @@ class CritiqueTask(TypedDict):
     failure: Failure | None
     best: Candidate | None
     history: list[dict[str, Any]]
+    ask_again: NotRequired[AskAgain | None]  # the call failed: no critic, the same prompt

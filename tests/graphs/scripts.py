@@ -25,7 +25,16 @@ from kernel_agent.agent.prompts import (
 from kernel_agent.graphs.intake import REFERENCE_CHECK_PATH
 from kernel_agent.sandbox import Limits, Sandbox, TaskResult
 from kernel_agent.tools.check import VERIFY_TASK, verify_sources
-from tests.openai_server import Reply, Scripted, message_text
+from tests.openai_server import (
+    Cut,
+    Garbage,
+    Hang,
+    HttpError,
+    Reply,
+    Scripted,
+    Stall,
+    message_text,
+)
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 CORRECT = (DATA / "scale_add_correct.py").read_text()
@@ -72,6 +81,35 @@ def distinct(code: str, label: str) -> str:
     """`code` as a file of its own, for scripts whose branches or rounds would otherwise send the
     same file (a search verifies a file once and reuses the verdict for resubmissions)."""
     return f"{code}\nATTEMPT = {label!r}\n"
+
+
+# Every way a call can fail, or an answer hold no code, that a real endpoint has shown.
+FAULTS: dict[str, Scripted] = {
+    "http_500": HttpError(500, "upstream overloaded"),
+    "http_429": HttpError(429, "rate limited", retry_after=1),
+    "html_body": Garbage(),
+    "bad_gateway": Garbage(status=502),
+    "cut_stream": Cut(r1(CORRECT), chunks=40),  # the kernel broken off part-way
+    "stall": Stall(),
+    "hang": Hang(max_s=60),
+    "empty": Reply(content=""),
+    "think_only": Reply(content="<think>Tile the loop and mask the tail block.</think>"),
+    "prose": Reply(content="<think>Hmm.</think>I would use a larger block and vector loads."),
+}
+NO_CODE_FAULTS = ("empty", "think_only", "prose")
+
+
+class FaultsFirst:
+    """A `Router` kernel script: the first generate requests get `faults`, in order, the rest
+    `then` (any round, any branch; a failed call's retry repeats its prompt, so requests are
+    counted, not rounds)."""
+
+    def __init__(self, faults: list[Scripted], then: Scripted) -> None:
+        self.faults, self.then, self.asked = list(faults), then, 0
+
+    def __call__(self, round_: int, idea: str, request: dict[str, Any]) -> Scripted:
+        self.asked += 1
+        return self.faults.pop(0) if self.faults else self.then
 
 
 def ideas_reply(ideas: list[str]) -> Reply:
