@@ -2,12 +2,13 @@
 
 The project's KernelBench-format suite (its problems --copies times under new numbers, as in
 benchmarks/multi_gpu.py) runs three times with N workers: on the local pool (`--workers N`, or
-one per GPU of --gpus), then twice on a Ray cluster of N CPUs (or the host's GPUs) that the
-script starts on this machine: first with cold Ray workers (each starts its sandbox inside its
-first task), then again on the same workers. A problem's overhead is its time from claim to
-recorded outcome, as the results file holds it, less its verification (the attempt's own start
-and end): the scheduling, transfer and recording around the verifier. Verdicts must equal the
-local pool's.
+one per GPU of --gpus), then twice on a Ray cluster of N CPUs (or those GPUs) that the script
+starts on this machine: first with cold Ray workers (each starts its sandbox inside its first
+task), then again on the same workers. On GPUs an untimed pass first fills the baseline cache,
+so that no timed run measures eager and torch.compile baselines. A problem's overhead is its
+time from claim to recorded outcome, as the results file holds it, less its verification (the
+attempt's own start and end): the scheduling, transfer and recording around the verifier.
+Verdicts must equal the local pool's.
 
     python benchmarks/ray_eval.py [--workers N] [--copies C] [--gpus 0,1] [--out DIR]
                                   [--markdown FILE]
@@ -109,6 +110,10 @@ def main() -> None:
         return EvalOptions(suite=str(suite), out=out / name, candidates=candidates, gpus=gpus,
                            cpu_workers=args.workers, timeout_s=args.timeout, ray=ray)
 
+    if gpus:  # fill the baseline cache, so that no timed run measures baselines
+        console.print("measuring baselines (not timed)")
+        launch(EvalOptions(suite=str(SUITE), out=out / "baselines", candidates=CANDIDATES,
+                           gpus=gpus, timeout_s=args.timeout))
     wall, local = timed_run(options("local", None))
     reference = decisions(out / "local")
     rows = [row("local pool", workers, wall, local, "reference")]
