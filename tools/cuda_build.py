@@ -13,6 +13,7 @@ import re
 import shutil
 import sys
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from kernel_agent.tools import compile_errors, disasm, integrity
@@ -70,7 +71,7 @@ def build_cuda(options: dict[str, Any], workdir: Path, target: Target,
             return report
         report.status, report.run_error = "run_error", info
     names = integrity.CUDA_KERNEL_NAME.findall(text)
-    for library in extension_files(before):
+    for library in extension_files(before, getattr(verification, "candidate_module", None)):
         report.kernels.extend(kernels_of(library, names, capability))
     if not report.kernels:
         report.notes.append("no __global__ function of the candidate was found in a built "
@@ -78,16 +79,21 @@ def build_cuda(options: dict[str, Any], workdir: Path, target: Target,
     return report
 
 
-def extension_files(before: set[str]) -> list[Path]:
-    """Shared libraries with device code imported since `before`: the candidate's extensions.
+def extension_files(before: set[str], candidate: ModuleType | None) -> list[Path]:
+    """Shared libraries with device code that the candidate loaded: its CUDA extensions.
 
-    Running the candidate imports other host-only libraries too (Triton's launcher stubs), which
-    cuobjdump refuses; nvcc's fat binary sections tell the two apart.
+    load_inline returns the extension module without entering it in sys.modules, so the
+    candidate's own globals are searched as well as the modules imported since `before`. Other
+    host-only libraries loaded on the way (Triton's launcher stubs) are refused by cuobjdump;
+    nvcc's fat binary sections tell the two apart.
     """
-    found = []
-    for name in set(sys.modules) - before:
-        file = getattr(sys.modules[name], "__file__", None) or ""
-        if file.endswith(".so") and has_device_code(Path(file)):
+    modules = [sys.modules[name] for name in set(sys.modules) - before]
+    if candidate is not None:
+        modules += [value for value in vars(candidate).values() if isinstance(value, ModuleType)]
+    found: list[Path] = []
+    for module in modules:
+        file = getattr(module, "__file__", None) or ""
+        if file.endswith(".so") and Path(file) not in found and has_device_code(Path(file)):
             found.append(Path(file))
     return found
 

@@ -172,3 +172,26 @@ def test_worker_whose_triton_interprets_compiles_in_a_fresh_python() -> None:
     assert report.status == "ok", report.summary()
     assert report.capture.startswith("launches recorded under the Triton interpreter")
     assert report.kernel("copy_kernel").sass_highlights["global_load_128"] >= 1
+
+
+def test_cuda_extensions_are_found_through_the_candidate_and_host_stubs_left_out(
+        tmp_path: Path) -> None:
+    """load_inline's module is not in sys.modules; Triton's launcher stubs have no device code
+    (cuobjdump fails on them), so only libraries carrying nvcc's fat binary are read."""
+    import sys
+    from types import ModuleType
+
+    from kernel_agent.tools.cuda_build import extension_files
+
+    def module(name: str, data: bytes) -> ModuleType:
+        library = tmp_path / f"{name}.so"
+        library.write_bytes(data)
+        made = ModuleType(name)
+        made.__file__ = str(library)
+        return made
+
+    candidate = ModuleType("candidate")
+    candidate.extension = module("extension", b"\x7fELF\0\0.nvFatBinSegment\0.nv_fatbin\0")
+    candidate.launcher = module("launcher", b"\x7fELF\0\0.text\0.data\0")
+    assert extension_files(set(sys.modules), candidate) == [tmp_path / "extension.so"]
+    assert extension_files(set(sys.modules), None) == []
