@@ -143,7 +143,7 @@ def drain_on_ray(ray: ModuleType, run_dir: Path, spec: JobSpec, progress: Progre
                 try:
                     outcome: TaskOutcome = ray.get(ref)
                 except ray.exceptions.RayError as exc:  # retries spent: kept for --resume
-                    lost[sent.claim.id] = str(exc).strip().splitlines()[0]
+                    lost[sent.claim.id] = f"{type(exc).__name__}: {last_line(exc)}"
                     continue
                 record(store, run_dir, sent.claim.id, outcome)
                 progress.problem_finished(sent.claim.id, outcome.finished,
@@ -159,6 +159,12 @@ def drain_on_ray(ray: ModuleType, run_dir: Path, spec: JobSpec, progress: Progre
         raise RunError(f"{len(lost)} problem(s) did not finish on the Ray cluster, "
                        f"{MAX_RETRIES} retries each, and are left for --resume: "
                        f"{', '.join(lost)} (first: {first[0]}: {first[1]})")
+
+
+def last_line(exc: BaseException) -> str:
+    """The line that says what went wrong (a task's error ends with its exception)."""
+    lines = [line for line in str(exc).splitlines() if line.strip()]
+    return lines[-1].strip() if lines else ""
 
 
 def task_of(claim: Claim, store: ResultStore) -> ProblemTask:

@@ -2,11 +2,11 @@
 
 The driver sends a `ProblemTask` (the problem's and candidate's bytes, the claim's times) and a
 `JobSpec` (which job, with what settings); the worker answers with a `TaskOutcome`. Nothing else
-crosses: the sandbox is made on the worker (one per GPU Ray assigns, kept for the worker
-process's later tasks), and the job records into a scratch results file of its own, whose rows
-come back in the outcome for the driver to write into the run's results file. Files are read
-where the driver names them when this host holds the same bytes there (one host, a shared
-filesystem), otherwise from copies in the task's scratch directory.
+crosses: the sandbox is made on the worker (one per Ray worker process, on the GPU Ray assigned,
+kept for that process's later tasks), and the job records into a scratch results file of its
+own, whose rows come back in the outcome for the driver to write into the run's results file.
+Files are read where the driver names them when this host holds the same bytes there (one host,
+a shared filesystem), otherwise from copies in the task's scratch directory.
 """
 
 from __future__ import annotations
@@ -68,11 +68,13 @@ class JobSpec:
     memory: bool = True
 
     def job(self, scratch: Path) -> Job:
+        """The job the local pool would run; a search keeps its folder under `scratch`."""
         if self.model is None:
             return EvaluateOnly(self.timeout_s)
         from kernel_agent.evals.generate import GenerateAndEvaluate
 
-        model = replace(self.model, api_key=os.environ.get(API_KEY_ENV) or self.model.api_key)
+        key = os.environ.get(API_KEY_ENV) or os.environ.get(self.model.api_key_env or "")
+        model = replace(self.model, api_key=key or None)  # the driver's, else the node's own
         return GenerateAndEvaluate(model, scratch, minutes=self.minutes, branches=self.branches,
                                    rounds=self.rounds, timeout_s=self.timeout_s,
                                    memory=self.memory)
