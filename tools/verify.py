@@ -4,7 +4,8 @@ Run by name (`kernel_agent.tools.verify:run`) on a JSON payload; imports only th
 library, torch and (through the candidate) triton. Order of work: load both files, build Model
 and ModelNew with identical weights, run correctness trials on fresh inputs with integrity checks
 around every call, then, on a GPU and only for a correct candidate, time it against the eager
-and torch.compile references.
+and torch.compile references on fresh input sets, checking what every timed call returned
+(timed_check). A static review of the source adds its findings last (static_review).
 """
 
 from __future__ import annotations
