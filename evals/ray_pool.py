@@ -142,7 +142,7 @@ def drain_on_ray(ray: ModuleType, run_dir: Path, spec: JobSpec, progress: Progre
                 sent = in_flight.pop(ref)
                 try:
                     outcome: TaskOutcome = ray.get(ref)
-                except ray.exceptions.RayError as exc:  # retries spent: kept for --resume
+                except ray.exceptions.RayError as exc:  # lost, retries spent: for --resume
                     lost[sent.claim.id] = f"{type(exc).__name__}: {last_line(exc)}"
                     continue
                 record(store, run_dir, sent.claim.id, outcome)
@@ -156,8 +156,8 @@ def drain_on_ray(ray: ModuleType, run_dir: Path, spec: JobSpec, progress: Progre
         progress.stop()
     if lost:
         first = next(iter(lost.items()))
-        raise RunError(f"{len(lost)} problem(s) did not finish on the Ray cluster, "
-                       f"{MAX_RETRIES} retries each, and are left for --resume: "
+        raise RunError(f"{len(lost)} problem(s) did not finish on the Ray cluster (a lost "
+                       f"worker is retried {MAX_RETRIES} times) and are left for --resume: "
                        f"{', '.join(lost)} (first: {first[0]}: {first[1]})")
 
 

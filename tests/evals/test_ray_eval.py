@@ -180,7 +180,8 @@ def test_a_problem_lost_more_often_than_retried_is_left_for_resume(tmp_path: Pat
         thread.join(180)
     assert len(failures) == 1, "the run must say that a problem was lost"
     message = str(failures[0])
-    assert "1 problem(s) did not finish on the Ray cluster, 0 retries each" in message
+    assert "1 problem(s) did not finish on the Ray cluster (a lost worker is retried 0 " \
+           "times)" in message and "WorkerCrashedError" in message
     states = {r["id"]: r for r in rows(tmp_path / "run", "SELECT * FROM problems")}
     lost = [p for p, r in states.items() if r["state"] != "done"]
     assert len(lost) == 1 and lost[0] in message and states[lost[0]]["state"] == "pending"
