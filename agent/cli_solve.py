@@ -84,6 +84,7 @@ def solve(
     3 no model endpoint configured, 4 the model endpoint went down during the search (resume
     it with more time), 130 interrupted (the run can be resumed).
     """
+    started = time.time()  # the budget counts from here: start-up is part of it
     from kernel_agent.agent.solve_setup import SolveRequest
 
     request = SolveRequest(problem=problem, budget=budget, branches=branches, backend=backend,
@@ -94,7 +95,8 @@ def solve(
         flags = {"--profile": profile, "--model": model, "--base-url": base_url,
                  "--sandbox": None if sandbox == "local" else sandbox}
         hint = resume_command(problem, plan.run_dir, flags)
-        code = _run(plan, config, sandbox, hint) if config else _recall(plan, sandbox, no_model)
+        code = (_run(plan, config, sandbox, hint, started) if config
+                else _recall(plan, sandbox, no_model))
     except KeyboardInterrupt:  # before the search's own handler is in place, or after it
         Console(stderr=True).print("interrupted")
         raise typer.Exit(EXIT_INTERRUPTED) from None
@@ -128,23 +130,25 @@ def _prepare(request: SolveRequest, profile: str | None, model: str | None, base
     return plan, config, None
 
 
-def _run(plan: SolvePlan, config: ModelConfig, sandbox_name: str, hint: str) -> int:
-    """Run the search with progress shown; the exit status."""
+def _run(plan: SolvePlan, config: ModelConfig, sandbox_name: str, hint: str,
+         started: float) -> int:
+    """Run the search with progress shown; the exit status. A new search's budget ends
+    `plan.minutes` after `started`, when the command began."""
     from kernel_agent.agent.live_view import SearchView
 
     console = Console(soft_wrap=True)
     verb = "resuming" if plan.resume else "solving"
     console.print(f"{verb} {plan.problem} with {config.model} at {config.base_url} -> "
                   f"{plan.run_dir}", markup=False, highlight=False)
+    deadline = None if plan.resume else started + 60 * plan.minutes
     view = SearchView(problem=str(plan.problem), branches=plan.branches, minutes=plan.minutes,
-                      max_rounds=plan.rounds,
-                      deadline=None if plan.resume else time.time() + 60 * plan.minutes)
+                      max_rounds=plan.rounds, deadline=deadline)
     result = _searched(plan, sandbox_name, console, view,
                        f"interrupted: the search stopped; its checkpoint is kept in "
                        f"{plan.run_dir}\nresume it with:\n  {hint}",
                        model=config, branches=plan.branches, rounds=plan.rounds,
                        target_speedup=plan.target_speedup, resume=plan.resume,
-                       more_minutes=plan.more_minutes)
+                       more_minutes=plan.more_minutes, deadline=deadline)
     for line in summary_lines(result):
         console.print(line, markup=False, highlight=False)
     more_time = f"{hint} --budget {plan.minutes:g}m"

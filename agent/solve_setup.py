@@ -100,9 +100,6 @@ def _resumed(request: SolveRequest, text: str, minutes: float | None) -> SolvePl
     if not recorded.get("thread_id"):
         raise SolveInputError(f"{run_dir}/{META} is unreadable or names no thread id")
     _same_problem(request.problem, text, recorded, run_dir)
-    if minutes is not None and minutes <= 0:
-        raise SolveInputError(f"--budget with --resume is time added to the run; it must be "
-                              f"more than zero, not {request.budget!r}")
     kept = {"rounds": (request.rounds, "--rounds"), "branches": (request.branches, "--branches")}
     for key, (given, flag) in kept.items():
         if given is not None and given != recorded.get(key):

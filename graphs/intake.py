@@ -72,7 +72,8 @@ def intake(state: State, runtime: Runtime[Context]
     now = time.time()
     update: dict[str, Any] = {
         **fresh, "problem": problem, "request": request, "started_at": now,
-        "deadline": now + 60 * minutes, "max_rounds": budget.get("rounds"),
+        "deadline": budget.get("deadline") or now + 60 * minutes,
+        "max_rounds": budget.get("rounds"),
         "max_tokens": budget.get("tokens"), "round": 0, "round_started_at": now,
         "system_prompt": system_prompt(problem["text"], gpu=gpu),
         "search_inputs": {"problem_text": state.get("problem_text"),

@@ -1,9 +1,10 @@
 """Plan: K branches, each with a different optimisation idea, then round 1 fans out.
 
-The model proposes the ideas; an unusable answer, or an endpoint that fails here, falls back to
-the built-in ideas for the problem's family, so planning never stops a search. On a follow-up
-in a conversation, the first prompts also offer the previous search's best kernel as a start;
-for a problem kernel memory knows, the remembered kernel (re-verified by recall).
+The model proposes the ideas; an unusable answer, or an endpoint that fails here or takes more
+than a fifth of the time left, falls back to the built-in ideas for the problem's family, so
+planning never stops a search nor spends its budget. On a follow-up in a conversation, the
+first prompts also offer the previous search's best kernel as a start; for a problem kernel
+memory knows, the remembered kernel (re-verified by recall).
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ from kernel_agent.graphs.ideas import choose_ideas, parse_ideas
 from kernel_agent.graphs.modelcall import ModelCallFailed, ask, within
 from kernel_agent.graphs.state import Branch, GenerateTask, State
 
+PLAN_SHARE = 0.2  # of the time left, at most, for the model's ideas
+
 
 def plan(state: State, runtime: Runtime[Context]) -> Command:
     context = context_of(runtime)
@@ -37,8 +40,9 @@ def plan(state: State, runtime: Runtime[Context]) -> Command:
                                 request_line=request_line, count=context.branches)
     proposed: list[str] = []
     tokens, seconds, error = 0, 0.0, None
-    try:
-        with within(state["deadline"]):
+    now = time.time()
+    try:  # a share of the time left: the ideas are worth less than the attempts they start
+        with within(min(state["deadline"], now + PLAN_SHARE * (state["deadline"] - now))):
             reply = ask(context.generator(), [HumanMessage(prompt)])
         proposed = parse_ideas(split_reasoning(reply.message).answer)
         tokens, seconds = reply.tokens, reply.seconds

@@ -81,7 +81,7 @@ def run_search(problem_path: str | Path, run_dir: str | Path, *, model: ModelSpe
                answer_attempts: int = 2, tool_steps: int = 12,
                memory: KernelMemory | None = None, use_memory: bool = True,
                recall_only: bool = False, tune: bool = True, more_minutes: float | None = None,
-               breaker: Breaker | None = None) -> SearchResult:
+               breaker: Breaker | None = None, deadline: float | None = None) -> SearchResult:
     """Search for a fast, correct kernel for `problem_path`; see the module docstring.
 
     `problem_text`, when given, is searched instead of the file's text (under the file's path),
@@ -89,7 +89,8 @@ def run_search(problem_path: str | Path, run_dir: str | Path, *, model: ModelSpe
     (default: the user's, unless `use_memory` is False); `recall_only` answers from memory
     alone, asking no model, so it needs no endpoint; `tune` tunes the chosen kernel on a GPU.
     `more_minutes` (with `resume`) adds time to the run; `breaker` says when the endpoint
-    counts as down (default: `Breaker()`)."""
+    counts as down (default: `Breaker()`); `deadline` (epoch seconds) ends a new search's
+    budget there instead of `minutes` after it starts."""
     directory = RunDir(run_dir)
     thread_id = _thread_id(directory, thread_id, resume)
     directory.write_meta({"thread_id": thread_id, "problem_path": str(problem_path),
@@ -116,7 +117,8 @@ def run_search(problem_path: str | Path, run_dir: str | Path, *, model: ModelSpe
             started = bool(graph.get_state(config).values)
             search_input = None if started else {
                 "problem_path": str(problem_path),
-                "budget": {"minutes": minutes, "rounds": rounds, "tokens": tokens},
+                "budget": {"minutes": minutes, "rounds": rounds, "tokens": tokens,
+                           "deadline": deadline},
                 **({"request": request} if request else {}),
                 **({"problem_text": problem_text} if problem_text else {})}
             _stream(graph, search_input, config, context, on_event)

@@ -25,11 +25,14 @@ from kernel_agent.graphs.ranking import keep_best
 
 
 class BudgetSpec(TypedDict, total=False):
-    """What the caller grants: wall minutes (default 15), rounds and tokens (None: no limit)."""
+    """What the caller grants: wall minutes (default 15), rounds and tokens (None: no limit);
+    `deadline` (epoch seconds) when the caller's clock started before the search's (the CLI
+    counts the budget from its own start)."""
 
     minutes: float
     rounds: int | None
     tokens: int | None
+    deadline: NotRequired[float | None]
 
 
 class InputState(TypedDict, total=False):

@@ -102,11 +102,13 @@ def test_resume_by_directory_thread_id_or_its_short_form(workdir):
 
 def test_resume_keeps_the_runs_problem_and_budget(workdir):
     run_dir = started_run(workdir / "run", PROBLEM, "b" * 32)
-    same = plan_solve(SolveRequest(problem=PROBLEM, resume=str(run_dir), budget="5m",
-                                   rounds=3, target_speedup=2.0))
-    assert same.minutes == 5.0 and same.target_speedup == 2.0
-    with pytest.raises(SolveInputError, match="--budget cannot change when resuming"):
-        plan_solve(SolveRequest(problem=PROBLEM, resume=str(run_dir), budget="20m"))
+    same = plan_solve(SolveRequest(problem=PROBLEM, resume=str(run_dir), rounds=3,
+                                   target_speedup=2.0))
+    assert same.minutes == 5.0 and same.target_speedup == 2.0 and same.more_minutes is None
+    more = plan_solve(SolveRequest(problem=PROBLEM, resume=str(run_dir), budget="20m"))
+    assert more.minutes == 5.0 and more.more_minutes == 20.0, "--budget adds time"
+    with pytest.raises(SolveInputError, match="--budget: the duration '0' is not positive"):
+        plan_solve(SolveRequest(problem=PROBLEM, resume=str(run_dir), budget="0"))
     with pytest.raises(SolveInputError, match="--branches cannot change"):
         plan_solve(SolveRequest(problem=PROBLEM, resume=str(run_dir), branches=8))
     with pytest.raises(SolveInputError, match="--backend cannot be given with --resume"):
