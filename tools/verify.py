@@ -11,6 +11,7 @@ and torch.compile references on fresh input sets, checking what every timed call
 from __future__ import annotations
 
 import inspect
+import itertools
 import os
 import tempfile
 import traceback
@@ -483,7 +484,7 @@ def copy_matching_weights(source: Any, target: Any) -> None:
 
 def rotating(model: Callable[..., Any], sets: list[InputSet]) -> Callable[[], Any]:
     """A no-argument call of `model` that takes the next input set each time."""
-    turn = iter(range(1 << 62))
+    turn = itertools.count()
 
     def call() -> Any:
         with torch.no_grad():
