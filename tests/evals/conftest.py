@@ -7,7 +7,8 @@ must say about it on a CPU:
     level1/1_Scale_add         correct Triton kernel              pass
     level1/2_ReLU              leaky ReLU where ReLU is asked     fail, wrong values
     level1/3_Row_sum           launch misses an argument          fail, runtime_error
-    level1/4_Softmax           torch.softmax, no kernel of its own fail, no_custom_kernel
+    level1/4_Softmax           torch.softmax, no kernel of its own fail, no_custom_kernel,
+                                                                  static_torch_compute
     level1/5_Square_large      correct, but the problem has only GPU-sized inputs: bad input
     level1/6_GELU              imports a Triton name that does not exist: does not load
     level2/1_Add_ReLU          correct fused kernel               pass
@@ -39,7 +40,8 @@ EXPECTED: dict[str, tuple[str, str | None, bool | None, bool | None, bool | None
     "level1/1_Scale_add": ("evaluated", "pass", True, True, True, [], None),
     "level1/2_ReLU": ("evaluated", "fail", True, False, False, [], None),
     "level1/3_Row_sum": ("evaluated", "fail", True, False, False, [], "runtime_error"),
-    "level1/4_Softmax": ("evaluated", "fail", True, True, False, ["no_custom_kernel"], None),
+    "level1/4_Softmax": ("evaluated", "fail", True, True, False,
+                         ["no_custom_kernel", "static_torch_compute"], None),
     "level1/5_Square_large": ("bad_input", "bad_input", None, None, None, [], "bad_problem"),
     "level1/6_GELU": ("evaluated", "fail", False, False, False, [], "load_error"),
     "level2/1_Add_ReLU": ("evaluated", "pass", True, True, True, [], None),

@@ -46,6 +46,7 @@ def test_headline_matches_the_hand_derived_verdicts(evaluated):
     assert head["untimed_correct"] is None
     assert head["flags"] == {"inputs_modified": {"attempts": 1, "problems": 1},
                              "no_custom_kernel": {"attempts": 1, "problems": 1},
+                             "static_torch_compute": {"attempts": 1, "problems": 1},
                              "output_aliases_input": {"attempts": 1, "problems": 1}}
     assert head["tokens"] == {"prompt": 0, "completion": 0, "total": 0, "requests": 0,
                               "cost": None}
