@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 
 from kernel_agent.agent.cli import app
 from kernel_agent.agent.cli_solve import EXIT_ENDPOINT_DOWN
+from kernel_agent.agent.live_view import SearchView, line_for
 from kernel_agent.graphs import assess, runner
 from kernel_agent.graphs.breaker import Breaker
 from tests.conftest import ROOT
@@ -71,3 +72,18 @@ def test_endpoint_down_exits_4_and_resuming_with_more_time_passes(tmp_path, monk
     assert "time added: 2 min more" in resumed.output
     assert [c["status"] for c in lines(out / "candidates.jsonl")] == ["fail", "pass"]
     assert Path(out / "best_kernel.py").read_text() == CORRECT
+
+
+def test_the_live_view_shows_failed_attempts_and_added_time():
+    view = SearchView(problem="p.py", branches=1, minutes=1.0)
+    failed = {"event": "attempt_failed", "time": 0.0, "round": 1, "branch": 0,
+              "kind": "no_code", "message": "the answer was empty"}
+    view.apply({"event": "round_started", "time": 0.0, "round": 1})
+    view.apply(failed)
+    assert view.rows[(1, 0)].failed_tries == 1
+    assert line_for(failed) == ("round 1 branch 0: attempt failed (no_code), asking again: "
+                                "the answer was empty")
+    view.apply({"event": "finished", "time": 50.0})
+    view.apply({"event": "time_added", "time": 100.0, "minutes": 10.0, "seconds_left": 600.0,
+                "round": 2})
+    assert not view.finished and view.minutes == 10.0 and view.time_used(160.0) == 60.0

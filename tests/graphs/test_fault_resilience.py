@@ -129,3 +129,20 @@ def test_more_time_changes_nothing_for_a_run_that_met_its_target(tmp_path, sandb
                            more_minutes=1, sandbox=sandbox, model=chat_model(server))
         assert len(server.requests) == asked, "no model call: a correct kernel is the target"
     assert first.status == again.status == "pass" and again.rounds == first.rounds
+
+
+def test_the_breaker_needs_both_the_count_and_the_window():
+    breaker = Breaker(failures=3, window_s=60)
+
+    def failed(at: float) -> dict:
+        return {"round": 1, "branch": 0, "kind": "model_error", "message": "503", "at": at}
+
+    health = breaker.judge(None, [], [failed(0.0), failed(1.0), failed(2.0)], now=2.0)
+    assert (health["failures"], health["since"], health["down"]) == (3, 0.0, False)
+    health = breaker.judge(health, [], [failed(61.0)], now=61.0)
+    assert health["down"], "four in a row over 61 s"
+    no_code = {**failed(62.0), "kind": "no_code"}
+    assert breaker.judge(health, [], [failed(62.0), no_code], now=62.0)["failures"] == 0, \
+        "the endpoint answered a branch: the count starts again"
+    out_of_time = {**failed(62.0), "kind": "out_of_budget"}
+    assert breaker.judge(health, [], [out_of_time], now=62.0) == health, "neither"
