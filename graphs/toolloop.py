@@ -96,7 +96,7 @@ def tool_round(task: GenerateTask, context: Context) -> Attempt:
                     attempt.code, attempt.note = code, _note(used, f"answered with code: {note}")
                     return attempt
                 plain_answers += 1
-                attempt.note = note
+                attempt.no_code(note, reply.seconds)  # recorded as a failed attempt
                 if plain_answers >= context.answer_attempts:
                     attempt.note = _note(used, f"no usable code in {plain_answers} answer(s) "
                                                f"without a tool call; last: {note}")
