@@ -23,12 +23,13 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
-from typer.core import TyperGroup
+
+from kernel_agent.agent.cli_style import App, Group
 
 EXIT_BAD_INPUT, EXIT_INTERRUPTED = 2, 130
 
 
-class RunByDefault(TyperGroup):
+class RunByDefault(Group):
     """A group that treats an unknown first word as the first argument of `run`."""
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
@@ -41,16 +42,14 @@ class RunByDefault(TyperGroup):
         return super().parse_args(ctx, args)
 
 
-eval_app = typer.Typer(
+eval_app = App(
     cls=RunByDefault, no_args_is_help=True,
     help="Evaluate the agent or existing kernels on a KernelBench-format suite. "
          "`kernel-agent eval SUITE ...` runs (see `eval run --help`); "
          "`kernel-agent eval report RUN_DIR` rebuilds a run's report.")
 
-CANDIDATES_HELP = (
-    "evaluate-only: a folder with one solution per problem, found as DIR/levelL/<id>_<name>.py, "
-    "DIR/levelL/<id>_<name>/kernel.py, DIR/level_L_problem_<id>_sample_0_kernel.py, "
-    "DIR/<id>_<name>.py or DIR/<id>_<name>/kernel.py; without it the agent generates")
+CANDIDATES_HELP = ("evaluate-only: a folder with one solution per problem (the layouts it may "
+                   "have are listed above); without it the agent generates")
 
 
 @eval_app.command()
@@ -71,18 +70,18 @@ def run(
     gpus: Annotated[str | None, typer.Option(
         help="GPU indices to spread problems over, one worker per entry, e.g. 0,1; an index "
              "named more than once gets that many workers sharing it (0,0,0: three workers "
-             "on GPU 0, which rehearses a multi-GPU run but shares its timings); 'cpu' for none "
-             "[default: all found]")
-    ] = None,
+             "on GPU 0, which rehearses a multi-GPU run but shares its timings); 'cpu' for none",
+        show_default="all found")] = None,
     workers: Annotated[int, typer.Option(
         min=1, help="parallel problems when no GPU is used (--gpus cpu, or none found)")] = 1,
     out: Annotated[Path | None, typer.Option(
-        help="run directory [default: eval-runs/<suite>-<mode>-<time>]")] = None,
+        show_default="eval-runs/<suite>-<mode>-<time>", help="run directory")] = None,
     resume: Annotated[bool, typer.Option(
         help="continue the run in --out; finished problems are not run again")] = False,
     timeout: Annotated[float | None, typer.Option(
-        help="seconds allowed per verification [default: derived from each problem's "
-             "reference run time plus a compile allowance, at most 600]")] = None,
+        show_default="from each problem's reference",
+        help="seconds allowed per verification: a compile allowance plus ten times the "
+             "reference's own run, at most 600")] = None,
     profile: Annotated[str | None, typer.Option(help="generate: model profile")] = None,
     model: Annotated[str | None, typer.Option(help="generate: model name")] = None,
     base_url: Annotated[str | None, typer.Option(
@@ -94,9 +93,17 @@ def run(
         metavar="[ADDRESS]",
         help="run each problem as a Ray task (one GPU each; one CPU on a cluster without "
              "GPUs) on the cluster at ADDRESS; without one, RAY_ADDRESS or a new local "
-             "cluster. Needs pip install 'kernel-agent[ray]'")] = None,
+             "cluster. Needs pip install 'kernel-agent\\[ray]'")] = None,
 ) -> None:
     """Run SUITE: evaluate-only with --candidates, else generate-and-evaluate with the agent.
+
+    \b
+    --candidates DIR holds one solution per problem, found as any of
+      DIR/levelL/<id>_<name>.py
+      DIR/levelL/<id>_<name>/kernel.py
+      DIR/level_L_problem_<id>_sample_0_kernel.py
+      DIR/<id>_<name>.py
+      DIR/<id>_<name>/kernel.py
 
     Results go to OUT/results.sqlite as they come (a killed run continues with --resume), and
     the report (report.md, report.html, report.json, problems.csv, attempts.csv, figures/) is

@@ -21,6 +21,7 @@ from rich.syntax import Syntax
 from rich.table import Table
 from rich.text import Text
 
+from kernel_agent.agent.cli_style import App
 from kernel_agent.tools.check import BadInput, read_source
 from kernel_agent.tools.memory import KernelMemory, KernelMemoryError, recall
 from kernel_agent.tools.memory_record import MemoryEntry
@@ -28,7 +29,7 @@ from kernel_agent.tools.memory_record import MemoryEntry
 EXIT_BAD_INPUT = 2
 SIMILAR_SHOWN = 10
 
-memory_app = typer.Typer(
+memory_app = App(
     no_args_is_help=True,
     help="Kernel memory: every kernel that passed the verifier, found again by problem.")
 
