@@ -7,6 +7,8 @@ from typing import Any
 
 from kernel_agent.graphs.ranking import best_of
 
+FAILURES_SHOWN = 40  # the latest attempts without a candidate; attempts.jsonl has them all
+
 
 def render(state: dict[str, Any]) -> str:
     problem = state.get("problem") or {"path": state.get("problem_path", "?")}
@@ -42,8 +44,10 @@ def render(state: dict[str, Any]) -> str:
         lines += ["## Attempts without a candidate", "",
                   "Each cost its branch one attempt; the branch asked again. Every failed call "
                   "and answer without code, re-asks included, is in attempts.jsonl.", ""]
+        if len(failures) > FAILURES_SHOWN:
+            lines.append(f"- ({len(failures) - FAILURES_SHOWN} earlier ones in attempts.jsonl)")
         lines += [f"- round {f['round']}, branch {f['branch']}: {f['kind']}: "
-                  f"{' '.join(f['message'].split())[:300]}" for f in failures]
+                  f"{' '.join(f['message'].split())[:300]}" for f in failures[-FAILURES_SHOWN:]]
         lines.append("")
     return "\n".join(lines)
 
