@@ -9,8 +9,8 @@ names its deadline with `within(deadline)`; every `ask` inside it then
   it; a daemon thread never holds the process at exit);
 - retries what may succeed on another try (connection errors, timeouts, HTTP 408, 409, 429 and
   5xx, an answer that is not a chat completion, a stream cut mid-reply) up to the model's
-  `retries` (ModelConfig.max_retries), waiting as Retry-After asks or 1, 2, 4 ... s (at most
-  MAX_WAIT_S), and never sleeping past the deadline.
+  `retries` (ModelConfig.max_retries), waiting as Retry-After asks (at most MAX_ASKED_S) or
+  1, 2, 4 ... s (at most MAX_WAIT_S), and never sleeping past the deadline.
 The openai client does not retry on its own (agent/models.py): its backoff knows no deadline.
 """
 
@@ -44,6 +44,7 @@ MODEL_ERROR, OUT_OF_BUDGET = "model_error", "out_of_budget"
 MIN_CALL_S = 1.0  # with less time left, no call is started
 CONNECT_S = 10.0  # the longest wait for a connection, when the model's own timeout is longer
 BACKOFF_S, MAX_WAIT_S = 1.0, 30.0  # between tries of one call: doubling, with jitter
+MAX_ASKED_S = 120.0  # the longest Retry-After honoured (a call without a deadline included)
 DEFAULT_RETRIES = 2  # for chat models that do not say (ours carry ModelConfig.max_retries)
 RETRYABLE_STATUS = frozenset({408, 409, 429})  # and every 5xx
 
@@ -226,5 +227,5 @@ def _retry_after(exc: BaseException) -> float | None:
 def _wait(number: int, asked: float | None) -> float:
     """The wait before try `number + 1`: what the endpoint asked, else doubling with jitter."""
     if asked is not None:
-        return asked
+        return min(asked, MAX_ASKED_S)
     return min(MAX_WAIT_S, BACKOFF_S * 2 ** (number - 1)) * random.uniform(0.75, 1.0)
