@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from importlib.metadata import version as installed_version
 from pathlib import Path
 from typing import Annotated
 
@@ -15,12 +16,13 @@ from kernel_agent.agent.cli_mcp import serve_mcp
 from kernel_agent.agent.cli_memory import memory_app
 from kernel_agent.agent.cli_sandbox import sandbox_app
 from kernel_agent.agent.cli_solve import solve
+from kernel_agent.agent.cli_style import App, SandboxName
 from kernel_agent.agent.cli_tune import tune_command
 from kernel_agent.sandbox import Limits, get_sandbox
 from kernel_agent.tools.check import BadInput, check_files
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
-                  help="An agent that writes fast, correct GPU kernels.")
+app = App(add_completion=False, no_args_is_help=True,
+          help="An agent that writes fast, correct GPU kernels.")
 app.add_typer(sandbox_app, name="sandbox")
 app.add_typer(eval_app, name="eval")
 app.add_typer(memory_app, name="memory")
@@ -31,8 +33,18 @@ app.command("tune")(tune_command)
 EXIT_PASS, EXIT_FAIL, EXIT_BAD_INPUT = 0, 1, 2
 
 
+def show_version(wanted: bool) -> None:
+    if wanted:
+        print(f"kernel-agent {installed_version('kernel-agent')}")
+        raise typer.Exit()
+
+
 @app.callback()
-def root() -> None:
+def root(
+    version: Annotated[bool, typer.Option(
+        "--version", callback=show_version, is_eager=True,
+        help="Show the version and exit.")] = False,
+) -> None:
     """An agent that writes fast, correct GPU kernels."""
 
 
@@ -40,17 +52,21 @@ def root() -> None:
 def check(
     problem: Annotated[Path, typer.Argument(help="reference problem file (class Model)")],
     candidate: Annotated[Path, typer.Argument(help="candidate file (class ModelNew)")],
-    trials: Annotated[int | None, typer.Option(help="correctness trials [default: 5]")] = None,
-    atol: Annotated[float | None, typer.Option(help="absolute tolerance")] = None,
-    rtol: Annotated[float | None, typer.Option(help="relative tolerance")] = None,
+    trials: Annotated[int | None, typer.Option(
+        min=1, show_default="5, or the problem's", help="correctness trials")] = None,
+    atol: Annotated[float | None, typer.Option(
+        show_default="the problem's, else per dtype", help="absolute tolerance")] = None,
+    rtol: Annotated[float | None, typer.Option(
+        show_default="the problem's, else per dtype", help="relative tolerance")] = None,
     timing: Annotated[bool, typer.Option(help="time on a GPU")] = True,
     small: Annotated[bool | None, typer.Option(
-        help="use get_small_inputs() [default: on a CPU only]")] = None,
+        show_default="on a CPU only", help="use get_small_inputs()")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the verdict as JSON")] = False,
-    sandbox: Annotated[str, typer.Option(help="where the candidate runs")] = "local",
+    sandbox: Annotated[SandboxName, typer.Option(help="where the candidate runs")] = "local",
     timeout: Annotated[float | None, typer.Option(
-        help="wall-clock limit in seconds [default: derived from the reference's own run time "
-             "plus a compile allowance, at most 600]")] = None,
+        show_default="from the reference's run time",
+        help="wall-clock limit in seconds: a compile allowance plus ten times the reference's "
+             "own run, at most 600")] = None,
 ) -> None:
     """Verify CANDIDATE against PROBLEM: correctness, integrity and speed.
 

@@ -26,6 +26,7 @@ from rich.console import Console
 from rich.syntax import Syntax
 from rich.text import Text
 
+from kernel_agent.agent.cli_style import PROFILE_HELP
 from kernel_agent.agent.interrupt import exit_at_once_on_interrupt
 
 if TYPE_CHECKING:
@@ -49,8 +50,7 @@ def chat(
     rounds: Annotated[int | None, typer.Option(
         min=1, help="at most this many rounds per search")] = None,
     profile: Annotated[str | None, typer.Option(
-        show_default="nim-r1", help="model profile: nim-r1, deepseek, openai, local")
-    ] = None,
+        show_default="nim-r1", help=PROFILE_HELP)] = None,
     model: Annotated[str | None, typer.Option(help="model name at the endpoint")] = None,
     base_url: Annotated[str | None, typer.Option(help="OpenAI-compatible endpoint URL")] = None,
 ) -> None:

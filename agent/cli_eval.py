@@ -75,7 +75,7 @@ def run(
     workers: Annotated[int, typer.Option(
         min=1, help="parallel problems when no GPU is used (--gpus cpu, or none found)")] = 1,
     out: Annotated[Path | None, typer.Option(
-        show_default="eval-runs/<suite>-<mode>-<time>", help="run directory")] = None,
+        show_default="a new folder in eval-runs/", help="run directory")] = None,
     resume: Annotated[bool, typer.Option(
         help="continue the run in --out; finished problems are not run again")] = False,
     timeout: Annotated[float | None, typer.Option(

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 import typer
 
-from kernel_agent.sandbox import BACKENDS
+from kernel_agent.agent.cli_style import SandboxName
 
 
 def serve_mcp(
@@ -16,17 +16,15 @@ def serve_mcp(
     host: Annotated[str, typer.Option(help="address to listen on (http)")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="port to listen on (http)")] = 8765,
     work_dir: Annotated[Path | None, typer.Option(
-        help="where tool outputs and search runs are kept (default: the cache's mcp/)")] = None,
-    sandbox: Annotated[str, typer.Option(help="where candidates run")] = "local",
+        show_default="the cache's mcp/",
+        help="where tool outputs and search runs are kept")] = None,
+    sandbox: Annotated[SandboxName, typer.Option(help="where candidates run")] = "local",
 ) -> None:
     """Serve compile, test, profile, inspect, check and optimize_kernel over MCP.
 
     The model endpoint for optimize_kernel comes from the usual configuration
     (KERNEL_AGENT_PROFILE, KERNEL_AGENT_BASE_URL, KERNEL_AGENT_MODEL, the config file).
     """
-    if sandbox not in BACKENDS:
-        raise typer.BadParameter(f"unknown sandbox {sandbox!r}; choose one of {sorted(BACKENDS)}",
-                                 param_hint="--sandbox")
     from kernel_agent.agent.mcp_server import serve
 
     serve(transport, host, port, work_dir, sandbox)

@@ -8,8 +8,10 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-sandbox_app = typer.Typer(no_args_is_help=True,
-                          help="Build and check the sandboxes candidates run in.")
+from kernel_agent.agent.cli_style import App, SandboxName
+
+sandbox_app = App(no_args_is_help=True,
+                  help="Build and check the sandboxes candidates run in.")
 console = Console()
 
 
@@ -69,7 +71,7 @@ def build(
 
 @sandbox_app.command()
 def check(
-    sandbox: Annotated[str, typer.Option(help="backend to check: local or docker")] = "local",
+    sandbox: Annotated[SandboxName, typer.Option(help="backend to check")] = "local",
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
 ) -> None:
     """Run a probe task in a sandbox and show what a candidate sees there."""

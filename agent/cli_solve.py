@@ -27,6 +27,7 @@ from rich.console import Console, RenderableType
 from rich.live import Live
 from rich.text import Text
 
+from kernel_agent.agent.cli_style import PROFILE_HELP, BackendName, SandboxName
 from kernel_agent.agent.interrupt import EXIT_INTERRUPTED, exit_at_once_on_interrupt
 
 if TYPE_CHECKING:
@@ -60,15 +61,12 @@ def solve(
     branches: Annotated[int | None, typer.Option(
         min=1, show_default="4", help="candidates searched in parallel")] = None,
     profile: Annotated[str | None, typer.Option(
-        show_default="nim-r1", help="model profile: nim-r1, deepseek, openai, local")
-    ] = None,
+        show_default="nim-r1", help=PROFILE_HELP)] = None,
     model: Annotated[str | None, typer.Option(help="model name at the endpoint")] = None,
     base_url: Annotated[str | None, typer.Option(help="OpenAI-compatible endpoint URL")] = None,
-    backend: Annotated[str | None, typer.Option(
-        show_default="the problem's", help="allow only this kernel language: triton or cuda")
-    ] = None,
-    sandbox: Annotated[str, typer.Option(help="where candidates run: local or docker")
-                       ] = "local",
+    backend: Annotated[BackendName | None, typer.Option(
+        show_default="the problem's", help="allow only this kernel language")] = None,
+    sandbox: Annotated[SandboxName, typer.Option(help="where candidates run")] = "local",
     target_speedup: Annotated[float | None, typer.Option(
         help="stop once a kernel is this many times faster than eager PyTorch")] = None,
     rounds: Annotated[int | None, typer.Option(min=1, help="at most this many rounds")] = None,

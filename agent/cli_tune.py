@@ -20,6 +20,8 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from kernel_agent.agent.cli_style import SandboxName
+
 if TYPE_CHECKING:
     from kernel_agent.tools.tuning import TuneResult
 
@@ -34,14 +36,14 @@ def tune_command(
     max_variants: Annotated[int, typer.Option(
         min=1, help="at most this many variants are verified")] = 24,
     out: Annotated[Path | None, typer.Option(
-        help="where the tuned kernel goes (default: CANDIDATE.tuned.py)")] = None,
-    sandbox: Annotated[str, typer.Option(help="where the variants run: local or docker")] = "local",
+        show_default="CANDIDATE.tuned.py", help="where the tuned kernel goes")] = None,
+    sandbox: Annotated[SandboxName, typer.Option(help="where the variants run")] = "local",
     as_json: Annotated[bool, typer.Option("--json", help="print the result as JSON")] = False,
     workers: Annotated[int, typer.Option(
         min=1, help="variants verified at once without a GPU (local sandbox)")] = 2,
     timeout: Annotated[float | None, typer.Option(
-        help="wall-clock limit per verification, s [default: derived from the reference's "
-             "run time]")] = None,
+        show_default="from the reference's run time",
+        help="wall-clock limit per verification in seconds")] = None,
 ) -> None:
     """Tune CANDIDATE's block sizes, num_warps, num_stages and autotune configs on PROBLEM.
 

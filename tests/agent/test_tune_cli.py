@@ -58,4 +58,4 @@ def test_json_result_and_bad_input(tmp_path: Path):
     assert unparsable.returncode == 2 and "broken.py:3: syntax error" in unparsable.stderr
     unknown = run_tune(DATA / "scale_add_problem.py", TUNING / "scale_add_block16.py",
                        "--sandbox", "nowhere")
-    assert unknown.returncode == 2 and "unknown sandbox 'nowhere'" in unknown.stderr
+    assert unknown.returncode == 2 and "'nowhere' is not one of 'local', 'docker'" in unknown.stderr
