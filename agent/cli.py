@@ -94,7 +94,7 @@ def check(
     else:
         from kernel_agent.agent.verdict_view import render_verdict
 
-        console.print(render_verdict(verdict, f"{candidate} vs {problem}"))
+        console.print(render_verdict(verdict, candidate, problem))
     codes = {"pass": EXIT_PASS, "fail": EXIT_FAIL, "bad_input": EXIT_BAD_INPUT}
     raise typer.Exit(codes[verdict.status])
 

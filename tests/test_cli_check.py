@@ -1,19 +1,27 @@
-"""`kernel-agent check` as a user runs it: exit codes and the JSON verdict."""
+"""`kernel-agent check` as a user runs it: exit codes, what a person reads, the JSON verdict."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
 import subprocess
 import sys
+
+import pytest
+from rich.console import Console
+
+from kernel_agent.agent.verdict_view import region_text, render_verdict
+from kernel_agent.tools.verdict import Trial, Verdict
 
 from .conftest import DATA
 
 
-def run_check(*args: str) -> subprocess.CompletedProcess:
+def run_check(*args: str, columns: int = 400) -> subprocess.CompletedProcess:
     command = [sys.executable, "-m", "kernel_agent.agent.cli", "check", *map(str, args)]
-    # Wide columns: a long checkout path must not wrap the message under test.
-    env = {**os.environ, "COLUMNS": "400"}
+    # Wide columns by default: a long checkout path must not wrap the message under test.
+    env = {**os.environ, "COLUMNS": str(columns)}
     return subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
 
 
@@ -39,3 +47,59 @@ def test_json_verdict_with_options():
     assert len(verdict["trials"]) == 2
     assert verdict["tolerance"] == {"atol": 0.001, "rtol": 0.002}
     assert verdict["device"]["type"] == "cpu"
+
+
+@pytest.mark.parametrize("columns", [80, 120])
+def test_a_failure_says_where_the_wrong_elements_are(tmp_path, columns):
+    deep = tmp_path / ("a-folder-with-a-long-name-" * 3) / "problems"
+    deep.mkdir(parents=True)
+    problem = shutil.copy(DATA / "scale_add_problem.py", deep)
+    failed = run_check(problem, DATA / "scale_add_off_by_one.py", columns=columns)
+    assert failed.returncode == 1
+    lines = failed.stdout.splitlines()
+    assert all(len(line) <= columns for line in lines)
+    # the title names both files in full; the long path is in the panel, not cut in the title
+    assert "scale_add_off_by_one.py vs scale_add_problem.py" in lines[0]
+    flat = "".join(line.strip("│ ") for line in lines)
+    assert str(problem).replace(" ", "") in flat.replace(" ", "")
+    text = " ".join(" ".join(line.strip("│") for line in lines).split())
+    # the element past the end is read from whatever memory lies there: a NaN some trials
+    assert re.search(r"trials? [0-4](, [0-4])*: first wrong index \[999\]; wrong elements in "
+                     r"index 999 only \(of 1000\)", text)
+
+
+def test_a_broken_problem_shows_its_line_once():
+    broken = run_check(DATA / "problems" / "syntax_error.py", DATA / "scale_add_correct.py",
+                       columns=80)
+    assert broken.returncode == 2
+    text = broken.stdout
+    assert text.count("syntax error") == 1
+    assert text.count("syntax_error.py:11") == 1
+    assert ">   11 |     return [torch.randn(10]" in text
+
+
+def test_a_masking_bug_reads_as_columns_and_up():
+    assert region_text([[0, 63], [1024, 2047]], [64, 2048]) == \
+        "rows all 64, columns 1024 and up (of 2048)"
+    assert region_text([[3, 3], [0, 7], [2, 5]], [4, 8, 8]) == \
+        "dim 0 3 only (of 4), dim 1 all 8, dim 2 2-5 (of 8)"
+
+
+@pytest.mark.parametrize("columns", [80, 120])
+def test_trials_that_differ_get_a_line_each(columns):
+    trials = [Trial(seed=1, passed=False, mismatched=8, elements=64, first_bad_index=[0, 4],
+                    bad_region=[[0, 1], [4, 7]], bad_output_shape=[8, 8]),
+              Trial(seed=2, passed=True, elements=64),
+              Trial(seed=3, passed=False, mismatched=1, elements=64, first_bad_index=[7, 7],
+                    bad_region=[[7, 7], [7, 7]], bad_output_shape=[8, 8], nonfinite=1)]
+    verdict = Verdict(status="fail", stage="done", trials=trials,
+                      tolerance={"atol": 0.01, "rtol": 0.01}, device={"name": "cpu"})
+    console = Console(record=True, width=columns)
+    console.print(render_verdict(verdict, DATA / "c.py", DATA / "p.py"))
+    text = " ".join(" ".join(line.strip("│")
+                             for line in console.export_text().splitlines()).split())
+    assert ("trial 0: first wrong index [0, 4]; wrong elements in rows 0-1 (of 8), columns 4 "
+            "and up (of 8)") in text
+    assert ("trial 2: first wrong index [7, 7]; wrong elements in rows 7 only (of 8), columns "
+            "7 only (of 8); 1 NaN/Inf where the reference is finite") in text
+    assert "trial 1:" not in text

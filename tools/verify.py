@@ -112,8 +112,7 @@ class Verification:
         try:
             self.load_problem()
         except SpecError as exc:
-            return Verdict(status="bad_input", stage="load_problem", device=self.device_info(),
-                           error=ErrorInfo("bad_problem", str(exc), exc.path, exc.line))
+            return self.bad_problem(exc)
         verdict = Verdict(status="fail", stage="load_candidate", device=self.device_info())
         try:
             self.load_candidate()
@@ -130,8 +129,7 @@ class Verification:
                                       exc.excerpt)
             verdict.correct = False if exc.stage != "load_candidate" else None
         except SpecError as exc:  # the problem failed at run time (e.g. get_inputs raised)
-            return Verdict(status="bad_input", stage="load_problem", device=self.device_info(),
-                           error=ErrorInfo("bad_problem", str(exc), exc.path, exc.line))
+            return self.bad_problem(exc)
         for flag in static_review.review(self.candidate_source.text):
             self.add_flag(flag)
         static_review.confirm(self.flags)
@@ -471,6 +469,14 @@ class Verification:
 
     def excerpt(self, line: int | None) -> str:
         return excerpt(self.candidate_source.text, line, EXCERPT_CONTEXT)
+
+    def bad_problem(self, exc: SpecError) -> Verdict:
+        """A problem that cannot be used, with the lines around the one at fault: a person
+        fixing the file needs to see it."""
+        source = self.problem_source if exc.role == "problem" else self.candidate_source
+        return Verdict(status="bad_input", stage="load_problem", device=self.device_info(),
+                       error=ErrorInfo("bad_problem", str(exc), exc.path, exc.line,
+                                       excerpt(source.text, exc.line, EXCERPT_CONTEXT)))
 
 
 def copy_matching_weights(source: Any, target: Any) -> None:
