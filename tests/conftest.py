@@ -2,8 +2,9 @@
 
 CI sets KERNEL_AGENT_REQUIRE_DOCKER=1, so a missing Docker engine fails the run instead of
 skipping the Docker tests; on the GPU host KERNEL_AGENT_REQUIRE_GPU=1 does the same for `gpu`,
-KERNEL_AGENT_REQUIRE_SERVER=1 for the tests that start `langgraph dev`, and
-KERNEL_AGENT_REQUIRE_RAY=1 for those that start a local Ray cluster.
+KERNEL_AGENT_REQUIRE_SERVER=1 for the tests that start `langgraph dev`,
+KERNEL_AGENT_REQUIRE_RAY=1 for those that start a local Ray cluster, and
+KERNEL_AGENT_REQUIRE_BROWSER=1 for those that open a report in headless Chromium.
 """
 
 from __future__ import annotations
@@ -57,6 +58,16 @@ def langgraph_cli() -> list[str]:
         "langgraph_cli", "langgraph_api", "langgraph_runtime_inmem"))
     require("langgraph-cli[inmem]", present, "KERNEL_AGENT_REQUIRE_SERVER")
     return [sys.executable, "-m", "langgraph_cli"]
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """The headless browser that opens reports: Chromium from the OS packages."""
+    found = next(filter(None, map(shutil.which, ("chromium", "chromium-browser"))), None)
+    require("Chromium (apt-get install chromium)", found is not None,
+            "KERNEL_AGENT_REQUIRE_BROWSER")
+    assert found is not None
+    return found
 
 
 @pytest.fixture(autouse=True)
