@@ -5,12 +5,15 @@
 
 Every line is a message, read from the terminal, or from stdin when it is not one (so a file of
 lines drives a session). The first message is drafted into a reference problem (KernelBench
-format), checked in the sandbox and shown; "y", "yes" or an empty line approves it, "e" opens it
+format), checked in the sandbox and shown; "y", "yes" or an empty line approves it (a draft that
+cannot be used is not approved: the reason is said and the question asked again), "e" opens it
 in $EDITOR (on a terminal), and anything else asks for a change. The search then runs with its
 progress printed line by line. After the result, the next line is a follow-up on the same thread
 ("now for D=64", "make it causal"): the reference is revised from it and the best kernel so far
-is offered as a starting point. End of input ends the session; `--out DIR` again continues it,
-since the thread is checkpointed in DIR (graphs/conversation.py).
+is offered as a starting point. Each search keeps its files in DIR/search_<N>/ (reference.py,
+reference.diff against the previous search's, best_kernel.py, report.md). End of input ends the
+session; `--out DIR` again continues it, since the thread is checkpointed in DIR
+(graphs/conversation.py).
 """
 
 from __future__ import annotations
@@ -91,6 +94,7 @@ def _session(console: Console, lines: Lines, conversation: Conversation) -> None
     from kernel_agent.graphs.conversation import Review
 
     outcome: Review | SearchResult | None = conversation.pending()
+    shown: int | None = None  # the revision of the draft last shown in full
     if outcome is None and conversation.unfinished():
         _say(console, "continuing the run that stopped before its end")
         outcome = conversation.resume()
@@ -102,7 +106,11 @@ def _session(console: Console, lines: Lines, conversation: Conversation) -> None
             if line.strip():
                 outcome = conversation.say(line)
         elif isinstance(outcome, Review):
-            show_review(console, outcome)
+            if outcome.refusal and shown == outcome.revision:  # shown a moment ago: say why
+                _say(console, outcome.refusal)
+            else:
+                show_review(console, outcome)
+            shown = outcome.revision
             answer = _review_answer(console, lines, outcome)
             if answer is None:
                 _say(console, "the drafted reference waits for your answer; run chat with "
@@ -188,7 +196,9 @@ def show_result(console: Console, result: SearchResult, number: int) -> None:
                       f"{chosen['branch']}), speedup: {speedup_text(chosen)}")
         console.print(Syntax(chosen["code"].rstrip(), "python", theme="ansi_dark",
                              background_color="default"))
-        _say(console, f"saved: {result.best_kernel}  report: {result.report}")
+        _say(console, f"saved: {result.best_kernel}")
+    if result.report.exists():
+        _say(console, f"report: {result.report}")
     _say(console, "a follow-up message continues this conversation (e.g. 'now for D=64'); "
                   "end of input ends the session")
 

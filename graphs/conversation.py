@@ -2,13 +2,14 @@
 
 The chat CLI, and any program that keeps a person in the loop, drives the graph through this.
 `say(text)` sends a message; the graph stops either at the review of a drafted reference
-(`Review`) or at the end of a search (`SearchResult`). `answer(value)` resumes a review with an
-approval, an edited file or a change request (graphs/review.py). The checkpointer lives in the
-run directory (`checkpoints.sqlite`) and run.json remembers the thread id, so a conversation
-continues where it stopped, in this process or a later one; every message after a search is a
-follow-up on the same thread (graphs/intake.py); a run that stopped midway (a killed process)
-is continued with `resume()`. The context is not checkpointed: a later process passes the model
-and settings again.
+(`Review`) or at the end of a search (`SearchResult`, whose run_dir is the search's own folder,
+search_<N>/, holding its reference, best kernel and report). `answer(value)` resumes a review
+with an approval, an edited file or a change request (graphs/review.py). The checkpointer lives
+in the run directory (`checkpoints.sqlite`) and run.json remembers the thread id, so a
+conversation continues where it stopped, in this process or a later one; every message after a
+search is a follow-up on the same thread (graphs/intake.py); a run that stopped midway (a killed
+process) is continued with `resume()`. The context is not checkpointed: a later process passes
+the model and settings again.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from kernel_agent.graphs.context import Context, Mode, ModelSpec
 from kernel_agent.graphs.graph import MAX_CONCURRENCY, build_graph
 from kernel_agent.graphs.rundir import RunDir
 from kernel_agent.graphs.runner import Event, SearchResult
+from kernel_agent.graphs.searches import search_folder
 from kernel_agent.sandbox import Sandbox, get_sandbox
 
 REVIEW_KIND = "reference_review"  # the `kind` of the review node's interrupt value
@@ -48,6 +50,7 @@ class Review:
     revision: int
     origin: str  # model, edited
     question: str
+    refusal: str | None = None  # why an approval of this draft was refused (it cannot be used)
 
 
 class Conversation:
@@ -136,7 +139,8 @@ class Conversation:
             if isinstance(value, dict) and value.get("kind") == REVIEW_KIND:
                 return Review(reference=value["reference"], request=value["request"],
                               validation=value["validation"], revision=value["revision"],
-                              origin=value["origin"], question=value["question"])
+                              origin=value["origin"], question=value["question"],
+                              refusal=value.get("refusal"))
         return None
 
     def values(self) -> dict[str, Any]:
@@ -160,8 +164,10 @@ class Conversation:
         chosen = values.get("chosen")
         status = "error" if values.get("error") and chosen is None else (
             "pass" if chosen is not None else "fail")
+        folder = self.directory.path / search_folder(len(values.get("searches", [])) + 1)
         return SearchResult(
-            thread_id=self.thread_id, run_dir=self.directory.path, status=status,
+            thread_id=self.thread_id, run_dir=folder if folder.is_dir() else self.directory.path,
+            status=status,
             stop_reason=values.get("stop_reason"), error=values.get("error"), chosen=chosen,
             candidates=values.get("candidates", []), failures=values.get("failures", []),
             rounds=values.get("round", 0), tokens_used=values.get("tokens_used", 0))

@@ -64,7 +64,7 @@ def draft(state: State, runtime: Runtime[Context]) -> Command[Literal["review", 
     if drafted.text is None or drafted.validation is None:
         return _fail(f"the model wrote no usable reference problem in {drafted.attempts} "
                      f"answer(s): {drafted.note}")
-    request = request_of(drafted.text) or (said(state) or [""])[-1]
+    request = intent(state) or request_of(drafted.text)
     new = ReferenceDraft(
         text=drafted.text, path=DRAFT_PATH, request=request, validation=drafted.validation,
         status="review", origin="model", revision=revision, attempts=drafted.attempts,
@@ -129,6 +129,12 @@ def said(state: State) -> list[str]:
             and request.strip() not in words):
         words.append(request.strip())
     return words
+
+
+def intent(state: State) -> str:
+    """Everything the person asked for on this thread, oldest first: a change request or a
+    follow-up adds to what was asked before ("make it causal" is not the whole kernel)."""
+    return " Then: ".join(said(state))
 
 
 def describe(new: ReferenceDraft) -> str:

@@ -11,6 +11,7 @@ from kernel_agent.graphs.context import Context, context_of
 from kernel_agent.graphs.events import emit
 from kernel_agent.graphs.report import render
 from kernel_agent.graphs.rundir import BEST_KERNEL, REPORT
+from kernel_agent.graphs.searches import artifacts_of
 from kernel_agent.graphs.state import State
 
 
@@ -19,9 +20,10 @@ def finish(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     run_dir = context.run_directory()
     chosen = state.get("chosen")
     if run_dir is not None:
+        folder = artifacts_of(state, run_dir)
         if chosen is not None:
-            run_dir.write(BEST_KERNEL, chosen["code"])
-        run_dir.write(REPORT, render(dict(state)))
+            folder.write(BEST_KERNEL, chosen["code"])
+        folder.write(REPORT, render(dict(state)))
     emit("finished", stop_reason=state.get("stop_reason"), error=state.get("error"),
          chosen=chosen["id"] if chosen else None,
          run_dir=str(run_dir.path) if run_dir else None)

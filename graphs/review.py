@@ -6,14 +6,18 @@ whoever drives the graph: the chat CLI, LangGraph Studio, a program. The run res
 edited file, or words asking for a change; programs may say which explicitly with
 {"approve": True}, {"edit": source} or {"change": words}.
 
-An approved draft is saved in the run directory as reference_<search>.py and goes back to
-intake, which starts the search. An edited file is checked in the sandbox first and, when it
-runs, is approved as it is; when it does not, it is shown again with the error. Words, and an
-approval of a draft that cannot be used, go back to the draft node.
+An approved draft is saved in the search's own folder of the run directory
+(search_<N>/reference.py, with reference.diff against the previous search's reference) and goes
+back to intake, which starts the search. An edited file is checked in the sandbox first and,
+when it runs, is approved as it is; when it does not, it is shown again with the error. Words go
+back to the draft node. An approval of a draft that cannot be used is refused: the draft is
+shown again with the reason (`refusal`), and nothing is redrafted until the person says what to
+change or sends a file.
 """
 
 from __future__ import annotations
 
+import difflib
 import re
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -25,7 +29,7 @@ from langgraph.types import Command, interrupt
 from kernel_agent.graphs.context import Context, context_of
 from kernel_agent.graphs.draft import DRAFT_PATH, check_reference
 from kernel_agent.graphs.events import emit
-from kernel_agent.graphs.problem_file import request_of
+from kernel_agent.graphs.searches import search_folder
 from kernel_agent.graphs.state import ReferenceDraft, State
 
 APPROVALS = frozenset({"", "y", "yes", "ok", "approve", "approved"})
@@ -63,17 +67,22 @@ def review(state: State, runtime: Runtime[Context]
         if not validation["ok"]:
             return Command(update={"reference_draft": current}, goto="review")
     elif not current["validation"]["ok"]:
-        return Command(update={"reference_draft": {**current, "status": "redraft"}},
-                       goto="draft")
+        return Command(update={"reference_draft": {**current, "status": "refused"}},
+                       goto="review")
     return _approve(current, state, context)
 
 
 def review_request(current: ReferenceDraft) -> dict[str, Any]:
     """The interrupt's value: everything a person or a program needs to decide."""
+    refusal = None
+    if current["status"] == "refused":
+        refusal = (f"Draft {current['revision']} cannot be approved: it cannot be used "
+                   f"({current['validation']['error']}). Say what to change, or send an edited "
+                   "file.")
     return {"kind": "reference_review", "reference": current["text"],
             "request": current["request"], "validation": dict(current["validation"]),
             "revision": current["revision"], "origin": current["origin"],
-            "question": QUESTION}
+            "question": QUESTION, "refusal": refusal}
 
 
 def read_answer(value: Any) -> Answer:
@@ -98,13 +107,29 @@ def read_answer(value: Any) -> Answer:
 
 
 def _approve(current: ReferenceDraft, state: State, context: Context) -> Command[Any]:
-    """Save the reference where the search's artifacts go, and hand it to intake."""
-    name = f"reference_{len(state.get('searches', [])) + 1}.py"
+    """Save the reference in the folder where the search's artifacts go, with its diff against
+    the previous search's reference, and hand it to intake."""
+    searches = state.get("searches", [])
+    folder = search_folder(len(searches) + 1)
     run_dir = context.run_directory()
-    path = str(run_dir.write(name, current["text"])) if run_dir else name
-    request = request_of(current["text"]) or current["request"]
+    path = f"{folder}/reference.py"
+    if run_dir:
+        path = str(run_dir.write(path, current["text"]))
+        previous = (searches[-1].get("problem") or {}) if searches else {}
+        if previous.get("text"):
+            run_dir.write(f"{folder}/reference.diff",
+                          reference_diff(previous["text"], current["text"],
+                                         previous.get("path", "before"), path))
+    request = current["request"]
     emit("reference_approved", path=path, revision=current["revision"], request=request)
     approved = ReferenceDraft(**{**current, "status": "approved", "path": path,
                                  "request": request})
     return Command(update={"reference_draft": approved, "problem_text": current["text"],
                            "problem_path": path, "request": request}, goto="intake")
+
+
+def reference_diff(before: str, after: str, before_name: str, after_name: str) -> str:
+    """What a change did to the reference, as a unified diff ("" when nothing changed)."""
+    return "".join(difflib.unified_diff(before.splitlines(keepends=True),
+                                        after.splitlines(keepends=True),
+                                        fromfile=before_name, tofile=after_name))

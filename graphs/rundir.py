@@ -115,9 +115,11 @@ class RunDir:
         return None
 
     def write(self, name: str, text: str) -> Path:
-        """Replace a file atomically, so readers never see half of it."""
+        """Replace a file atomically, so readers never see half of it; `name` may lie in a
+        folder of the run directory (a conversation's `search_2/report.md`)."""
         target = self.path / name
-        fd, tmp = tempfile.mkstemp(dir=self.path, prefix=f".{name}.", suffix=".tmp")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
         with os.fdopen(fd, "w") as f:
             f.write(text)
         os.replace(tmp, target)

@@ -6,15 +6,34 @@ one, or the new search would look finished before it began. The reducer channels
 `Overwrite`; the finished search stays in `searches` (its chosen kernel in full, every candidate
 in brief; candidates.jsonl in the run directory keeps them all in full), and its best kernel
 becomes the next search's starting point.
+
+Each search of a conversation keeps its files in a folder of its own, `search_<N>/` (the
+approved reference, its diff against the previous one, best_kernel.py, report.md), so a
+follow-up never overwrites what the search before it found.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from langgraph.types import Overwrite
 
+from kernel_agent.graphs.rundir import RunDir
 from kernel_agent.graphs.state import State
+
+
+def search_folder(number: int) -> str:
+    """The folder, in the run directory, of a conversation's search `number` (from 1)."""
+    return f"search_{number}"
+
+
+def artifacts_of(state: State, run_dir: RunDir) -> RunDir:
+    """Where this search writes best_kernel.py and report.md: its own folder (search_<N>/) when
+    its reference was approved into that folder in the conversation, else the run directory."""
+    folder = run_dir.path / search_folder(len(state.get("searches", [])) + 1)
+    path = (state.get("problem") or {}).get("path")
+    return RunDir(folder) if path and Path(path).parent == folder else run_dir
 
 
 def archive_and_reset(state: State) -> dict[str, Any]:

@@ -3,9 +3,10 @@ stdin, the real langchain-openai client against the scripted OpenAI server in th
 real local sandbox, the conversation checkpointed in SQLite in the run directory.
 
 Covered: a session (prose, approval, follow-up, approval, end of input) that shows the drafted
-reference, finds a kernel, and runs the follow-up as a second search on the same thread; a
-session that ends while a draft waits for its answer and is continued by a second process; bad
-input.
+reference, finds a kernel, and runs the follow-up as a second search on the same thread, each
+search in its own folder with the accumulated request; an approval of a draft that cannot be
+used, refused with the reason and no model call; a session that ends while a draft waits for
+its answer and is continued by a second process; bad input.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from tests.graphs.chat_scripts import (
     REVISED,
     chat_script,
 )
-from tests.graphs.scripts import CORRECT, is_draft
+from tests.graphs.scripts import CORRECT, is_draft, r1
 from tests.openai_server import Reply, ScriptedOpenAIServer, message_text
 
 CLI = [sys.executable, "-m", "kernel_agent.agent.cli", "chat"]
@@ -84,9 +85,21 @@ def test_a_session_drafts_searches_and_follows_up_on_the_same_thread(tmp_path):
     assert archived["chosen"]["code"] == CORRECT
     said = [m.content for m in values["messages"] if isinstance(m, HumanMessage)]
     assert said == [PROSE, FOLLOW_UP]
-    assert (out / "reference_1.py").read_text() == REFERENCE
-    assert (out / "reference_2.py").read_text() == REVISED
-    assert (out / "best_kernel.py").read_text() == CORRECT_REVISED
+    # each search keeps its own folder: nothing of the first is overwritten by the second
+    first_dir, second_dir = out / "search_1", out / "search_2"
+    assert (first_dir / "reference.py").read_text() == REFERENCE
+    assert (second_dir / "reference.py").read_text() == REVISED
+    assert not (first_dir / "reference.diff").exists()
+    diff = (second_dir / "reference.diff").read_text()
+    assert "-        return 2 * x + b\n+        return 3 * x + b\n" in diff
+    assert (first_dir / "best_kernel.py").read_text() == CORRECT
+    assert (second_dir / "best_kernel.py").read_text() == CORRECT_REVISED
+    assert f"saved: {second_dir / 'best_kernel.py'}" in text[second:]
+    assert f"report: {first_dir / 'report.md'}" in text[first:second]
+    # the request keeps the whole intent: the follow-up adds to the first message
+    assert f"Request: {PROSE}\n" in (first_dir / "report.md").read_text()
+    assert f"Request: {PROSE} Then: {FOLLOW_UP}\n" in (second_dir / "report.md").read_text()
+    assert f"request: {PROSE} Then: {FOLLOW_UP}" in text[first:second]
     recorded = [json.loads(line) for line in (out / "candidates.jsonl").open()]
     assert [c["code"] for c in recorded] == [CORRECT, CORRECT_REVISED]
 
@@ -149,3 +162,31 @@ def test_bad_budget_is_refused_before_anything_starts(tmp_path):
     assert done.returncode == 2
     assert "bad duration 'soon'" in done.stderr
     assert not (tmp_path / "run").exists()
+
+
+MISMATCHED = REFERENCE.replace("torch.randn(16, 63), torch.randn(16, 63)",
+                               "torch.randn(16, 63), torch.randn(15, 63)")
+FIX = "give b the same shape as x"
+
+
+def test_yes_to_a_draft_that_cannot_be_used_says_why_and_asks_again(tmp_path):
+    out = tmp_path / "run"
+
+    def drafter(request: dict[str, Any]):
+        return r1(REFERENCE if FIX in message_text(request) else MISMATCHED)
+
+    with ScriptedOpenAIServer(chat_script(drafter)) as server:
+        done = chat([PROSE, "yes", FIX, "yes"], *flags(server, out))
+        drafts = [message_text(r) for r in server.requests if is_draft(r)]
+    text = done.stdout
+    assert done.returncode == 0, text + done.stderr
+    refused = text.index("approve? [yes / e to edit / what to change]> yes")
+    after = text[refused:]
+    assert after.index("Draft 1 cannot be approved: it cannot be used (") < after.index(
+        f"> {FIX}"), "the reason comes right after the refused yes"
+    assert "must match the size of tensor" in after.split("\n")[1]
+    # the three drafting answers of the first draft, then one for the change: no silent redraft
+    assert len(drafts) == 4 and FIX in drafts[3] and FIX not in drafts[2]
+    assert "reference problem, draft 2" in after and "search 1: pass" in after
+    assert (out / "search_1" / "reference.py").read_text() == REFERENCE
+    assert f"Request: {PROSE} Then: {FIX}\n" in (out / "search_1" / "report.md").read_text()

@@ -71,7 +71,7 @@ def test_choices_and_defaults_are_listed(pages):
 
 
 def test_later_paragraphs_flow_and_layouts_keep_their_lines(pages):
-    columns, by_command = pages
+    _, by_command = pages
     tune = [line.strip() for line in by_command["tune"].splitlines()]
     # the exit-status paragraph is flowed, not broken where the docstring was
     assert "2 bad input." not in tune
@@ -96,4 +96,5 @@ def test_choice_lists_match_the_registries():
 
 def test_flowed_keeps_marked_paragraphs():
     text = "First line\nstill first.\n\nSecond\nparagraph.\n\n\b\nkept\n  as is"
-    assert cli_style.flowed(text) == "First line\nstill first.\n\nSecond paragraph.\n\nkept\n  as is"
+    assert cli_style.flowed(text) == ("First line\nstill first.\n\nSecond paragraph.\n\n"
+                                      "kept\n  as is")

@@ -85,14 +85,14 @@ def test_prose_is_drafted_checked_approved_and_searched(tmp_path, sandbox):
     assert review["reference"] == REFERENCE and review["revision"] == 1
     assert review["validation"]["ok"] and review["validation"]["error"] is None
     assert "cpu" in review["validation"]["device"] and review["validation"]["gpu"] is False
-    assert review["request"] == "Scale x by two and add b, elementwise, in float32."
+    assert review["request"] == PROSE  # the person's words, not the model's summary
     assert len(asked_before_approval) == 1, "nothing but the draft before the person approves"
     assert PROSE in message_text(asked_before_approval[0])
 
     values = final.values
     assert not final.next and not final.interrupts
     assert values["chosen"]["code"] == CORRECT and "correct kernel found" in values["stop_reason"]
-    saved = tmp_path / "run" / "reference_1.py"
+    saved = tmp_path / "run" / "search_1" / "reference.py"
     assert values["problem"] == {"text": REFERENCE, "path": str(saved)}
     assert saved.read_text() == REFERENCE
     generate = [r for r in requests[1:] if not is_draft(r)]
@@ -126,7 +126,7 @@ def test_an_edited_reference_is_checked_and_used(tmp_path, sandbox):
     generate = [r for r in requests if not is_draft(r)]
     assert all("# edited by hand" in message_text(r) for r in generate if "ModelNew" in
                message_text(r))
-    assert (tmp_path / "run" / "reference_1.py").read_text() == edited
+    assert (tmp_path / "run" / "search_1" / "reference.py").read_text() == edited
 
 
 def test_a_draft_that_does_not_run_is_repaired_with_the_error(tmp_path, sandbox):
@@ -170,7 +170,8 @@ def test_a_follow_up_revises_the_reference_and_starts_from_the_best_kernel(tmp_p
     assert "return 3 * x + b" in generate[0]
     assert second["chosen"]["code"] == CORRECT_REVISED
     assert "correct kernel found" in second["stop_reason"] and second["round"] == 1
-    assert second["problem"]["path"] == str(tmp_path / "run" / "reference_2.py")
+    assert second["problem"]["path"] == str(tmp_path / "run" / "search_2" / "reference.py")
+    assert revision["request"] == second["request"] == f"{PROSE} Then: {FOLLOW_UP}"
     assert [c["id"] for c in second["candidates"]] == [second["chosen"]["id"]]
 
     (archived,) = second["searches"]

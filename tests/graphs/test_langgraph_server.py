@@ -100,7 +100,7 @@ def test_a_chat_message_is_drafted_into_a_reference_to_approve(served, tmp_path)
     assert final["messages"][0]["content"] == PROSE
     assert final["chosen"]["code"] == CORRECT and "correct kernel found" in final["stop_reason"]
     assert final["messages"][-1]["content"].startswith("Best kernel:")
-    assert (tmp_path / "run" / "reference_1.py").read_text() == REFERENCE
+    assert (tmp_path / "run" / "search_1" / "reference.py").read_text() == REFERENCE
 
 
 
