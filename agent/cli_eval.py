@@ -26,7 +26,7 @@ from rich.table import Table
 
 from kernel_agent.agent.cli_style import App, Group
 
-EXIT_BAD_INPUT, EXIT_INTERRUPTED = 2, 130
+EXIT_DONE, EXIT_BAD_INPUT, EXIT_UNMATCHED, EXIT_INTERRUPTED = 0, 2, 3, 130
 
 
 class RunByDefault(Group):
@@ -107,7 +107,9 @@ def run(
 
     Results go to OUT/results.sqlite as they come (a killed run continues with --resume), and
     the report (report.md, report.html, report.json, problems.csv, attempts.csv, figures/) is
-    written at the end. Exit status: 0 done, 2 bad input, 130 interrupted.
+    written at the end. Exit status: 0 done, 2 bad input, 3 done but some problem had no
+    candidate while files in --candidates matched no problem (a layout mistake, named in
+    the summary), 130 interrupted.
     """
     from kernel_agent.evals.launch import EvalOptions, launch
     from kernel_agent.evals.options import parse_duration, parse_gpus
@@ -146,7 +148,7 @@ def run(
     except KeyboardInterrupt:
         Console(stderr=True).print(f"interrupted; continue with --resume --out {out}")
         raise typer.Exit(EXIT_INTERRUPTED) from None
-    show(paths, console)
+    raise typer.Exit(show(paths, console))
 
 
 @eval_app.command()
@@ -179,8 +181,9 @@ def summary_line(data: dict[str, Any]) -> str:
             + (f" ({bad} bad input, not counted)" if bad else ""))
 
 
-def show(paths: dict[str, Path], console: Console) -> None:
-    """The headline table, then where the report files are."""
+def show(paths: dict[str, Path], console: Console) -> int:
+    """The headline table, what matched nothing, then where the report files are; the exit
+    status the run earns."""
     from kernel_agent.evals.render import headline_rows
 
     data: dict[str, Any] = json.loads(paths["json"].read_text())
@@ -188,10 +191,29 @@ def show(paths: dict[str, Path], console: Console) -> None:
     table = Table(title=summary_line(data))
     for column in ["metric", "all", *(f"level {k}" for k in data["levels"])]:
         table.add_column(column)
-    for row in headline_rows(groups):
+    for row in headline_rows(groups, data["run"]["mode"]):
         table.add_row(*row)
     console.print(table)
     timing = data["run"]["not_measured"].get("timing")
     if not data["headline"]["speed_measured"] and timing:
-        console.print(f"speed not measured: {timing}")
-    console.print(f"report: {paths['markdown']}  {paths['html']}  {paths['json']}")
+        console.print(f"speed not measured: {timing}", highlight=False)
+    status = show_unmatched(data, console)
+    console.print(f"report: {paths['markdown']}  {paths['html']}  {paths['json']}",
+                  highlight=False)
+    return status
+
+
+def show_unmatched(data: dict[str, Any], console: Console) -> int:
+    """Problems without a candidate and candidate files that matched no problem: together
+    they are a layout mistake, said in bold and with exit status 3."""
+    missing = [p["id"] for p in data["problems"] if p["outcome"] == "no_candidate"]
+    unmatched = data["run"].get("unmatched_candidates") or []
+    if missing:
+        console.print(f"[bold yellow]no candidate[/] for {len(missing)} problem(s): "
+                      f"{escape(', '.join(missing))} (the report says where each was looked for)",
+                      highlight=False)
+    if unmatched:
+        style = "bold red" if missing else "yellow"
+        console.print(f"[{style}]{len(unmatched)} file(s) in --candidates matched no "
+                      f"problem:[/] {escape(', '.join(unmatched))}", highlight=False)
+    return EXIT_UNMATCHED if missing and unmatched else EXIT_DONE

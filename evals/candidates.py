@@ -8,13 +8,17 @@ Accepted layouts, tried in this order for a problem `levelL/<id>_<name>.py` (or 
     DIR/<id>_<name>.py                     flat, when the stem is unique among the problems
     DIR/<id>_<name>/kernel.py              a folder per problem, like examples/
 
-so `--candidates examples` evaluates the examples' own kernels. Files that match no problem are
-counted, because a layout mistake shows as "0 matched" rather than as a run of failures.
+so `--candidates examples` evaluates the examples' own kernels. Files are matched against every
+problem of the suite, selected or not, so a file for a problem left out by `--problems` is not a
+stray. A selected problem without a candidate is told the paths it was looked for under, and the
+files that matched no problem (a misspelt name shows up there, closest first).
 """
 
 from __future__ import annotations
 
+import difflib
 from collections import Counter
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,7 +30,24 @@ class Matching:
     """Which candidate file solves which problem, and what in the folder matched nothing."""
 
     found: dict[str, Path]  # problem id -> candidate file
-    unmatched: list[Path]
+    unmatched: list[Path]  # files that no problem of the suite took
+    tried: dict[str, list[Path]]  # a selected problem without a candidate -> paths looked at
+
+    def missing(self, problem: SuiteProblem, directory: Path, shown: int = 5) -> str:
+        """Why `problem` has no candidate: where it was looked for, and the files of
+        `directory` that matched no problem, the most alike first."""
+        looked = ", ".join(str(p) for p in self.tried[problem.id])
+        text = (f"no candidate file: looked for {looked} in {directory}" if looked else
+                f"no candidate file: {problem.stem} names several problems, so only a level "
+                f"folder in {directory} could tell them apart")
+        if not self.unmatched:
+            return text
+        names = [str(p.relative_to(directory)) for p in self.unmatched]
+        names.sort(key=lambda n: -difflib.SequenceMatcher(
+            None, Path(n).stem.lower(), problem.stem.lower()).ratio())
+        more = f" and {len(names) - shown} more" if len(names) > shown else ""
+        return (f"{text}; {len(names)} file(s) there matched no problem: "
+                f"{', '.join(names[:shown])}{more}")
 
 
 def places(problem: SuiteProblem, flat_ok: bool) -> list[Path]:
@@ -42,19 +63,28 @@ def places(problem: SuiteProblem, flat_ok: bool) -> list[Path]:
     return paths
 
 
-def match_candidates(directory: Path, problems: list[SuiteProblem]) -> Matching:
-    """Each problem's candidate file in `directory`, by the layouts of the module docstring."""
+def match_candidates(directory: Path, problems: list[SuiteProblem],
+                     selected: Collection[str] | None = None) -> Matching:
+    """Each selected problem's candidate file in `directory` (all of `problems`, the whole
+    suite, unless `selected` names some), by the layouts of the module docstring."""
     if not directory.is_dir():
         raise FileNotFoundError(f"candidates folder {directory} does not exist")
     stems = Counter(p.stem for p in problems)
     found: dict[str, Path] = {}
+    tried: dict[str, list[Path]] = {}
     for problem in problems:
-        for relative in places(problem, flat_ok=stems[problem.stem] == 1):
+        paths = places(problem, flat_ok=stems[problem.stem] == 1)
+        for relative in paths:
             path = directory / relative
             if path.is_file() and path.resolve() != problem.path.resolve():
                 found[problem.id] = path
                 break
+        else:
+            tried[problem.id] = paths
     used = {p.resolve() for p in found.values()}
     offered = [p for p in sorted(directory.rglob("*.py"))
                if p.name != "problem.py" and p.resolve() not in used]
-    return Matching(found, offered)
+    if selected is not None:
+        found = {k: v for k, v in found.items() if k in selected}
+        tried = {k: v for k, v in tried.items() if k in selected}
+    return Matching(found, offered, tried)

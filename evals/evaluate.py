@@ -21,7 +21,7 @@ class EvaluateOnly:
 
     def __call__(self, claim: Claim, worker: Worker) -> Finished:
         if claim.candidate is None:
-            return Finished("no_candidate", "no candidate file matched this problem")
+            return Finished("no_candidate", claim.note or "no candidate file for this problem")
         started = time.time()
         try:
             verdict = check_files(claim.path, claim.candidate, sandbox=worker.sandbox,

@@ -3,6 +3,8 @@
 Figures are built as `matplotlib.figure.Figure` objects on an Agg canvas rather than through
 pyplot, so drawing needs no display, keeps no global state, and is safe next to worker threads.
 Where speed was not measured (no GPU), the speedup figure says so instead of plotting zeros.
+The scaling curve is drawn for generate runs only: in an evaluate-only run an attempt's time is
+its verification time, not the time a search took to find it.
 """
 
 from __future__ import annotations
@@ -14,12 +16,15 @@ from typing import Any
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
+from matplotlib.ticker import MaxNLocator
 
 CATEGORIES = (  # (label, colour), in stacking order
     ("passed", "#2e7d32"),
     ("rejected by integrity checks", "#f9a825"),
-    ("wrong or crashed", "#c62828"),
-    ("did not load", "#6a1b9a"),
+    ("wrong values", "#c62828"),
+    ("crashed or timed out when run", "#ef6c00"),
+    ("constructor error", "#ad1457"),
+    ("did not load or compile", "#6a1b9a"),
     ("no candidate", "#9e9e9e"),
     ("error", "#424242"),
     ("bad input (not counted)", "#90caf9"),
@@ -39,7 +44,12 @@ def category(row: dict[str, Any]) -> str | None:
         return "passed"
     if row["numerically_correct"]:
         return "rejected by integrity checks"
-    return "wrong or crashed" if row["compiled"] else "did not load"
+    if row["error_kind"] == "constructor_error":
+        return "constructor error"
+    if row["stage"] == "sandbox" or (row["compiled"] and row["error_kind"] not in (
+            None, "output_mismatch")):
+        return "crashed or timed out when run"
+    return "wrong values" if row["compiled"] else "did not load or compile"
 
 
 def group_name(level: int | None) -> str:
@@ -47,10 +57,14 @@ def group_name(level: int | None) -> str:
 
 
 def draw_figures(report: dict[str, Any], directory: Path) -> dict[str, Path]:
-    """scaling.png, speedup.png and outcomes.png in `directory`; their paths by name."""
+    """scaling.png (generate runs only), speedup.png and outcomes.png in `directory`; their
+    paths by name."""
     directory.mkdir(parents=True, exist_ok=True)
     drawings = {"scaling": scaling_figure, "speedup": speedup_figure,
                 "outcomes": outcomes_figure}
+    if report["run"]["mode"] != "generate":
+        del drawings["scaling"]
+        (directory / "scaling.png").unlink(missing_ok=True)  # from an older report
     paths = {}
     for name, draw in drawings.items():
         figure = Figure(figsize=(7, 4.2), dpi=110, layout="constrained")
@@ -139,5 +153,6 @@ def outcomes_figure(figure: Figure, report: dict[str, Any]) -> None:
             axes.bar(names, counts, bottom=bottoms, color=colour, label=label)
             bottoms = [b + c for b, c in zip(bottoms, counts, strict=True)]
     axes.set_ylabel("problems")
+    axes.yaxis.set_major_locator(MaxNLocator(integer=True))
     axes.set_title("Outcome per problem")
     axes.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))

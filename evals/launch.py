@@ -82,13 +82,16 @@ def launch(options: EvalOptions, progress: Progress | None = None) -> dict[str, 
                             "host": socket.gethostname(), "kernel_agent": __version__}
     model = None
     job: Job
+    notes: dict[str, str] = {}  # problem id -> why it has no candidate
     if options.candidates is not None:
-        matching = match_candidates(options.candidates, chosen)
+        folder = options.candidates.resolve()
+        matching = match_candidates(folder, list(suite.problems), {p.id for p in chosen})
         if not matching.found:
             raise SuiteError(f"no file in {options.candidates} matches a selected problem; see "
                              "`kernel-agent eval run --help` for the accepted layouts")
         candidates = matching.found
-        meta["unmatched_candidates"] = [str(p) for p in matching.unmatched]
+        notes = {p.id: matching.missing(p, folder) for p in chosen if p.id in matching.tried}
+        meta["unmatched_candidates"] = [str(p.relative_to(folder)) for p in matching.unmatched]
         job = EvaluateOnly(options.timeout_s)
     else:
         from kernel_agent.agent.models import discover_model, ensure_endpoint
@@ -105,7 +108,7 @@ def launch(options: EvalOptions, progress: Progress | None = None) -> dict[str, 
                                   branches=options.branches, rounds=options.rounds,
                                   timeout_s=options.timeout_s, memory=options.memory)
     meta["settings"] = settings_of(options, suite, model)
-    opened = open_run(options.out, meta, chosen, candidates, options.resume)
+    opened = open_run(options.out, meta, chosen, candidates, options.resume, notes)
     if progress is not None:
         progress.start(opened.total, opened.done, opened.passed, opened.recovered)
     if opened.done < opened.total:

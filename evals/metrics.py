@@ -3,7 +3,8 @@
 Denominators: every finished problem except those the verifier refused as bad input (a problem
 that cannot run on this machine, e.g. GPU-sized with no small inputs on a CPU, says nothing about
 the kernels); a problem without a candidate, or whose search failed, counts as a failure.
-A problem is *compiled* if any attempt loaded, *correct* if any attempt passed the verifier
+A problem is *compiled* if any attempt's kernels were built (loaded, ModelNew constructed, no
+compiler failure: results.reached_compilation), *correct* if any attempt passed the verifier
 (numerically correct on every trial and no integrity flag that rejects), and its speedup is the
 best over its passing attempts. fast_p is the share of problems both correct and more than p
 times faster than the baseline (KernelBench's definition); with p = 0 it is the correct share.

@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -70,8 +71,10 @@ class RichProgress:
 
 def describe(finished: Finished) -> str:
     """One line: the outcome, and for an evaluated problem its best verdict."""
+    if finished.outcome == "no_candidate":  # names the paths tried: said in full
+        return f"[yellow]{finished.outcome}[/]: {escape(finished.message)}"
     if finished.outcome != "evaluated" or not finished.attempts:
-        return f"[yellow]{finished.outcome}[/]: {finished.message[:160]}"
+        return f"[yellow]{finished.outcome}[/]: {escape(finished.message[:160])}"
     verdicts = [a.verdict for a in finished.attempts]
     best = next((v for v in verdicts if v["status"] == "pass"), verdicts[-1])
     if best["status"] == "pass":

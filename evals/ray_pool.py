@@ -171,7 +171,7 @@ def task_of(claim: Claim, store: ResultStore) -> ProblemTask:
     """The claim as plain data: file bytes travel, so no node needs the driver's files."""
     return ProblemTask(claim.id, source(claim.path),
                        source(claim.candidate) if claim.candidate else None,
-                       claim.started_at, claim.runs, store.usage(claim.id))
+                       claim.started_at, claim.runs, store.usage(claim.id), claim.note)
 
 
 def source(path: Path) -> SourceFile:

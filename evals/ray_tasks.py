@@ -53,6 +53,7 @@ class ProblemTask:
     started_at: float
     runs: int
     usage: dict[str, int]  # model usage recorded by earlier sessions of the run
+    note: str = ""  # without a candidate: where one was looked for
 
 
 @dataclass(frozen=True)
@@ -121,7 +122,7 @@ def run_problem(task: ProblemTask, spec: JobSpec) -> TaskOutcome:
             store.create({}, [SuiteProblem(task.id, None, 0, task.id, problem)],
                          {task.id: candidate} if candidate else {})
             store.set_usage(task.id, task.usage)
-            claim = Claim(task.id, problem, candidate, task.started_at, task.runs)
+            claim = Claim(task.id, problem, candidate, task.started_at, task.runs, task.note)
             try:
                 finished = spec.job(scratch)(claim, Worker(name, sandbox, store))
             except Exception as exc:

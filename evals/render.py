@@ -1,8 +1,13 @@
 """report.md and report.html, written from one list of blocks so both always say the same.
 
 `document()` decides what the report says (headline table, what was not measured and why,
-integrity flags, figures, a row per problem); `render_markdown` and `render_html` only decide
-how it looks. The HTML embeds its figures, so the file can be mailed or attached on its own.
+integrity flags, figures, a row per problem with links to its kernel and verdict);
+`render_markdown` and `render_html` only decide how it looks. The HTML embeds its figures, so the
+file can be mailed or attached on its own; its links are relative to the run directory.
+
+What measures a search — the inference-time scaling curve, time to first correct kernel,
+tokens and cost — appears only for generate runs: in an evaluate-only run an attempt's time is
+its verification time, which says nothing about how fast an agent found a kernel.
 """
 
 from __future__ import annotations
@@ -13,16 +18,30 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from kernel_agent.evals.metrics import BASELINES, P_VALUES
 
 BASELINE_LABELS = {"eager": "eager", "compiled": "torch.compile"}
+GENERATE_ONLY_ROWS = ("time to first correct kernel (median)", "tokens (prompt + completion)",
+                      "cost")
 FIGURE_CAPTIONS = {
     "scaling": "Share of problems correct (and fast_1) against minutes from each problem's start",
     "speedup": "Speedups of the correct kernels, per level",
     "outcomes": "Outcome of every problem, per level",
 }
 NOT_MEASURED = "not measured"
+
+
+@dataclass(frozen=True)
+class Link:
+    """A table cell's link: its text and its target, relative to the run directory."""
+
+    text: str
+    href: str
+
+
+Cell = str | list[Link]
 
 
 @dataclass
@@ -32,7 +51,7 @@ class Block:
     kind: str  # h1, h2, p, table, figure
     text: str = ""  # a figure's caption
     header: list[str] = field(default_factory=list)
-    rows: list[list[str]] = field(default_factory=list)
+    rows: list[list[Cell]] = field(default_factory=list)
     path: Path | None = None  # a figure's PNG
 
 
@@ -54,8 +73,10 @@ def seconds_text(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f} s"
 
 
-def headline_rows(groups: list[dict[str, Any]]) -> list[list[str]]:
-    """The headline table's rows, one cell per group (the run, then each level)."""
+def headline_rows(groups: list[dict[str, Any]], mode: str | None = None) -> list[list[str]]:
+    """The headline table's rows, one cell per group (the run, then each level); a search's
+    own measures only for a generate run. KernelBench's fast_0 is the correct share, so it is
+    the correct row, said once."""
 
     def row(label: str, cell: Any) -> list[str]:
         return [label, *(cell(g) for g in groups)]
@@ -64,10 +85,9 @@ def headline_rows(groups: list[dict[str, Any]]) -> list[list[str]]:
         row("problems counted", lambda g: f"{g['counted']} of {g['problems']}"
             + (f" ({g['bad_input']} bad input)" if g["bad_input"] else "")),
         row("compiled", lambda g: share_text(g["compiled"])),
-        row("correct", lambda g: share_text(g["correct"])),
+        row("correct (= fast_0)", lambda g: share_text(g["correct"])),
         row("numerically correct, before integrity checks",
             lambda g: share_text(g["numerically_correct"])),
-        row("fast_0", lambda g: share_text(g["fast_p"]["eager"]["fast_0"])),
     ]
     for baseline in BASELINES:
         for p in P_VALUES[1:]:
@@ -75,7 +95,7 @@ def headline_rows(groups: list[dict[str, Any]]) -> list[list[str]]:
             rows.append(row(f"{key} vs {BASELINE_LABELS[baseline]}",
                             lambda g, b=baseline, k=key: share_text(g["fast_p"][b][k])))
     for baseline in BASELINES:
-        rows.append(row(f"geomean speedup vs {BASELINE_LABELS[baseline]} (correct ones)",
+        rows.append(row(f"geomean speedup vs {BASELINE_LABELS[baseline]}",
                         lambda g, b=baseline: speed_text(g["geomean_speedup"][b],
                                                          g["speed_measured"])))
     rows += [
@@ -89,6 +109,8 @@ def headline_rows(groups: list[dict[str, Any]]) -> list[list[str]]:
         row("cost", lambda g: "-" if g["tokens"]["cost"] is None
             else f"{g['tokens']['cost']:.4f}"),
     ]
+    if mode == "evaluate":
+        rows = [r for r in rows if r[0] not in GENERATE_ONLY_ROWS]
     return rows
 
 
@@ -104,12 +126,15 @@ def document(report: dict[str, Any], figures: dict[str, Path]) -> list[Block]:
                    f"{', '.join(run['torch']) or '?'}."),
         Block("h2", "Headline"),
         Block("table", header=["metric", "all", *(f"level {k}" for k in levels)],
-              rows=headline_rows(groups)),
+              rows=headline_rows(groups, run["mode"])),
         Block("p", "Counted problems exclude those the verifier refused as bad input; a "
-                   "problem without a candidate counts as a failure. correct = passed every "
-                   "check (numerically correct on every trial, no rejecting integrity flag). "
-                   "fast_p = share of counted problems both correct and more than p times "
-                   "faster than the baseline."),
+                   "problem without a candidate counts as a failure. compiled = the candidate "
+                   "loaded, ModelNew was constructed and no compiler failed (a constructor "
+                   "error is not compiled). correct = passed every check (numerically correct "
+                   "on every trial, no rejecting integrity flag); it is also KernelBench's "
+                   "fast_0. fast_p = share of counted problems both correct and more than p "
+                   "times faster than the baseline; the geometric-mean speedup is over the "
+                   "correct problems."),
     ]
     blocks += notes(report)
     flags = headline["flags"]
@@ -121,7 +146,7 @@ def document(report: dict[str, Any], figures: dict[str, Path]) -> list[Block]:
     blocks.append(Block("h2", "Figures"))
     blocks += [Block("figure", FIGURE_CAPTIONS[name], path=path)
                for name, path in figures.items()]
-    blocks += [Block("h2", "Problems"), problems_table(report["problems"], headline)]
+    blocks += [Block("h2", "Problems"), problems_table(report["problems"], headline, run["mode"])]
     return blocks
 
 
@@ -139,33 +164,46 @@ def notes(report: dict[str, Any]) -> list[Block]:
         if count:
             found.append(f"{count} correct problem(s) have no speedup vs "
                          f"{BASELINE_LABELS[baseline]}; they count as not fast.")
-    for outcome, title in (("bad_input", "Not counted (bad input)"), ("error", "Errors")):
+    unmatched = run.get("unmatched_candidates") or []
+    if unmatched:
+        found.append(f"{len(unmatched)} file(s) in the candidates folder matched no problem: "
+                     f"{', '.join(unmatched)}.")
+    for outcome, title in (("bad_input", "Not counted (bad input)"), ("error", "Errors"),
+                           ("no_candidate", "No candidate")):
         listed = [f"{r['id']}: {r['message']}" for r in rows if r["outcome"] == outcome]
         if listed:
             found.append(f"{title}: " + "; ".join(listed))
     return [Block("h2", "Notes"), *(Block("p", text) for text in found)] if found else []
 
 
-def problems_table(rows: list[dict[str, Any]], headline: dict[str, Any]) -> Block:
+def problems_table(rows: list[dict[str, Any]], headline: dict[str, Any], mode: str) -> Block:
     measured = headline["speed_measured"]
+    search = mode == "generate"
 
     def yes(value: bool | None) -> str:
         return "-" if value is None else ("yes" if value else "no")
 
+    def files(r: dict[str, Any]) -> list[Link]:
+        return [Link(name, r[key]) for name, key in (
+            ("kernel", "kernel"), ("verdict", "verdict"), ("search", "search")) if r[key]]
+
     return Block("table", header=[
-        "problem", "outcome", "status", "compiled", "correct", "speedup eager",
-        "speedup compile", "flags", "attempts", "first correct", "verify", "error"],
-        rows=[[r["id"], r["outcome"], r["status"] or "-", yes(r["compiled"]), yes(r["correct"]),
+        "problem", "outcome", "compiled", "correct", "speedup eager", "speedup compile",
+        "flags", "attempts", *(["first correct"] if search else []), "verify", "error",
+        "files"],
+        rows=[[r["id"], r["outcome"], yes(r["compiled"]), yes(r["correct"]),
                speed_text(r["speedup_eager"], measured or not r["correct"]),
                speed_text(r["speedup_compiled"], measured or not r["correct"]),
                ", ".join(r["flags"]) or "-", str(r["attempts"]),
-               seconds_text(r["first_correct_s"]), seconds_text(r["verify_s"]),
-               r["error_kind"] or "-"] for r in rows])
+               *([seconds_text(r["first_correct_s"])] if search else []),
+               seconds_text(r["verify_s"]), r["error"] or "-", files(r)] for r in rows])
 
 
 def render_markdown(report: dict[str, Any], figures: dict[str, Path], base: Path) -> str:
-    def cell(text: str) -> str:
-        return text.replace("|", "\\|").replace("\n", " ")
+    def cell(value: Cell) -> str:
+        if isinstance(value, list):
+            return " ".join(f"[{link.text}](<{link.href}>)" for link in value) or "-"
+        return value.replace("|", "\\|").replace("\n", " ")
 
     lines: list[str] = []
     for block in document(report, figures):
@@ -185,9 +223,10 @@ def render_markdown(report: dict[str, Any], figures: dict[str, Path], base: Path
     return "\n".join(lines)
 
 
-STYLE = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}
+STYLE = """body{font-family:system-ui,sans-serif;max-width:1400px;margin:2em auto;padding:0 1em}
 table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:.3em .6em;
-text-align:left}th{background:#f3f3f3}figure img{max-width:100%}figcaption{color:#555}"""
+text-align:left;vertical-align:top}th{background:#f3f3f3}td{overflow-wrap:break-word}td:first-child{white-space:nowrap}
+td a{margin-right:.5em;white-space:nowrap}figure img{max-width:100%}figcaption{color:#555}"""
 
 
 def render_html(report: dict[str, Any], figures: dict[str, Path]) -> str:
@@ -200,8 +239,8 @@ def render_html(report: dict[str, Any], figures: dict[str, Path]) -> str:
             parts.append(f"<{block.kind}>{esc(block.text)}</{block.kind}>")
         elif block.kind == "table":
             head = "".join(f"<th>{esc(h)}</th>" for h in block.header)
-            body = "".join("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in row) + "</tr>"
-                           for row in block.rows)
+            body = "".join("<tr>" + "".join(f"<td>{html_cell(c)}</td>" for c in row)
+                           + "</tr>" for row in block.rows)
             parts.append(f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
         elif block.kind == "figure" and block.path is not None:
             data = base64.b64encode(block.path.read_bytes()).decode()
@@ -210,3 +249,10 @@ def render_html(report: dict[str, Any], figures: dict[str, Path]) -> str:
                          f"<figcaption>{esc(block.text)}</figcaption></figure>")
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"
+
+
+def html_cell(value: Cell) -> str:
+    if isinstance(value, list):
+        return " ".join(f"<a href='{html.escape(quote(link.href))}'>{html.escape(link.text)}</a>"
+                        for link in value) or "-"
+    return html.escape(value)

@@ -29,10 +29,28 @@ class RunResults:
         return [row for row in self.attempt_rows if row["problem"] == problem]
 
 
+# Stages at which a candidate fails before its kernels were built: loading the module (where
+# load_inline compiles CUDA) and constructing ModelNew. A sandbox failure (timeout, crash)
+# leaves it unknown, and the verifier records compiled=False for it.
+BEFORE_COMPILATION = ("load_candidate", "build")
+# How a compiler's own failure reads when it surfaces later, at a kernel's first launch.
+COMPILE_ERROR_MARKS = ("CompilationError", "Error building extension")
+
+
+def reached_compilation(verdict: dict[str, Any]) -> bool:
+    """Whether the candidate's kernels were built: the verifier's `compiled` says only that
+    the module loaded, so a constructor that raised (before any kernel ran) does not count."""
+    if not verdict.get("compiled") or verdict.get("stage") in BEFORE_COMPILATION:
+        return False
+    message = (verdict.get("error") or {}).get("message") or ""
+    return not any(mark in message for mark in COMPILE_ERROR_MARKS)
+
+
 def attempt_result(row: dict[str, Any]) -> AttemptResult:
     verdict = row["verdict"]
     return AttemptResult(
-        elapsed_s=row["elapsed_s"], status=row["status"], compiled=bool(row["compiled"]),
+        elapsed_s=row["elapsed_s"], status=row["status"],
+        compiled=reached_compilation(verdict),
         correct=bool(row["correct"]), speedup_eager=row["speedup_eager"],
         speedup_compiled=row["speedup_compiled"],
         flags=tuple(flag["name"] for flag in verdict.get("flags", [])),

@@ -71,7 +71,8 @@ class Opened:
 
 
 def open_run(run_dir: Path, meta: dict[str, Any], problems: list[SuiteProblem],
-             candidates: dict[str, Path], resume: bool) -> Opened:
+             candidates: dict[str, Path], resume: bool,
+             notes: dict[str, str] | None = None) -> Opened:
     """Create the run's results file, or check that a resumed run has the same settings."""
     store = ResultStore(run_dir)
     try:
@@ -88,7 +89,7 @@ def open_run(run_dir: Path, meta: dict[str, Any], problems: list[SuiteProblem],
                 raise RunError(f"--resume must repeat the run's settings; these differ from the "
                                f"recorded run: {', '.join(differ)}")
         else:
-            store.create(meta, problems, candidates)
+            store.create(meta, problems, candidates, notes)
         recovered = store.recover()
         counts = store.counts()
     finally:

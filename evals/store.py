@@ -88,6 +88,7 @@ class Claim:
     candidate: Path | None
     started_at: float
     runs: int
+    note: str = ""  # without a candidate: where one was looked for
 
 
 def process_token(pid: int | None = None) -> str | None:
@@ -146,16 +147,18 @@ class ResultStore:
                 for row in self.conn.execute("SELECT key, value FROM meta")}
 
     def create(self, meta: dict[str, Any], problems: list[SuiteProblem],
-               candidates: dict[str, Path]) -> None:
-        """Record the run's settings and its problems, all pending."""
+               candidates: dict[str, Path], notes: dict[str, str] | None = None) -> None:
+        """Record the run's settings and its problems, all pending; `notes` says, for a
+        problem without a candidate, where one was looked for (its claim carries it)."""
+        notes = notes or {}
         with self.transaction() as conn:
             conn.executemany("INSERT INTO meta VALUES (?, ?)",
                              [(k, json.dumps(v)) for k, v in meta.items()])
             conn.executemany(
-                "INSERT INTO problems (id, position, level, number, name, path, sha256, candidate)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO problems (id, position, level, number, name, path, sha256, candidate,"
+                " message) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [(p.id, i, p.level, p.number, p.name, str(p.path), p.sha256(),
-                  str(candidates[p.id]) if p.id in candidates else None)
+                  str(candidates[p.id]) if p.id in candidates else None, notes.get(p.id))
                  for i, p in enumerate(problems)])
 
     def recover(self) -> list[str]:
@@ -180,11 +183,11 @@ class ResultStore:
             row = conn.execute(
                 "UPDATE problems SET state = 'running', owner = ?, worker = ?, runs = runs + 1, "
                 "started_at = COALESCE(started_at, ?) WHERE id = ? "
-                "RETURNING id, path, candidate, started_at, runs",
+                "RETURNING id, path, candidate, started_at, runs, message",
                 (owner, worker, time.time(), row["id"])).fetchone()
         return Claim(row["id"], Path(row["path"]),
                      Path(row["candidate"]) if row["candidate"] else None,
-                     row["started_at"], row["runs"])
+                     row["started_at"], row["runs"], row["message"] or "")
 
     def add_attempt(self, problem: str, attempt: Attempt) -> bool:
         """Record one attempt unless this candidate is already recorded; True if added."""

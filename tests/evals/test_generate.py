@@ -102,6 +102,15 @@ def test_two_problems_generated_and_evaluated(tmp_path):
     assert "| tokens (prompt + completion) | 900 (6 requests) | 300 (2 requests) | 600 (4 " \
            "requests) |" in markdown
     assert "| cost | 0.0036 | 0.0012 | 0.0024 |" in markdown
+    # a search's own measures belong to a generate report, and each row links its search
+    assert "figures/scaling.png" in markdown and "| time to first correct kernel" in markdown
+    relu_row = next(p for p in report["problems"] if p["id"] == "level2/1_Add_ReLU")
+    assert relu_row["search"] == "searches/level2__1_Add_ReLU"
+    assert relu_row["kernel"] == "problems/level2__1_Add_ReLU/kernel.py"
+    kernel = (run_dir / relu_row["kernel"]).read_text()
+    assert kernel == (CANDIDATES / "level2" / "1_Add_ReLU.py").read_text(), "the passing one"
+    assert read_json(run_dir / relu_row["verdict"])["status"] == "pass"
+    assert f"[kernel](<{relu_row['kernel']}>)" in markdown
 
 
 def test_memory_is_used_by_default_and_off_with_no_memory(tmp_path):

@@ -73,9 +73,9 @@ def test_fast_p_and_geomeans_from_measured_speedups(gpu_run):
     markdown = (run_dir / "report.md").read_text()
     for line in ("| fast_1 vs eager | 66.7% (2/3) | 50.0% (1/2) | 100.0% (1/1) |",
                  "| fast_2 vs eager | 33.3% (1/3) | 50.0% (1/2) | 0.0% (0/1) |",
-                 "| geomean speedup vs eager (correct ones) | 1.47x | 1.41x | 1.60x |",
-                 "| geomean speedup vs torch.compile (correct ones) | 0.77x | 0.77x | - |",
-                 "| level1/1_Scale_add | evaluated | pass | yes | yes | 2.50x | 1.20x |"):
+                 "| geomean speedup vs eager | 1.47x | 1.41x | 1.60x |",
+                 "| geomean speedup vs torch.compile | 0.77x | 0.77x | - |",
+                 "| level1/1_Scale_add | evaluated | yes | yes | 2.50x | 1.20x |"):
         assert line in markdown, line
     assert "1 correct problem(s) have no speedup vs torch.compile" in markdown
     assert "Speed not measured" not in markdown
