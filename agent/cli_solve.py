@@ -29,6 +29,7 @@ from rich.text import Text
 
 from kernel_agent.agent.cli_style import PROFILE_HELP, BackendName, SandboxName
 from kernel_agent.agent.interrupt import EXIT_INTERRUPTED, exit_at_once_on_interrupt
+from kernel_agent.agent.live_view import EventLines
 
 if TYPE_CHECKING:
     from kernel_agent.agent.live_view import SearchView
@@ -141,6 +142,8 @@ def _run(plan: SolvePlan, config: ModelConfig, sandbox_name: str, hint: str,
     deadline = None if plan.resume else started + 60 * plan.minutes
     view = SearchView(problem=str(plan.problem), branches=plan.branches, minutes=plan.minutes,
                       max_rounds=plan.rounds, deadline=deadline)
+    if plan.resume:
+        view.seed(*checkpointed(plan.run_dir, plan.thread_id, plan.target_speedup))
     result = _searched(plan, sandbox_name, console, view,
                        f"interrupted: the search stopped; its checkpoint is kept in "
                        f"{plan.run_dir}\nresume it with:\n  {hint}",
@@ -148,7 +151,7 @@ def _run(plan: SolvePlan, config: ModelConfig, sandbox_name: str, hint: str,
                        target_speedup=plan.target_speedup, resume=plan.resume,
                        more_minutes=plan.more_minutes, deadline=deadline)
     for line in summary_lines(result):
-        console.print(line, markup=False, highlight=False)
+        say(console, line)
     more_time = f"{hint} --budget {plan.minutes:g}m"
     if result.endpoint_down:
         Console(stderr=True, soft_wrap=True).print(
@@ -157,8 +160,7 @@ def _run(plan: SolvePlan, config: ModelConfig, sandbox_name: str, hint: str,
             f"  {more_time}", markup=False, highlight=False)
         return EXIT_ENDPOINT_DOWN
     if result.status != "pass" and result.stop_reason == TIME_STOP:
-        console.print(f"to search on with more time:\n  {more_time}", markup=False,
-                      highlight=False)
+        say(console, f"to search on with more time:\n  {more_time}")
     return EXIT_PASS if result.status == "pass" else EXIT_NONE_PASSED
 
 
@@ -183,7 +185,7 @@ def _recall(plan: SolvePlan, sandbox_name: str, no_model: NoEndpointConfigured |
                 plan.run_dir.parent.rmdir()
     else:
         for line in summary_lines(result):
-            console.print(line, markup=False, highlight=False)
+            say(console, line)
     if result.status != "pass":
         console.print(f"no remembered kernel: {result.stop_reason}", markup=False,
                       highlight=False)
@@ -230,6 +232,34 @@ def _sandbox(name: str) -> Sandbox | None:
         bad_input(f"the {name} sandbox cannot be used: {exc}")
 
 
+def say(console: Console, line: str) -> None:
+    """A line of the outcome: wrapped between words on a terminal; on a pipe, one line as it
+    is (a log keeps its paths whole)."""
+    console.print(line, markup=False, highlight=False, soft_wrap=not console.is_terminal)
+
+
+def checkpointed(run_dir: Path, thread_id: str, target_speedup: float | None
+                 ) -> tuple[dict[str, Any], dict[str, str]]:
+    """A run's checkpointed state, and the class of each candidate's verdict: what a resumed
+    run's view starts from (its rounds, ideas and budget are there, not in new events)."""
+    from contextlib import closing
+
+    from langgraph.checkpoint.sqlite import SqliteSaver
+
+    from kernel_agent.agent.critic import diagnose
+    from kernel_agent.graphs import build_graph
+    from kernel_agent.graphs.rundir import RunDir
+    from kernel_agent.tools.verdict import Verdict
+
+    with closing(RunDir(run_dir).open_checkpoints()) as conn:
+        graph = build_graph(checkpointer=SqliteSaver(conn))
+        values = dict(graph.get_state({"configurable": {"thread_id": thread_id}}).values)
+    kinds = {c["id"]: diagnose(Verdict.from_dict(c["verdict"]), c["code"],
+                               target_speedup=target_speedup).kind
+             for c in values.get("candidates") or []}
+    return values, kinds
+
+
 class Display:
     """A Rich Live view on a terminal; one line per notable event anywhere else."""
 
@@ -241,6 +271,7 @@ class Display:
         self.target_speedup = target_speedup
         self.lock = threading.Lock()
         self.live: Live | None = None
+        self.lines = EventLines()
 
     def __enter__(self) -> Display:
         if self.console.is_terminal and not self.console.is_dumb_terminal:
@@ -258,13 +289,12 @@ class Display:
             return self.view.render(time.time())
 
     def on_event(self, event: dict[str, Any]) -> None:
-        from kernel_agent.agent.live_view import line_for
-
         event = self.classified(event)
         with self.lock:
             self.view.apply(event)
-        if self.live is None and (line := line_for(event)) is not None:
-            self.console.print(line, markup=False, highlight=False)
+        if self.live is None:
+            for line in self.lines.lines(event):
+                self.console.print(line, markup=False, highlight=False)
 
     def classified(self, event: dict[str, Any]) -> dict[str, Any]:
         """A verified candidate's event with the class of its verdict (`kind`), read from the
