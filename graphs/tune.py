@@ -49,7 +49,7 @@ def tune(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     run_dir = context.run_directory()
     if run_dir is not None:
         run_dir.record(dict(tuned))
-    remember_passing(tuned, state["problem"]["text"], context)
+    remember_passing(tuned, state["problem"], context)
     emit("new_best", id=tuned["id"], round=tuned["round"], branch=tuned["branch"],
          status=tuned["status"], speedup=tuned["speedup"])
     return {"chosen": tuned, "candidates": [tuned]}

@@ -48,7 +48,7 @@ def verified_once(task: VerifyTask, cid: str, context: Context) -> Candidate:
     run_dir = context.run_directory()
     if run_dir is None:
         candidate, reuse = _verified(task, cid, context), False
-        remember_passing(candidate, task["problem"]["text"], context)
+        remember_passing(candidate, task["problem"], context)
     else:
         with same_code_lock(run_dir, task["problem"]["text"], task["code"] or ""):
             candidate, reuse = _recorded_or_verified(task, cid, context, run_dir)
@@ -72,7 +72,7 @@ def _recorded_or_verified(task: VerifyTask, cid: str, context: Context,
         return candidate, True
     candidate = _verified(task, cid, context)
     run_dir.record(dict(candidate))
-    remember_passing(candidate, task["problem"]["text"], context)
+    remember_passing(candidate, task["problem"], context)
     return candidate, False
 
 
