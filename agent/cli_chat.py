@@ -31,6 +31,7 @@ from rich.text import Text
 
 from kernel_agent.agent.cli_style import PROFILE_HELP
 from kernel_agent.agent.interrupt import exit_at_once_on_interrupt
+from kernel_agent.agent.live_view import EventLines
 
 if TYPE_CHECKING:
     from kernel_agent.graphs.conversation import Conversation, Review
@@ -74,8 +75,10 @@ def chat(
         _stop(f"bad input: {exc}", EXIT_BAD_INPUT)
     run_dir = out or RUNS / f"chat-{time.strftime('%Y%m%d-%H%M%S')}"
     try:
+        printer = EventLines()
         conversation = Conversation(run_dir, model=config, branches=branches, minutes=minutes,
-                                    rounds=rounds, on_event=lambda e: _show_event(console, e))
+                                    rounds=rounds,
+                                    on_event=lambda e: _show_event(console, printer, e))
     except NoEndpointConfigured as exc:
         _stop(str(exc), EXIT_NO_ENDPOINT)
     with conversation:
@@ -203,11 +206,10 @@ def show_result(console: Console, result: SearchResult, number: int) -> None:
                   "end of input ends the session")
 
 
-def _show_event(console: Console, event: dict[str, Any]) -> None:
-    from kernel_agent.agent.live_view import line_for
-
-    line = _draft_line(event) or line_for(event)
-    if line is not None:
+def _show_event(console: Console, printer: EventLines, event: dict[str, Any]) -> None:
+    """The search's lines as `solve` prints them on a pipe, and the drafting events'."""
+    drafted = _draft_line(event)
+    for line in [drafted] if drafted else printer.lines(event):
         _say(console, line)
 
 
