@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import signal
 import subprocess
@@ -165,15 +166,22 @@ def test_ctrl_c_keeps_the_checkpoint_and_the_printed_command_resumes(tmp_path):
         hint = next(line.strip() for line in first.splitlines()
                     if line.strip().startswith("kernel-agent solve"))
         assert hint.startswith(f"kernel-agent solve {PROBLEM_ARG} --resume {out}")
-        resumed = subprocess.run([*CLI, *shlex.split(hint)[1:]], cwd=ROOT, env=environment(),
+        resumed = subprocess.run([*CLI, *shlex.split(hint)[1:]], cwd=ROOT,
+                                 env=environment(TTY_COMPATIBLE="1", TERM="xterm-256color"),
                                  capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     after = lines(out / "candidates.jsonl")
     assert after[:1] == before, "the verdict from before Ctrl-C is kept, not redone"
     assert [(c["round"], c["status"]) for c in after] == [(1, "fail"), (2, "pass")]
     assert asked == [1, 2, 2], "round 1 was not asked again"
-    assert "round 1 branch 0" not in resumed.stdout
     assert "rounds: 2, candidates verified: 2" in resumed.stdout
+    # the resumed run's live view starts from its checkpoint: round 1, the idea, the budget
+    plain = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", resumed.stdout)
+    final = plain[plain.rindex("kernel-agent solve"):plain.index("status: pass")]
+    assert f"branch 0: {IDEA}" in final
+    round_one = next(line for line in final.splitlines() if "r1 b0" in line)
+    assert "fail" in round_one and "wrong output" in round_one
+    assert re.search(r"\d+:\d\d / 15:00", final) and "not known" not in final
     assert (out / "best_kernel.py").read_text() == CORRECT
     assert before[0]["id"] in (out / "report.md").read_text()
 
