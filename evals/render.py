@@ -225,8 +225,9 @@ def render_markdown(report: dict[str, Any], figures: dict[str, Path], base: Path
 
 STYLE = """body{font-family:system-ui,sans-serif;max-width:1400px;margin:2em auto;padding:0 1em}
 table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:.3em .6em;
-text-align:left;vertical-align:top}th{background:#f3f3f3}td{overflow-wrap:break-word}td:first-child{white-space:nowrap}
-td a{margin-right:.5em;white-space:nowrap}figure img{max-width:100%}figcaption{color:#555}"""
+text-align:left;vertical-align:top}th{background:#f3f3f3}td{overflow-wrap:break-word}
+td:first-child{white-space:nowrap}td a{margin-right:.5em;white-space:nowrap}
+figure img{max-width:100%}figcaption{color:#555}"""
 
 
 def render_html(report: dict[str, Any], figures: dict[str, Path]) -> str:
