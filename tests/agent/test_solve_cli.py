@@ -194,3 +194,23 @@ def test_bad_input_exits_2_with_the_reason(tmp_path):
     assert "Traceback" not in missing.stderr
     flag = solve(PROBLEM_ARG, "--branches", "0")
     assert flag.returncode == 2 and "--branches" in flag.stderr
+
+
+def test_the_outcome_wraps_between_words_on_a_terminal_and_not_on_a_pipe():
+    from io import StringIO
+
+    from rich.console import Console
+
+    from kernel_agent.agent.cli_solve import say
+
+    reason = ("stop reason: correct kernel found; speed not measured: no GPU on this machine: "
+              "correctness ran under the Triton interpreter on full-size inputs; speed needs a "
+              "GPU")
+    terminal = Console(file=StringIO(), width=80, force_terminal=True, color_system=None)
+    say(terminal, reason)
+    lines = terminal.file.getvalue().splitlines()
+    assert len(lines) == 3 and all(len(line) <= 80 for line in lines)
+    assert " ".join(line.strip() for line in lines) == reason, "no word broken"
+    pipe = Console(file=StringIO(), width=80, force_terminal=False)
+    say(pipe, reason)
+    assert pipe.file.getvalue() == reason + "\n", "a log keeps the line whole"
