@@ -6,9 +6,8 @@ from __future__ import annotations
 
 from io import StringIO
 
-from rich.console import Console
-
 import pytest
+from rich.console import Console
 
 from kernel_agent.agent.live_view import ROWS_SHOWN, EventLines, SearchView, line_for
 from kernel_agent.graphs.events import EVENTS
