@@ -202,6 +202,9 @@ def show_result(console: Console, result: SearchResult, number: int) -> None:
         _say(console, f"saved: {result.best_kernel}")
     if result.report.exists():
         _say(console, f"report: {result.report}")
+    diff = result.run_dir / "reference.diff"
+    if diff.exists():
+        _say(console, f"how the reference changed since the last search: {diff}")
     _say(console, "a follow-up message continues this conversation (e.g. 'now for D=64'); "
                   "end of input ends the session")
 

@@ -96,6 +96,8 @@ def test_a_session_drafts_searches_and_follows_up_on_the_same_thread(tmp_path):
     assert (second_dir / "best_kernel.py").read_text() == CORRECT_REVISED
     assert f"saved: {second_dir / 'best_kernel.py'}" in text[second:]
     assert f"report: {first_dir / 'report.md'}" in text[first:second]
+    assert f"since the last search: {second_dir / 'reference.diff'}" in text[second:]
+    assert "since the last search" not in text[first:second]
     # the request keeps the whole intent: the follow-up adds to the first message
     assert f"Request: {PROSE}\n" in (first_dir / "report.md").read_text()
     assert f"Request: {PROSE} Then: {FOLLOW_UP}\n" in (second_dir / "report.md").read_text()
