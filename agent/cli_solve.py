@@ -239,9 +239,10 @@ def say(console: Console, line: str) -> None:
 
 
 def checkpointed(run_dir: Path, thread_id: str, target_speedup: float | None
-                 ) -> tuple[dict[str, Any], dict[str, str]]:
-    """A run's checkpointed state, and the class of each candidate's verdict: what a resumed
-    run's view starts from (its rounds, ideas and budget are there, not in new events)."""
+                 ) -> tuple[dict[str, Any], dict[str, str], list[dict[str, Any]]]:
+    """A run's checkpointed state, the class of each candidate's verdict and the failed
+    attempts: what a resumed run's view starts from (its rounds, ideas and budget are there,
+    not in new events)."""
     from contextlib import closing
 
     from langgraph.checkpoint.sqlite import SqliteSaver
@@ -251,13 +252,14 @@ def checkpointed(run_dir: Path, thread_id: str, target_speedup: float | None
     from kernel_agent.graphs.rundir import RunDir
     from kernel_agent.tools.verdict import Verdict
 
-    with closing(RunDir(run_dir).open_checkpoints()) as conn:
+    directory = RunDir(run_dir)
+    with closing(directory.open_checkpoints()) as conn:
         graph = build_graph(checkpointer=SqliteSaver(conn))
         values = dict(graph.get_state({"configurable": {"thread_id": thread_id}}).values)
     kinds = {c["id"]: diagnose(Verdict.from_dict(c["verdict"]), c["code"],
                                target_speedup=target_speedup).kind
              for c in values.get("candidates") or []}
-    return values, kinds
+    return values, kinds, directory.attempts()
 
 
 class Display:

@@ -18,6 +18,7 @@ not on every row; every row is one line, so the view fits an 80-column terminal.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -136,10 +137,12 @@ class SearchView:
             self.stop_reason = self._said_once(event.get("stop_reason") or "") or None
             self.error = event.get("error")
 
-    def seed(self, values: dict[str, Any], kinds: dict[str, str] | None = None) -> None:
+    def seed(self, values: dict[str, Any], kinds: dict[str, str] | None = None,
+             attempts: Iterable[Event] = ()) -> None:
         """Start from a checkpointed search's state (a resumed run): its rounds, candidates,
         failures, ideas and budget, as the events that made them would have left the view.
-        `kinds` maps candidate ids to the class of their verdict."""
+        `kinds` maps candidate ids to the class of their verdict; `attempts` are the run
+        directory's failed attempts (attempts.jsonl)."""
         kinds = kinds or {}
         branches = values.get("branches") or {}
         self.ideas = [branches[key]["idea"] for key in sorted(branches, key=int)] or self.ideas
@@ -148,8 +151,12 @@ class SearchView:
         for number in range(1, self.round + 1):
             for branch in range(self.branches):
                 self.rows.setdefault((number, branch), Row(branch, number))
+        for attempt in attempts:
+            self.apply({"event": "attempt_failed", **attempt})
         for failure in values.get("failures") or []:
             self.apply({"event": "generation_failed", **failure})
+            row = self.rows[(failure["round"], failure["branch"])]
+            row.failed_tries = max(0, row.failed_tries - 1)  # its last try is the failure
         for candidate in values.get("candidates") or []:
             self.apply({"event": "candidate_verified", **candidate,
                         "kind": kinds.get(candidate["id"], "")})

@@ -185,9 +185,13 @@ def test_a_resumed_run_shows_its_history_and_real_budget(width):
         "best": {"id": "r02-b1-cccc", "round": 2, "branch": 1, "status": "pass",
                  "speedup": None, "headline": verdict_headline},
     }
+    attempts = [{"round": 1, "branch": 1, "try": 1, "kind": "model_error", "message": "HTTP 503"},
+                {"round": 2, "branch": 1, "try": 1, "kind": "no_code", "message": "empty"}]
     view = SearchView(problem="p.py", branches=2, minutes=5.0)
-    view.seed(values, {"r01-b0-aaaa": "wrong_output", "r02-b1-cccc": "correct"})
+    view.seed(values, {"r01-b0-aaaa": "wrong_output", "r02-b1-cccc": "correct"}, attempts)
     text = shown(view, T0 + 120, width)
+    # the failed try that ended round 1's branch 1 is its "no candidate", not one more failure
+    assert "(1 failed)" not in row_of(text, 1, 1) and "pass (1 failed)" in row_of(text, 2, 1)
     assert "branch 0: one block per row" in text and "branch 1: split rows" in text
     assert "2:00 / 5:00" in text and "round 2/4" in text and "tokens 5000" in text
     assert "fail" in row_of(text, 1, 0) and "model_error: HTTP 503" in row_of(text, 1, 1)
