@@ -47,8 +47,8 @@ def error_parts(verdict: Verdict) -> list[Text]:
     where = f"{error.file}:{error.line}" if error.line else (error.file or "")
     headline = error.kind if not where or where in error.message else f"{error.kind} {where}"
     parts = [Text(f"{headline}: {error.message}", style="red")]
-    if error.excerpt:
-        parts.append(Text(error.excerpt, style="dim"))
+    if error.excerpt:  # source lines: cut at the edge rather than wrapped under the numbers
+        parts.append(Text(error.excerpt, style="dim", no_wrap=True, overflow="ellipsis"))
     return parts
 
 
