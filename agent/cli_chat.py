@@ -29,6 +29,7 @@ from rich.console import Console
 from rich.syntax import Syntax
 from rich.text import Text
 
+from kernel_agent.agent.cli_solve import say, speedup_text
 from kernel_agent.agent.cli_style import PROFILE_HELP
 from kernel_agent.agent.interrupt import exit_at_once_on_interrupt
 from kernel_agent.agent.live_view import EventLines
@@ -83,7 +84,7 @@ def chat(
         _stop(str(exc), EXIT_NO_ENDPOINT)
     with conversation:
         verb = "continuing" if conversation.continued else "new"
-        _say(console, f"{verb} conversation {conversation.thread_id} in {run_dir} "
+        say(console, f"{verb} conversation {conversation.thread_id} in {run_dir} "
                       f"(model {conversation.context.generator().model_name})")
         # What a search has done is checkpointed, and a draft waits in the thread: exit at once.
         with exit_at_once_on_interrupt(
@@ -99,7 +100,7 @@ def _session(console: Console, lines: Lines, conversation: Conversation) -> None
     outcome: Review | SearchResult | None = conversation.pending()
     shown: int | None = None  # the revision of the draft last shown in full
     if outcome is None and conversation.unfinished():
-        _say(console, "continuing the run that stopped before its end")
+        say(console, "continuing the run that stopped before its end")
         outcome = conversation.resume()
     while True:
         if outcome is None:
@@ -110,13 +111,13 @@ def _session(console: Console, lines: Lines, conversation: Conversation) -> None
                 outcome = conversation.say(line)
         elif isinstance(outcome, Review):
             if outcome.refusal and shown == outcome.revision:  # shown a moment ago: say why
-                _say(console, outcome.refusal)
+                say(console, outcome.refusal)
             else:
                 show_review(console, outcome)
             shown = outcome.revision
             answer = _review_answer(console, lines, outcome)
             if answer is None:
-                _say(console, "the drafted reference waits for your answer; run chat with "
+                say(console, "the drafted reference waits for your answer; run chat with "
                               f"--out {conversation.directory.path} to give it")
                 return
             outcome = conversation.answer(answer)
@@ -143,7 +144,7 @@ class Lines:
         if not line:
             return None
         line = line.rstrip("\n")
-        _say(self.console, f"{prompt}{line}")
+        say(self.console, f"{prompt}{line}")
         return line
 
 
@@ -158,11 +159,11 @@ def _review_answer(console: Console, lines: Lines, review: Review) -> Any:
         if line.strip().lower() != "e":
             return {"change": line}
         if not lines.terminal:
-            _say(console, "editing needs a terminal; say what to change instead")
+            say(console, "editing needs a terminal; say what to change instead")
             continue
         edited = click.edit(review.reference, extension=".py", require_save=True)
         if edited is None or edited.strip() == review.reference.strip():
-            _say(console, "the reference is unchanged")
+            say(console, "the reference is unchanged")
             continue
         return {"edit": edited}
 
@@ -171,7 +172,7 @@ def show_review(console: Console, review: Review) -> None:
     """The drafted reference, highlighted, with what the sandbox found."""
     console.rule(f"reference problem, draft {review.revision}"
                  + (" (your edit)" if review.origin == "edited" else ""))
-    _say(console, f"request: {review.request}")
+    say(console, f"request: {review.request}")
     console.print(Syntax(review.reference.rstrip(), "python", theme="ansi_dark",
                          background_color="default"))
     check = review.validation
@@ -184,28 +185,26 @@ def show_review(console: Console, review: Review) -> None:
 
 def show_result(console: Console, result: SearchResult, number: int) -> None:
     """The search's outcome, the kernel, and what the next line does."""
-    from kernel_agent.agent.cli_solve import speedup_text
-
     console.rule(f"search {number}: {result.status}")
     if result.error:
-        _say(console, f"error: {result.error}")
+        say(console, f"error: {result.error}")
     if result.stop_reason:
-        _say(console, f"stop reason: {result.stop_reason}")
+        say(console, f"stop reason: {result.stop_reason}")
     chosen = result.chosen
     if chosen is None:
-        _say(console, "no kernel passed verification")
+        say(console, "no kernel passed verification")
     else:
-        _say(console, f"best kernel: {chosen['id']} (round {chosen['round']}, branch "
+        say(console, f"best kernel: {chosen['id']} (round {chosen['round']}, branch "
                       f"{chosen['branch']}), speedup: {speedup_text(chosen)}")
         console.print(Syntax(chosen["code"].rstrip(), "python", theme="ansi_dark",
                              background_color="default"))
-        _say(console, f"saved: {result.best_kernel}")
+        say(console, f"saved: {result.best_kernel}")
     if result.report.exists():
-        _say(console, f"report: {result.report}")
+        say(console, f"report: {result.report}")
     diff = result.run_dir / "reference.diff"
     if diff.exists():
-        _say(console, f"how the reference changed since the last search: {diff}")
-    _say(console, "a follow-up message continues this conversation (e.g. 'now for D=64'); "
+        say(console, f"how the reference changed since the last search: {diff}")
+    say(console, "a follow-up message continues this conversation (e.g. 'now for D=64'); "
                   "end of input ends the session")
 
 
@@ -213,7 +212,7 @@ def _show_event(console: Console, printer: EventLines, event: dict[str, Any]) ->
     """The search's lines as `solve` prints them on a pipe, and the drafting events'."""
     drafted = _draft_line(event)
     for line in [drafted] if drafted else printer.lines(event):
-        _say(console, line)
+        say(console, line)
 
 
 def _draft_line(event: dict[str, Any]) -> str | None:
@@ -225,10 +224,6 @@ def _draft_line(event: dict[str, Any]) -> str | None:
     if event.get("event") == "reference_approved":
         return f"reference approved, saved as {event['path']}"
     return None
-
-
-def _say(console: Console, line: str) -> None:
-    console.print(line, markup=False, highlight=False)
 
 
 def _stop(message: str, code: int) -> NoReturn:
