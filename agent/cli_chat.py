@@ -174,8 +174,7 @@ def show_review(console: Console, review: Review) -> None:
                  + (" (your edit)" if review.origin == "edited" else ""))
     say(console, f"request: {review.request}")
     console.print(Syntax(review.reference.rstrip(), "python", theme="ansi_dark",
-                         word_wrap=console.is_terminal,
-                         background_color="default"))
+                         word_wrap=console.is_terminal, background_color="default"))
     check = review.validation
     if check["ok"]:
         console.print(Text.assemble(("runs", "bold green"), f" in the sandbox on "
@@ -198,8 +197,7 @@ def show_result(console: Console, result: SearchResult, number: int) -> None:
         say(console, f"best kernel: {chosen['id']} (round {chosen['round']}, branch "
                       f"{chosen['branch']}), speedup: {speedup_text(chosen)}")
         console.print(Syntax(chosen["code"].rstrip(), "python", theme="ansi_dark",
-                         word_wrap=console.is_terminal,
-                             background_color="default"))
+                             word_wrap=console.is_terminal, background_color="default"))
         say(console, f"saved: {result.best_kernel}")
     if result.report.exists():
         say(console, f"report: {result.report}")
