@@ -152,7 +152,7 @@ def _run(plan: SolvePlan, config: ModelConfig, sandbox_name: str, hint: str,
                        more_minutes=plan.more_minutes, deadline=deadline)
     for line in summary_lines(result):
         say(console, line)
-    more_time = f"{hint} --budget {plan.minutes:g}m"
+    more_time = f"{hint} --budget {duration_text(plan.minutes)}"
     if result.endpoint_down:
         Console(stderr=True, soft_wrap=True).print(
             f"the model endpoint is down: {result.error}\nevery verified candidate is kept in "
@@ -343,6 +343,12 @@ def summary_lines(result: SearchResult) -> list[str]:
         if path.exists():
             lines.append(f"  {path}  ({what})")
     return lines
+
+
+def duration_text(minutes: float) -> str:
+    """A budget as `--budget` takes it: whole minutes as 15m, anything else in seconds."""
+    seconds = max(1, round(60 * minutes))
+    return f"{seconds // 60}m" if seconds % 60 == 0 else f"{seconds}s"
 
 
 def speedup_text(candidate: dict[str, Any]) -> str:

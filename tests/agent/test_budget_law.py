@@ -43,7 +43,7 @@ def test_a_hung_endpoint_ends_solve_within_the_budget(tmp_path):
     assert "stop reason: time budget used" in done.stdout
     [attempt] = lines(out / "attempts.jsonl")
     assert attempt["kind"] == "out_of_budget" and "cut at the deadline" in attempt["message"]
-    assert f"--resume {out}" in done.stdout and "--budget 0.5m" in done.stdout
+    assert f"--resume {out}" in done.stdout and "--budget 30s" in done.stdout
 
 
 def test_endpoint_down_exits_4_and_resuming_with_more_time_passes(tmp_path, monkeypatch):
