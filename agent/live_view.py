@@ -92,12 +92,14 @@ class SearchView:
             self.ideas = list(event.get("ideas") or [])
             self.branches = len(self.ideas) or self.branches
             self.plan_note = plan_note(event)
+            self.tokens_used += event.get("tokens") or 0
+        elif name == "candidate_generated":  # tokens as they are spent; `budget` has the sum
+            self._row(event).status = "verifying"
+            self.tokens_used += event.get("tokens") or 0
         elif name == "round_started":
             self.round = event["round"]
             for branch in range(self.branches):
                 self.rows.setdefault((self.round, branch), Row(branch, self.round))
-        elif name == "candidate_generated":
-            self._row(event).status = "verifying"
         elif name == "generation_failed":
             row = self._row(event)
             row.status, row.kind, row.headline = ("no candidate", event.get("kind", ""),
@@ -122,7 +124,7 @@ class SearchView:
         elif name == "new_best" and event.get("status") == "pass":
             self.best = {**event, "headline": self._said_once(event.get("headline", ""))}
         elif name == "budget":
-            self.tokens_used = event.get("tokens_used", self.tokens_used)
+            self.tokens_used = max(self.tokens_used, event.get("tokens_used", 0))
             if event.get("seconds_left") is not None and self.deadline is None:
                 self.deadline = event["time"] + event["seconds_left"]
             if event.get("rounds_left") is not None:

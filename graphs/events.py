@@ -15,7 +15,7 @@ from langgraph.config import get_stream_writer
 
 EVENTS = (
     "run_started",  # problem, branches, budget
-    "plan_ready",  # ideas per branch, source of the ideas, model_s
+    "plan_ready",  # ideas per branch, source of the ideas, model_s, tokens
     "round_started",  # round
     "candidate_generated",  # branch, round, model_s, tokens, note
     "generation_failed",  # branch, round, kind, message, model_s

@@ -49,7 +49,8 @@ def plan(state: State, runtime: Runtime[Context]) -> Command:
     except ModelCallFailed as exc:
         error, seconds = str(exc), exc.seconds
     ideas, source = choose_ideas(proposed, context.branches, problem["text"])
-    emit("plan_ready", ideas=ideas, source=source, model_s=round(seconds, 3), error=error)
+    emit("plan_ready", ideas=ideas, source=source, model_s=round(seconds, 3), error=error,
+         tokens=tokens)
     branches: dict[str, Branch] = {}
     sends = []
     # A follow-up: the previous search's best kernel; or a kernel remembered for this problem.

@@ -261,3 +261,17 @@ def test_plain_lines_say_a_machine_wide_caveat_once():
     assert out[2] == "new best: r01-b0-a (not timed)"
     assert sum(CAVEAT in line for line in out) == 1
     assert out[-1] == "finished: correct kernel found"
+
+
+def test_tokens_count_as_they_are_spent_and_the_budget_event_has_the_sum():
+    view = SearchView(problem="p.py", branches=2, minutes=15.0)
+    view.apply(event("plan_ready", 1, ideas=["a", "b"], source="model", model_s=1.0,
+                     error=None, tokens=300))
+    view.apply(event("round_started", 1, round=1))
+    assert "tokens 300" in shown(view, T0 + 2)
+    view.apply(event("candidate_generated", 5, branch=0, round=1, model_s=4.0, tokens=900,
+                     note=""))
+    assert "tokens 1200" in shown(view, T0 + 6)
+    view.apply(event("budget", 9, round=1, rounds_left=None, seconds_left=800.0,
+                     tokens_used=1500, tokens_left=None))  # the critic's tokens too
+    assert "tokens 1500" in shown(view, T0 + 10)
