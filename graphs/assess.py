@@ -39,8 +39,11 @@ def assess(state: State, runtime: Runtime[Context]) -> Command:
     emit("round_finished", round=number, seconds=round(time.time() - state["round_started_at"], 3),
          verified=len(verified), passed=sum(c["status"] == "pass" for c in verified),
          failures=len(failures))
+    # `best` ranks failing candidates too (the critic shows the closest attempt); only a passing
+    # one is announced as the search's best, to the live view and to MCP clients alike.
     earlier = best_of(c for c in state.get("candidates", []) if c["round"] < number)
-    if best is not None and (earlier is None or earlier["id"] != best["id"]):
+    if (best is not None and best["status"] == "pass"
+            and (earlier is None or earlier["id"] != best["id"])):
         emit("new_best", id=best["id"], round=best["round"], branch=best["branch"],
              status=best["status"], speedup=best["speedup"], headline=best["headline"])
     tokens = state.get("tokens_used", 0)
