@@ -84,7 +84,7 @@ def _paired(lines: list[str]) -> list[tuple[str, str, bool]]:
             body.append(lines[i][indent:] if lines[i][:indent].isspace() else lines[i])
             i += 1
         code = _without_prose_after(_body(body)) if unterminated else _body(body)
-        if any(FENCE.match(line) for line in body) and not _parses(code):
+        if any(FENCE.match(line) for line in body) and not parses(code):
             found += _paired(body)  # a wrapper, not code: the blocks inside it count
         elif code.strip():
             found.append((tag, code, closed))
@@ -125,12 +125,13 @@ def _without_prose_after(code: str) -> str:
     longest start that parses (all of it when no start does)."""
     lines = code.splitlines()
     for end in range(len(lines), 0, -1):
-        if lines[end - 1].strip() and _parses("\n".join(lines[:end])):
+        if lines[end - 1].strip() and parses("\n".join(lines[:end])):
             return _body(lines[:end])
     return code
 
 
-def _parses(code: str) -> bool:
+def parses(code: str) -> bool:
+    """Whether `code` is valid Python."""
     try:
         ast.parse(code)
     except SyntaxError:

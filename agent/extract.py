@@ -28,7 +28,7 @@ import builtins
 import re
 from dataclasses import dataclass
 
-from kernel_agent.agent.code_blocks import FENCE, Block, code_blocks, segments
+from kernel_agent.agent.code_blocks import FENCE, Block, code_blocks, parses, segments
 
 __all__ = ["Extracted", "defines_class", "extract_code"]
 
@@ -68,7 +68,7 @@ def extract_code(answer: str, *, defines: str = "ModelNew", unfenced: bool = Tru
     python = [b for b in blocks if _python(b)]
     with_class = [b for b in python if defines_class(b.code, defines)]
     complete = [b for b in with_class if b.closed]
-    if not with_class or (complete and not _parses(complete[-1].code)):
+    if not with_class or (complete and not parses(complete[-1].code)):
         repaired = _between_fences(answer, blocks, defines)
         if repaired is not None:
             return repaired
@@ -99,7 +99,7 @@ def _between_fences(answer: str, blocks: list[Block], defines: str) -> Extracted
     fences missed it (a block already found is no new reading, however old a draft it is)."""
     known = {b.code for b in blocks}
     found = [s for s in segments(answer)
-             if s not in known and defines_class(s, defines) and _parses(s)]
+             if s not in known and defines_class(s, defines) and parses(s)]
     if not found:
         return None
     return Extracted(found[-1], False, len(blocks), f"the fences did not pair up; took the code "
@@ -110,7 +110,7 @@ def _joined(chosen: Block, blocks: list[Block], count: int, defines: str,
             later_cut: bool) -> Extracted:
     """The chosen block, preceded by the other blocks that define names it uses (Python blocks,
     or blocks that parse as Python, such as one holding only a CUDA source string)."""
-    others = [b for b in blocks if b is not chosen and b.closed and (_python(b) or _parses(b.code))
+    others = [b for b in blocks if b is not chosen and b.closed and (_python(b) or parses(b.code))
               and not _REFERENCE.search(b.code)
               and not ("ModelNew" in b.code and not _MODEL_NEW.search(b.code))]
     helpers: dict[int, Block] = {}
@@ -193,7 +193,7 @@ def _unfenced(answer: str, defines: str) -> Extracted:
     rest = answer[start_match.start():].rstrip().splitlines()
     for end in range(len(rest), 0, -1):
         code = "\n".join(rest[:end])
-        if rest[end - 1].strip() and _parses(code) and _PYTHON_LINE.search(code):
+        if rest[end - 1].strip() and parses(code) and _PYTHON_LINE.search(code):
             dropped = sum(1 for line in rest[end:] if line.strip())
             tail = f", dropping {dropped} trailing line(s) of prose" if dropped else ""
             return Extracted(code + "\n", False, 0, f"no fenced block; took the Python text{tail}")
@@ -205,20 +205,13 @@ def _parsing_span(lines: list[str], head: int) -> tuple[int, int] | None:
     """(start, end) of the longest text around line `head` that parses: the end is the last
     line that keeps the class parsing, the start the earliest top-level line that still does."""
     end = next((e for e in range(len(lines), head, -1)
-                if lines[e - 1].strip() and _parses("\n".join(lines[head:e]))), None)
+                if lines[e - 1].strip() and parses("\n".join(lines[head:e]))), None)
     if end is None:
         return None
     start = head
     for s in range(head - 1, -1, -1):
         if lines[s][:1].strip() and not FENCE.match(lines[s]) \
-                and _parses("\n".join(lines[s:end])):
+                and parses("\n".join(lines[s:end])):
             start = s
     return start, end
 
-
-def _parses(code: str) -> bool:
-    try:
-        ast.parse(code)
-    except SyntaxError:
-        return False
-    return True

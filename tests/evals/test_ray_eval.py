@@ -35,7 +35,7 @@ from tests.openai_server import ScriptedOpenAIServer
 from .conftest import CANDIDATES, EXPECTED, SUITE, read_json, rows, run_cli, start_cli
 from .parallel import decisions, workers_of
 from .test_generate import Model
-from .test_resume import midway
+from .test_resume import kill_midway
 
 TASK_TITLE = b"ray::run_problem"  # a Ray worker's process title while it runs a problem
 
@@ -197,15 +197,7 @@ def test_a_killed_driver_resumes_without_rerunning_finished_problems(tmp_path: P
     run_dir = tmp_path / "run"
     child = start_cli("eval", SUITE, "--candidates", CANDIDATES, "--ray", ray_address,
                       "--out", run_dir)
-    try:
-        deadline = time.monotonic() + 120
-        while not midway(run_dir):
-            assert child.poll() is None, child.stdout.read() if child.stdout else ""
-            assert time.monotonic() < deadline, "the run never reached the kill point"
-            time.sleep(0.02)
-        os.kill(child.pid, signal.SIGKILL)
-    finally:
-        child.wait()
+    kill_midway(child, run_dir)
     before = {r["id"]: r for r in rows(run_dir, "SELECT * FROM problems")}
     finished = {p for p, r in before.items() if r["state"] == "done"}
     in_flight = {p for p, r in before.items() if r["state"] == "running"}

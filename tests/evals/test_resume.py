@@ -6,7 +6,9 @@ from __future__ import annotations
 import os
 import signal
 import sqlite3
+import subprocess
 import time
+from pathlib import Path
 
 from .conftest import CANDIDATES, EXPECTED, SUITE, read_json, rows, run_cli, start_cli
 
@@ -28,9 +30,8 @@ def midway(run_dir) -> bool:
     return found.count("done") >= KILL_AFTER and "running" in found
 
 
-def test_killed_run_resumes_without_rerunning_finished_problems(tmp_path):
-    run_dir = tmp_path / "run"
-    child = start_cli("eval", SUITE, "--candidates", CANDIDATES, "--out", run_dir)
+def kill_midway(child: subprocess.Popen, run_dir: Path) -> None:
+    """SIGKILL the eval run `child` once it is midway (see `midway`), as a crash would."""
     try:
         deadline = time.monotonic() + 120
         while not midway(run_dir):
@@ -40,6 +41,12 @@ def test_killed_run_resumes_without_rerunning_finished_problems(tmp_path):
         os.kill(child.pid, signal.SIGKILL)
     finally:
         child.wait()
+
+
+def test_killed_run_resumes_without_rerunning_finished_problems(tmp_path):
+    run_dir = tmp_path / "run"
+    child = start_cli("eval", SUITE, "--candidates", CANDIDATES, "--out", run_dir)
+    kill_midway(child, run_dir)
     assert child.returncode == -signal.SIGKILL
 
     before = {r["id"]: r for r in rows(run_dir, "SELECT * FROM problems")}
