@@ -278,14 +278,15 @@ class SearchView:
             best = self.best
             text = Text.assemble(
                 ("best so far: ", "bold"), f"{best['id']} ({_speed('pass', best.get('speedup'))}"
-                f"), round {best['round']} branch {best['branch']}: {best.get('headline', '')}")
+                f"), round {best['round']} branch {best['branch']}: "
+                f"{_one_line(best.get('headline', ''))}")
         elif self.latest_failure is not None:
             failed = self.latest_failure
             what = failed["id"] or f"round {failed['round']} branch {failed['branch']}"
             kind = failed.get("kind") or failed["status"]
+            said = _one_line(failed.get("headline") or failed.get("message", ""))
             text = Text.assemble(("best so far: none passed yet", "bold yellow"),
-                                 f"; latest failure: {what} ({kind}): "
-                                 f"{failed.get('headline') or failed.get('message', '')}")
+                                 f"; latest failure: {what} ({kind}): {said}")
         else:
             text = Text("best so far: none yet", style="dim")
         text.no_wrap, text.overflow = True, "ellipsis"
@@ -302,8 +303,13 @@ def plan_note(event: Event) -> str | None:
 
 
 def _line(text: str, style: str) -> Text:
-    """Text cut with an ellipsis at the terminal's edge instead of wrapping."""
-    return Text(text, style=style, no_wrap=True, overflow="ellipsis")
+    """Text on one line, cut with an ellipsis at the terminal's edge instead of wrapping; an
+    endpoint's error message comes with notes on lines of their own, folded in here."""
+    return Text(_one_line(text), style=style, no_wrap=True, overflow="ellipsis")
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
 
 
 def _wrapped(text: str, style: str) -> Text:

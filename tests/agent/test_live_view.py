@@ -142,6 +142,31 @@ def test_a_machine_wide_caveat_is_said_once_and_rows_are_one_line(width):
     assert len(table) == 4 + 5, "a header of three lines, five rows, a bottom line"
 
 
+@WIDTHS
+def test_a_failed_call_with_a_multi_line_message_is_one_row_line(width):
+    """An endpoint's error comes with notes on lines of their own (endpoint, limits, tries): the
+    row and the latest failure still take one line each."""
+    view = SearchView(problem="p.py", branches=1, minutes=2.0, max_rounds=None)
+    view.apply(event("round_started", 0, round=1))
+    message = ("Error code: 500 - scripted server error\nmodel 'm' at http://127.0.0.1:1/v1: "
+               "connect timeout 10 s\n(gave up after 3 tries)")
+    view.apply(event("generation_failed", 9, branch=0, round=1, kind="model_error",
+                     message=message, model_s=8.0))
+    text = shown(view, T0 + 10, width)
+    row = row_of(text, 1, 0)
+    assert "model_error: Error code: 500 - scripted se" in row and row.count("…") == 1
+    if width >= 120:
+        assert "scripted server error model 'm' at" in row, "the notes follow on the same line"
+    table = [line for line in text.splitlines() if line.startswith(("┏", "┃", "┡", "│", "└"))]
+    assert len(table) == 4 + 1, "a header of three lines, one row, a bottom line"
+    latest = next(line for line in text.splitlines() if line.startswith("best so far:"))
+    assert latest.startswith("best so far: none passed yet; latest failure: round 1 branch 0 "
+                             "(model_error): E")
+    if width >= 120:
+        assert "scripted server error m" in latest, "the notes follow on the same line"
+    assert not any(line.startswith(("model 'm'", "(gave up")) for line in text.splitlines())
+
+
 def test_the_clock_never_runs_backwards():
     """The command's own deadline is exact; later estimates (the search's start, a budget
     event's seconds left) must not move the clock back."""
