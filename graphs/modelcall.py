@@ -169,17 +169,21 @@ def _invoke(model: BaseChatModel | Runnable, messages: list[BaseMessage],
     return outcome["message"]
 
 
-def _openai_model(model: BaseChatModel | Runnable) -> BaseChatOpenAI | None:
-    """The ChatOpenAI under `model` (a bound one, e.g. with tools), if it is one."""
+def _unbound(model: BaseChatModel | Runnable) -> BaseChatModel | Runnable:
+    """The model under its bindings (e.g. `bind_tools`), which carries the settings."""
     while isinstance(model, RunnableBinding):
         model = model.bound
+    return model
+
+
+def _openai_model(model: BaseChatModel | Runnable) -> BaseChatOpenAI | None:
+    """The ChatOpenAI under `model` (a bound one, e.g. with tools), if it is one."""
+    model = _unbound(model)
     return model if isinstance(model, BaseChatOpenAI) else None
 
 
 def _retries_of(model: BaseChatModel | Runnable) -> int:
-    while isinstance(model, RunnableBinding):
-        model = model.bound
-    retries = getattr(model, "retries", DEFAULT_RETRIES)
+    retries = getattr(_unbound(model), "retries", DEFAULT_RETRIES)
     return retries if isinstance(retries, int) and retries >= 0 else DEFAULT_RETRIES
 
 

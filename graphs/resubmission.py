@@ -26,13 +26,10 @@ from typing import Any
 from kernel_agent.agent.critic import Diagnosis
 from kernel_agent.graphs.rundir import RunDir
 from kernel_agent.graphs.state import Candidate, VerifyTask
+from kernel_agent.tools.locks import lock_for
 
 __all__ = ["code_digest", "normalised", "resubmitted", "reused", "same_code_lock",
            "verified_before"]
-
-_locks: dict[str, threading.Lock] = {}
-_locks_guard = threading.Lock()
-
 
 def code_digest(code: str, problem_text: str) -> str:
     """What ends every candidate id (graphs/verify.py `candidate_id`, remembered kernels'): the
@@ -55,8 +52,7 @@ def same_code_lock(run_dir: RunDir, problem_text: str, code: str) -> threading.L
     """One lock per file per run directory, held from the ledger lookup to the record."""
     key = hashlib.sha256(f"{run_dir.path.resolve()}\0{problem_text}\0{normalised(code)}"
                          .encode()).hexdigest()
-    with _locks_guard:
-        return _locks.setdefault(key, threading.Lock())
+    return lock_for("same_code", key)
 
 
 def verified_before(run_dir: RunDir, problem_text: str, code: str) -> dict[str, Any] | None:
@@ -68,14 +64,15 @@ def verified_before(run_dir: RunDir, problem_text: str, code: str) -> dict[str, 
     return None
 
 
-def reused(earlier: dict[str, Any], task: VerifyTask, cid: str) -> Candidate:
-    """The resubmission as a candidate of its own, carrying the earlier verdict."""
+def reused(earlier: dict[str, Any], task: VerifyTask, cid: str, path: str) -> Candidate:
+    """The resubmission as a candidate of its own (`path`, its file name), carrying the earlier
+    verdict."""
     code = task["code"]
     assert code is not None
     where = f"round {earlier['round']}, branch {earlier['branch']}"
     return Candidate(
         id=cid, round=task["round"], branch=task["branch"], idea=task["idea"],
-        path=f"round{task['round']}_branch{task['branch']}.py", code=code,
+        path=path, code=code,
         status=earlier["status"], verdict=earlier["verdict"], speedup=earlier["speedup"],
         headline=f"the same code as candidate {earlier['id']} ({where}): {earlier['headline']}",
         verify_s=0.0, model_s=task["model_s"], tokens=task["tokens"],

@@ -14,9 +14,10 @@ import json
 import os
 import sqlite3
 import tempfile
-import threading
 from pathlib import Path
 from typing import Any
+
+from kernel_agent.tools.locks import lock_for
 
 CHECKPOINTS = "checkpoints.sqlite"
 CANDIDATES = "candidates.jsonl"
@@ -25,22 +26,13 @@ BEST_KERNEL = "best_kernel.py"
 REPORT = "report.md"
 META = "run.json"
 
-_locks: dict[str, threading.Lock] = {}
-_locks_guard = threading.Lock()
-
-
-def _lock_for(path: Path) -> threading.Lock:
-    with _locks_guard:
-        return _locks.setdefault(str(path.resolve()), threading.Lock())
-
-
 class RunDir:
     """One search's directory; safe to share between the branches' threads."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.path.mkdir(parents=True, exist_ok=True)
-        self.lock = _lock_for(self.path)
+        self.lock = lock_for("run_dir", str(self.path.resolve()))
 
     @property
     def checkpoints(self) -> Path:

@@ -32,6 +32,11 @@ def candidate_id(round_: int, branch: int, code: str, problem_text: str) -> str:
     return f"r{round_:02d}-b{branch}-{code_digest(code, problem_text)}"
 
 
+def candidate_path(task: VerifyTask) -> str:
+    """The file name a candidate goes by in its verdict and in the model's next prompt."""
+    return f"round{task['round']}_branch{task['branch']}.py"
+
+
 def verify(payload: dict[str, Any], runtime: Runtime[Context]) -> dict[str, Any]:
     task = cast(VerifyTask, payload)  # a Send payload, not the graph state
     if task["failure"] is not None or task["code"] is None:
@@ -67,7 +72,7 @@ def _recorded_or_verified(task: VerifyTask, cid: str, context: Context,
         return cast(Candidate, recorded), True
     earlier = verified_before(run_dir, task["problem"]["text"], task["code"] or "")
     if earlier is not None:
-        candidate = reused(earlier, task, cid)
+        candidate = reused(earlier, task, cid, candidate_path(task))
         run_dir.record(dict(candidate))
         return candidate, True
     candidate = _verified(task, cid, context)
@@ -87,7 +92,7 @@ def judged(verdict: Verdict, code: str, context: Context) -> dict[str, Any]:
 def _verified(task: VerifyTask, cid: str, context: Context) -> Candidate:
     code = task["code"]
     assert code is not None
-    path = f"round{task['round']}_branch{task['branch']}.py"
+    path = candidate_path(task)
     started = perf_counter()
     verdict = verify_sources(task["problem"], {"text": code, "path": path},
                              sandbox=context.sandbox_in_use(), limits=context.limits(),

@@ -13,7 +13,6 @@ import hashlib
 import json
 import os
 import tempfile
-import threading
 import time
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -22,6 +21,7 @@ from typing import Any
 from kernel_agent.sandbox import Limits, Sandbox, TaskResult, get_sandbox
 from kernel_agent.sandbox.environment import user_cache_root
 from kernel_agent.tools.cpu_verdict import explain_cpu_failure
+from kernel_agent.tools.locks import lock_for
 from kernel_agent.tools.verdict import ErrorInfo, Verdict, baseline_key
 from kernel_agent.tools.wall_limit import (
     DEFAULT_POLICY,
@@ -146,7 +146,7 @@ def reference_limit(problem: dict[str, str], sandbox: Sandbox, baselines: Baseli
     problem at a time in this process, however many branches ask)."""
     entry = baselines.load(problem["text"]).get(REFERENCE_RUN)
     if entry is None:
-        with _measuring(problem["text"]):
+        with lock_for("reference_run", hashlib.sha256(problem["text"].encode()).hexdigest()):
             entry = baselines.load(problem["text"]).get(REFERENCE_RUN)
             if entry is None:
                 limits = Limits(wall_s=time_left) if time_left is not None else None
@@ -158,16 +158,6 @@ def reference_limit(problem: dict[str, str], sandbox: Sandbox, baselines: Baseli
                     return derived(None, False, policy, "the reference's own run did not "
                                    f"complete ({why.splitlines()[0][:200]})")
     return derived(float(entry["seconds"]), bool(entry["gpu"]), policy)
-
-
-_measure_locks: dict[str, threading.Lock] = {}
-_measure_guard = threading.Lock()
-
-
-def _measuring(problem_text: str) -> threading.Lock:
-    with _measure_guard:
-        key = hashlib.sha256(problem_text.encode()).hexdigest()
-        return _measure_locks.setdefault(key, threading.Lock())
 
 
 def check_files(problem_path: str | Path, candidate_path: str | Path, **kwargs: Any) -> Verdict:
