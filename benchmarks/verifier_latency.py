@@ -3,7 +3,9 @@
 For each problem under benchmarks/problems/: one cold verification (it measures and caches the
 eager and torch.compile baselines), then REPEATS warm ones that reuse them. Prints a table of the
 per-candidate latency (median of the warm runs), the one-time baseline cost, and how much the
-candidate's own median kernel time moved across the runs (timing repeatability).
+candidate's own median kernel time moved across the runs (timing repeatability); then where the
+time goes: the median seconds of each phase of a verdict (tools/phases.py), cold and warm, over
+all problems and per problem.
 
     python benchmarks/verifier_latency.py [--repeats 5] [--markdown FILE]
 """
@@ -22,38 +24,77 @@ from rich.table import Table
 
 from kernel_agent.sandbox import get_sandbox
 from kernel_agent.tools.check import BaselineCache, check_files
+from kernel_agent.tools.phases import ORDER
 
 PROBLEMS = Path(__file__).resolve().parent / "problems"
 
 
 def measure(problem_dir: Path, repeats: int, cache: BaselineCache) -> dict:
-    """Cold run, then `repeats` warm runs of the same candidate."""
+    """Cold run, then `repeats` warm runs of the same candidate. Without a GPU nothing is timed,
+    and only the latencies and the phases are filled in."""
     sandbox = get_sandbox("local")
     problem, kernel = problem_dir / "problem.py", problem_dir / "kernel.py"
     started = time.perf_counter()
     cold = check_files(problem, kernel, sandbox=sandbox, baselines=cache)
     cold_s = time.perf_counter() - started
-    if cold.status != "pass" or cold.timing is None:
+    gpu = cold.device.get("type") == "cuda"
+    if cold.status != "pass" or (gpu and cold.timing is None):
         return {"name": problem_dir.name, "error": cold.summary()}
-    latencies, kernel_ms = [], [cold.timing.candidate.median_ms]
-    for _ in range(repeats):
-        started = time.perf_counter()
-        warm = check_files(problem, kernel, sandbox=sandbox, baselines=cache)
-        latencies.append(time.perf_counter() - started)
-        assert warm.timing is not None and warm.timing.baseline_cached, warm.summary()
-        kernel_ms.append(warm.timing.candidate.median_ms)
+    latencies, kernel_ms, warm_phases = [], [], []
+    for verdict in (cold, *(None,) * repeats):
+        if verdict is None:
+            started = time.perf_counter()
+            verdict = check_files(problem, kernel, sandbox=sandbox, baselines=cache)
+            latencies.append(time.perf_counter() - started)
+            assert verdict.passed and (not gpu or verdict.timing.baseline_cached), (
+                verdict.summary())
+            warm_phases.append(with_outside(verdict.phases, latencies[-1]))
+        if verdict.timing is not None:
+            kernel_ms.append(verdict.timing.candidate.median_ms)
     sandbox.close()
-    spread = (max(kernel_ms) - min(kernel_ms)) / statistics.median(kernel_ms)
-    timing = cold.timing
-    return {
-        "name": problem_dir.name, "cold_s": cold_s, "warm_s": statistics.median(latencies),
-        "warm_max_s": max(latencies), "baseline_s": timing.baseline_seconds or 0.0,
-        "kernel_ms": statistics.median(kernel_ms), "spread": spread,
-        "eager_ms": timing.eager.median_ms if timing.eager else None,
-        "compiled_ms": timing.compiled.median_ms if timing.compiled else None,
-        "speedup_eager": timing.speedup_eager, "speedup_compiled": timing.speedup_compiled,
-        "device": cold.device.get("name"),
-    }
+    result = {"name": problem_dir.name, "cold_s": cold_s, "warm_s": statistics.median(latencies),
+              "warm_max_s": max(latencies), "device": cold.device.get("name"),
+              "cold_phases": with_outside(cold.phases, cold_s), "warm_phases": warm_phases,
+              "baseline_s": None, "kernel_ms": None, "spread": None, "speedup_eager": None,
+              "speedup_compiled": None}
+    if cold.timing is not None:
+        result.update(baseline_s=cold.timing.baseline_seconds or 0.0,
+                      kernel_ms=statistics.median(kernel_ms),
+                      spread=(max(kernel_ms) - min(kernel_ms)) / statistics.median(kernel_ms),
+                      speedup_eager=cold.timing.speedup_eager,
+                      speedup_compiled=cold.timing.speedup_compiled)
+    return result
+
+
+OUTSIDE = "outside the verdict"  # the reference's first run (cold), sandbox start, host work
+
+
+def with_outside(phases: dict[str, float], wall_s: float) -> dict[str, float]:
+    """The verdict's phases plus the wall time none of them covers."""
+    return {**phases, OUTSIDE: max(0.0, wall_s - sum(phases.values()))}
+
+
+def phase_rows(results: list[dict]) -> tuple[list[str], list[list[str]]]:
+    """Headers and rows of the breakdown: median seconds per phase, cold and warm, then warm per
+    problem; a phase a run did not reach counts as 0 s in it."""
+    done = [r for r in results if "error" not in r]
+    cold = [r["cold_phases"] for r in done]
+    warm = [p for r in done for p in r["warm_phases"]]
+    names = [n for n in (*ORDER, OUTSIDE) if any(n in p for p in cold + warm)]
+    headers = ["phase", "cold s (median)", "warm s (median)", "warm share"] + [
+        f"{r['name']} warm s" for r in done]
+    warm_total = sum(median_of(warm, n) for n in names) or 1.0
+    rows = [[n, f"{median_of(cold, n):.3f}", f"{median_of(warm, n):.3f}",
+             f"{median_of(warm, n) / warm_total:.0%}"]
+            + [f"{median_of(r['warm_phases'], n):.3f}" for r in done] for n in names]
+    rows.append(["sum of medians", f"{sum(median_of(cold, n) for n in names):.3f}",
+                 f"{warm_total:.3f}", "100%"]
+                + [f"{sum(median_of(r['warm_phases'], n) for n in names):.3f}" for r in done])
+    return headers, rows
+
+
+def median_of(runs: list[dict[str, float]], name: str) -> float:
+    return statistics.median(run.get(name, 0.0) for run in runs) if runs else 0.0
 
 
 def table_rows(results: list[dict]) -> list[list[str]]:
@@ -64,11 +105,15 @@ def table_rows(results: list[dict]) -> list[list[str]]:
             continue
         rows.append([
             r["name"], f"{r['warm_s']:.2f}", f"{r['warm_max_s']:.2f}", f"{r['cold_s']:.2f}",
-            f"{r['baseline_s']:.2f}", f"{r['kernel_ms']:.3f}", f"{r['spread']:.2%}",
-            f"{r['speedup_eager']:.2f}x" if r["speedup_eager"] else "-",
-            f"{r['speedup_compiled']:.2f}x" if r["speedup_compiled"] else "-",
+            shown(r["baseline_s"], "{:.2f}"), shown(r["kernel_ms"], "{:.3f}"),
+            shown(r["spread"], "{:.2%}"), shown(r["speedup_eager"], "{:.2f}x"),
+            shown(r["speedup_compiled"], "{:.2f}x"),
         ])
     return rows
+
+
+def shown(value: float | None, form: str) -> str:
+    return "-" if value is None else form.format(value)
 
 
 HEADERS = ["problem", "verdict s (median warm)", "max warm s", "cold s",
@@ -92,12 +137,21 @@ def main() -> None:
     for row in table_rows(results):
         table.add_row(*row)
     Console(width=200).print(table)
+    phase_headers, phases = phase_rows(results)
+    breakdown = Table(*phase_headers, title="where a verdict's time goes (seconds per phase)")
+    for row in phases:
+        breakdown.add_row(*row)
+    Console(width=200).print(breakdown)
     if args.markdown:
         device = next((r["device"] for r in results if "device" in r), "?")
-        lines = [f"Measured {date.today().isoformat()} on {device}, {args.repeats} warm runs.", "",
-                 "| " + " | ".join(HEADERS) + " |", "|" + "---|" * len(HEADERS)]
-        lines += ["| " + " | ".join(row) + " |" for row in table_rows(results)]
+        lines = [f"Measured {date.today().isoformat()} on {device}, {args.repeats} warm runs.", ""]
+        lines += [*markdown(HEADERS, table_rows(results)), "", *markdown(phase_headers, phases)]
         args.markdown.write_text("\n".join(lines) + "\n")
+
+
+def markdown(headers: list[str], rows: list[list[str]]) -> list[str]:
+    return ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers),
+            *("| " + " | ".join(row) + " |" for row in rows)]
 
 
 if __name__ == "__main__":

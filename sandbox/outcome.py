@@ -34,6 +34,7 @@ def task_result(*, answer: dict[str, Any] | None, status: dict[str, Any] | None,
         result.failure = Failure(**answer["failure"])
     elif answer is not None:
         result.value = answer["value"]
+        result.clock = answer.get("clock", {})
     else:
         result.failure = failure_without_answer(status, oom_killed, memory_bytes)
     return result

@@ -40,6 +40,8 @@ class TaskResult:
     output_tail: str = ""
     elapsed_s: float = 0.0
     notes: list[str] = field(default_factory=list)
+    # Epoch seconds the task reported: "started", "resolved" (its module imported), "finished".
+    clock: dict[str, float] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:

@@ -2,7 +2,9 @@
 
 `execute` turns a request into a result dict and never raises. `answer` writes it to the result
 file descriptor, which is the only channel back: whatever the task prints goes to the log, so it
-can never be mistaken for the answer.
+can never be mistaken for the answer. The result carries three wall-clock moments (the task began,
+its module was imported, it ended), from which the host tells hand-off and transfer apart from
+the task's own time.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import time
 import traceback
 from collections.abc import Callable
 from typing import Any
@@ -47,10 +50,13 @@ def classify(exc: BaseException) -> str:
 
 def execute(request: dict[str, Any]) -> dict[str, Any]:
     """Run the requested task; its value, or the failure that escaped it, as a dict."""
+    clock = {"started": time.time()}
     try:
-        value = resolve(request["task"])(request["payload"])
+        task = resolve(request["task"])
+        clock["resolved"] = time.time()
+        value = task(request["payload"])
         json.dumps(value)
-        return {"value": value}
+        return {"value": value, "clock": {**clock, "finished": time.time()}}
     except BaseException as exc:  # the task's own failure must still reach the host
         message = "".join(traceback.format_exception_only(exc)).strip()
         return {"failure": {"kind": classify(exc), "message": message[-MESSAGE_CHARS:]}}

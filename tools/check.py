@@ -22,6 +22,7 @@ from kernel_agent.sandbox import Limits, Sandbox, TaskResult, get_sandbox
 from kernel_agent.sandbox.environment import user_cache_root
 from kernel_agent.tools.cpu_verdict import explain_cpu_failure
 from kernel_agent.tools.locks import lock_for
+from kernel_agent.tools.phases import with_host_phases
 from kernel_agent.tools.verdict import ErrorInfo, Verdict, baseline_key
 from kernel_agent.tools.wall_limit import (
     DEFAULT_POLICY,
@@ -105,12 +106,14 @@ def verify_sources(problem: dict[str, str], candidate: dict[str, str], *,
                                           options), time_left)
         payload = {"problem": problem, "candidate": candidate,
                    "baselines": baselines.load(problem["text"]), **options}
+        sent = time.time()
         result = sandbox.run(VERIFY_TASK, payload,
                              replace(limits or Limits(), wall_s=wall.seconds))
     finally:
         if own_sandbox:
             sandbox.close()
     verdict = explain_cpu_failure(verdict_from_result(result, wall), candidate["text"])
+    verdict.phases = with_host_phases(verdict.phases, result.clock, sent, time.time())
     verdict.wall_limit = wall.as_dict()
     remember_baseline(verdict, problem["text"], baselines)
     return verdict

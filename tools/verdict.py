@@ -102,6 +102,7 @@ class Verdict:
     custom_kernels: dict[str, Any] = field(default_factory=dict)
     elapsed_s: float = 0.0
     wall_limit: dict[str, Any] = field(default_factory=dict)  # seconds, and how derived
+    phases: dict[str, float] = field(default_factory=dict)  # seconds per phase (tools/phases.py)
 
     @property
     def passed(self) -> bool:

@@ -16,6 +16,7 @@ import os
 import tempfile
 import traceback
 from collections.abc import Callable
+from contextlib import nullcontext, suppress
 from pathlib import Path
 from time import perf_counter
 from types import ModuleType
@@ -32,6 +33,7 @@ from kernel_agent.tools.compare import (
     default_tolerance,
     flatten_outputs,
 )
+from kernel_agent.tools.phases import PhaseClock
 from kernel_agent.tools.problem import (
     Source,
     SpecError,
@@ -66,12 +68,19 @@ def run(payload: dict[str, Any]) -> dict[str, Any]:
     """Sandbox task entry point: the payload in, a Verdict as a dict out."""
     started = perf_counter()
     options = {**PAYLOAD_DEFAULTS, **payload}
-    if not gpu_available():
+    gpu = gpu_available()
+    if not gpu:
         os.environ["TRITON_INTERPRET"] = "1"  # must precede the candidate's `import triton`
-
-    with tempfile.TemporaryDirectory(prefix="verify-") as tmp:
-        verdict = Verification(options, Path(tmp)).verdict()
+    clock = PhaseClock(sync=torch.cuda.synchronize if gpu else None)
+    with clock.phase("imports"), suppress(ImportError):
+        import triton  # noqa: F401  (preloaded on a GPU; under the interpreter, imported here)
+    if gpu:
+        with clock.phase("cuda_init"):
+            torch.zeros(1, device="cuda")  # the CUDA context, made once per task
+    with tempfile.TemporaryDirectory(prefix="verify-") as tmp, clock.phase("other"):
+        verdict = Verification(options, Path(tmp), clock).verdict()
     verdict.elapsed_s = round(perf_counter() - started, 3)
+    verdict.phases = clock.rounded()
     return Verdict.to_dict(verdict)
 
 
@@ -95,8 +104,11 @@ class CandidateError(Exception):
 class Verification:
     """One candidate's verification, stage by stage."""
 
-    def __init__(self, options: dict[str, Any], workdir: Path) -> None:
+    def __init__(self, options: dict[str, Any], workdir: Path,
+                 clock: PhaseClock | None = None) -> None:
         self.options, self.workdir = options, workdir
+        self.clock = clock or PhaseClock()
+        self.candidate_calls = 0
         self.device = torch.device("cuda" if gpu_available() else "cpu")
         self.problem_source = Source(**options["problem"])
         self.candidate_source = Source(**options["candidate"])
@@ -109,17 +121,23 @@ class Verification:
     # -- the whole run -------------------------------------------------------------------------
 
     def verdict(self) -> Any:
+        phase = self.clock.phase
         try:
-            self.load_problem()
+            with phase("load_problem"):
+                self.load_problem()
         except SpecError as exc:
             return self.bad_problem(exc)
         verdict = Verdict(status="fail", stage="load_candidate", device=self.device_info())
         try:
-            self.load_candidate()
+            with phase("load_candidate"):
+                self.load_candidate()
             verdict.compiled = True
-            self.build_models()
-            self.run_trials()
-            self.check_after_trials()
+            with phase("build_models"):
+                self.build_models()
+            with phase("correctness_trials"):
+                self.run_trials()
+            with phase("kernel_share"):
+                self.check_after_trials()
             verdict.correct = all(t.passed for t in self.trials)
             if verdict.correct and not self.rejecting():
                 verdict.timing = self.time_if_possible(verdict)
@@ -130,9 +148,10 @@ class Verification:
             verdict.correct = False if exc.stage != "load_candidate" else None
         except SpecError as exc:  # the problem failed at run time (e.g. get_inputs raised)
             return self.bad_problem(exc)
-        for flag in static_review.review(self.candidate_source.text):
-            self.add_flag(flag)
-        static_review.confirm(self.flags)
+        with phase("static_review"):
+            for flag in static_review.review(self.candidate_source.text):
+                self.add_flag(flag)
+            static_review.confirm(self.flags)
         verdict.trials, verdict.flags = self.trials, self.flags
         if self.atol is not None:
             verdict.tolerance = {"atol": self.atol, "rtol": self.rtol}
@@ -250,7 +269,7 @@ class Verification:
 
     def make_inputs(self, seed: int) -> list[Any]:
         torch.manual_seed(seed)
-        with torch.device(self.device):
+        with self.clock.phase("inputs"), torch.device(self.device):
             return self.problem.inputs(self.small)
 
     def run_trials(self) -> None:
@@ -258,7 +277,8 @@ class Verification:
         for number in range(self.trial_count):
             seed = self.options["seed"] + 1000 * (number + 1)
             inputs = self.make_inputs(seed)
-            originals = [t.clone() for t in integrity.tensors(inputs)]
+            with self.clock.phase("inputs"):
+                originals = [t.clone() for t in integrity.tensors(inputs)]
             input_bytes = sum(t.numel() * t.element_size() for t in originals)
             integrity.poison_free_memory(self.device, 2 * input_bytes)
             outputs = self.call_candidate(inputs)
@@ -346,7 +366,8 @@ class Verification:
         if not self.options["timing"]:
             verdict.not_measured["timing"] = "turned off (--no-timing)"
             return None
-        return self.guarded("timing", self.time_on_gpu)
+        with self.clock.phase("timing"):
+            return self.guarded("timing", self.time_on_gpu)
 
     def time_on_gpu(self) -> Timing:
         """Candidate, eager reference and torch.compile reference, timed the same way.
@@ -360,7 +381,8 @@ class Verification:
         event_ms, wall_ms = synchronised_wall_ms(calls, after=calls.record)
         self.add_flag(integrity.stream_escape_flag(event_ms, wall_ms))
         timing = Timing(candidate=time_gpu(calls, flush, time_box_s=box, after=calls.record))
-        self.add_flag(calls.flag())
+        with self.clock.phase("timed_output_check"):
+            self.add_flag(calls.flag())
         if self.rejecting():  # no baselines for a candidate that already failed
             return timing
         baseline = self.options["baselines"].get(baseline_key(self.device_info()))
@@ -371,8 +393,9 @@ class Verification:
             timing.compile_error = baseline.get("compile_error")
         else:
             started = perf_counter()
-            timing.eager, timing.compiled, timing.compile_error = self.time_baselines(
-                calls.sets, flush, box)
+            with self.clock.phase("baselines"):
+                timing.eager, timing.compiled, timing.compile_error = self.time_baselines(
+                    calls.sets, flush, box)
             timing.baseline_seconds = round(perf_counter() - started, 3)
         median = timing.candidate.median_ms
         if timing.eager:
@@ -421,7 +444,7 @@ class Verification:
     def call_reference(self, inputs: list[Any]) -> list[Any]:
         """The problem's own forward; if it fails, the problem is what is wrong."""
         try:
-            with torch.no_grad():
+            with self.clock.phase("reference_outputs"), torch.no_grad():
                 return flatten_outputs(self.model(*inputs))
         except Exception as exc:
             module_file = self.problem.module.__file__ or ""
@@ -437,7 +460,10 @@ class Verification:
                 torch.cuda.synchronize()
             return result
 
-        result = self.guarded("run", call)
+        first = self.candidate_calls == 0
+        self.candidate_calls += 1
+        with self.clock.phase("first_call") if first else nullcontext():  # JIT compiles here
+            result = self.guarded("run", call)
         try:
             return flatten_outputs(result)
         except OutputMismatch as exc:
