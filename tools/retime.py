@@ -5,7 +5,9 @@ library, torch, triton (through the candidates) and tools modules that do the sa
 candidate was timed alone when verified, minutes apart and possibly on a GPU busy with other
 branches; here the finalists and the eager reference take turns, round by round with the order
 rotated, so drift in clocks and temperature hits them all alike. The result per candidate is the
-median of its per-round medians. Without a GPU nothing can be timed and the task says so.
+median of its per-round medians. `"reference": false` leaves the eager reference out of the
+rounds (a comparison of two kernels need not wait for it). Without a GPU nothing can be timed
+and the task says so.
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ from kernel_agent.tools.problem import Source, load_candidate, load_problem
 from kernel_agent.tools.timing import L2Flusher, time_gpu
 from kernel_agent.tools.verify import copy_matching_weights
 
-DEFAULTS: dict[str, Any] = {"rounds": 5, "runs": 30, "time_box_s": 0.5, "seed": 1234}
+DEFAULTS: dict[str, Any] = {"rounds": 5, "runs": 30, "time_box_s": 0.5, "seed": 1234,
+                            "reference": True}
 REFERENCE = "eager"
 
 
@@ -34,14 +37,14 @@ def run(payload: dict[str, Any]) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="retime-") as tmp:
         contenders, errors = _contenders(options, Path(tmp))
         medians = _interleaved(contenders, options)
-    eager = statistics.median(medians[REFERENCE])
+    eager = statistics.median(medians[REFERENCE]) if REFERENCE in medians else None
     results = {}
     for key, samples in medians.items():
         if key == REFERENCE:
             continue
         median = statistics.median(samples)
         results[key] = {"median_ms": median, "round_medians_ms": samples,
-                        "speedup_eager": eager / median if median > 0 else None}
+                        "speedup_eager": eager / median if eager and median > 0 else None}
     return {"measured": True, "device": torch.cuda.get_device_name(), "eager_ms": eager,
             "rounds": options["rounds"], "results": results, "errors": errors}
 
@@ -56,7 +59,8 @@ def _contenders(options: dict[str, Any], workdir: Path
     with device:
         reference = problem.model_class(*init)
         inputs = problem.inputs(small=False)
-    contenders: dict[str, Callable[[], Any]] = {REFERENCE: _caller(reference, inputs)}
+    contenders: dict[str, Callable[[], Any]] = (
+        {REFERENCE: _caller(reference, inputs)} if options["reference"] else {})
     errors: dict[str, str] = {}
     for number, candidate in enumerate(options["candidates"]):
         try:
@@ -90,7 +94,7 @@ def _interleaved(contenders: dict[str, Callable[[], Any]],
     names = list(contenders)
     medians: dict[str, list[float]] = {name: [] for name in names}
     for number in range(options["rounds"]):
-        shift = number % len(names)
+        shift = number % max(1, len(names))  # none: every candidate failed to load
         for name in names[shift:] + names[:shift]:
             stats = time_gpu(contenders[name], flush, runs=options["runs"],
                              time_box_s=options["time_box_s"])

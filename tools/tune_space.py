@@ -1,12 +1,16 @@
 """Find a Triton candidate's tunable launch parameters and the exact spot where each is written.
 
-Read with `ast`, never run. Tunable are the block sizes (constexpr parameters named BLOCK*),
-`num_warps` and `num_stages` a launch site gives as literals or as names bound once to a literal
-(a module constant such as `BLOCK = 128`, or a single assignment in the launching function),
-and the configs of an `@triton.autotune` decorator. Each parameter records the byte range of the
-text a variant replaces, so a variant differs from the candidate only there and the kernel the
-user reads stays as written. A value computed at run time cannot be tuned from the source; the
-space says so in its notes instead of guessing.
+Read with `ast`, never run. Tunable are the knobs a launch site gives as literals or as names
+bound once to a literal (a module constant such as `BLOCK = 128`, or a single assignment in the
+launching function): `num_warps`, `num_stages`, and the constexpr parameters named like a knob
+(`knob_kind`: block sizes BLOCK*, NUM_WARPS/NUM_STAGES, and boolean switches named after
+Triton's own loop options such as WARP_SPECIALIZE); a module constant named like a knob wherever
+the code reads it (a launch, or a kernel reading it as a global constexpr); and the configs of an
+`@triton.autotune` decorator. Knobs are recognised by name because a name like HEAD_DIM or CAUSAL
+changes what the kernel computes: varying it would cost a verification to learn nothing. Each
+parameter records the byte range of the text a variant replaces, so a variant differs from the
+candidate only there and the kernel the user reads stays as written. A value computed at run time
+cannot be tuned from the source; the space says so in its notes instead of guessing.
 """
 
 from __future__ import annotations
@@ -17,6 +21,10 @@ import re
 from dataclasses import dataclass, field
 
 BLOCK_NAME = re.compile(r"block\w*", re.IGNORECASE)
+# Triton's own launch and loop (tl.range) options; a name ending in one is that knob.
+OPTION_NAME = re.compile(r"(?:\w+_)?(num_warps|num_stages)", re.IGNORECASE)
+FLAG_NAME = re.compile(r"(?:\w+_)?(?:warp_specialize|flatten|disallow_acc_multi_buffer)",
+                       re.IGNORECASE)
 LAUNCH_OPTIONS = ("num_warps", "num_stages")
 DEFAULTS = {"num_warps": 4, "num_stages": 3}  # Triton's defaults on NVIDIA GPUs
 OPTION_VALUES = {"num_warps": (2, 4, 8), "num_stages": (2, 3, 4)}
@@ -56,7 +64,7 @@ class Parameter:
     """A tunable spot: what it is, its current value, where it is written and what to try."""
 
     name: str
-    kind: str  # block, num_warps, num_stages or configs
+    kind: str  # block, num_warps, num_stages, flag (a boolean switch) or configs
     current: str
     site: Site
     value: int | None = None  # the current value; None for autotune configs
@@ -79,6 +87,7 @@ class Kernel:
     loops: bool
     asserts: list[tuple[ast.expr, int, str]]  # condition, line, call text of tl.static_assert
     calls: set[str]  # names of the functions it calls
+    reads: set[str]  # the names it reads but does not bind: globals, for Triton constexprs
 
     def pipelined(self, kernels: dict[str, Kernel], seen: frozenset[str] = frozenset()) -> bool:
         """Whether it, or a @triton.jit function it calls, has a loop: num_stages matters."""
@@ -119,14 +128,47 @@ def _last(node: ast.AST) -> str:
     return dotted(node).rsplit(".", 1)[-1]
 
 
-def _int_literal(node: ast.AST | None) -> ast.Constant | None:
-    """The int constant node of `128` or `tl.constexpr(128)`; None for anything else."""
+def _literal(node: ast.AST | None) -> ast.Constant | None:
+    """The int or bool constant node of `128`, `True` or `tl.constexpr(128)`; None for anything
+    else."""
     if (isinstance(node, ast.Call) and _last(node.func) == "constexpr" and len(node.args) == 1
             and not node.keywords):
         node = node.args[0]
-    if isinstance(node, ast.Constant) and type(node.value) is int:
+    if isinstance(node, ast.Constant) and type(node.value) in (int, bool):
         return node
     return None
+
+
+def knob_kind(name: str) -> str | None:
+    """What a constexpr parameter or module constant of this name tunes: block, num_warps,
+    num_stages or flag; None for a name that is no knob."""
+    if BLOCK_NAME.fullmatch(name):
+        return "block"
+    if match := OPTION_NAME.fullmatch(name):
+        return match.group(1).lower()
+    if FLAG_NAME.fullmatch(name):
+        return "flag"
+    return None
+
+
+def unfit(kind: str, value: int | bool) -> str | None:
+    """Why a value cannot be tuned as this kind (e.g. 'a power of two'); None if it can."""
+    if kind == "flag":
+        return None if type(value) is bool else "a boolean"
+    if type(value) is bool or value < 1:
+        return "a power of two" if kind == "block" else "a positive number"
+    if kind == "block" and value & (value - 1):
+        return "a power of two"
+    return None
+
+
+def choices_for(kind: str, value: int | bool) -> list[Choice]:
+    """The values a variant may write in place of `value`."""
+    if kind == "block":
+        return block_choices(value)
+    if kind == "flag":
+        return [Choice(str(not value), str(not value), 1.0, not value)]
+    return option_choices(kind, value, "")
 
 
 def _stored_names(nodes: list[ast.stmt]) -> dict[str, int]:
@@ -139,7 +181,7 @@ def _stored_names(nodes: list[ast.stmt]) -> dict[str, int]:
 
 
 def _single_literals(body: list[ast.stmt], excluded: set[str]) -> dict[str, ast.Constant]:
-    """Names bound exactly once in `body`, by a plain assignment of an int literal."""
+    """Names bound exactly once in `body`, by a plain assignment of an int or bool literal."""
     counts = _stored_names(body)
     found = {}
     for statement in body:
@@ -149,7 +191,7 @@ def _single_literals(body: list[ast.stmt], excluded: set[str]) -> dict[str, ast.
             target, value = statement.target, statement.value
         else:
             continue
-        literal = _int_literal(value)
+        literal = _literal(value)
         if (isinstance(target, ast.Name) and literal is not None
                 and counts.get(target.id) == 1 and target.id not in excluded):
             found[target.id] = literal
@@ -177,7 +219,10 @@ def _kernel(node: ast.FunctionDef) -> Kernel | None:
                and call.args]
     loops = any(isinstance(n, ast.For | ast.While) for n in ast.walk(node))
     calls = {_last(n.func) for n in ast.walk(node) if isinstance(n, ast.Call)}
-    return Kernel(node.name, params, constexprs, autotune, loops, asserts, calls)
+    loaded = {n.id for n in ast.walk(node) if isinstance(n, ast.Name)
+              and isinstance(n.ctx, ast.Load)}
+    reads = loaded - set(params) - set(_stored_names(node.body))
+    return Kernel(node.name, params, constexprs, autotune, loops, asserts, calls, reads)
 
 
 def block_choices(value: int) -> list[Choice]:
@@ -222,6 +267,7 @@ class _Finder:
         # Keyed by site and, for insertions sharing one position, num_warps before num_stages.
         self.by_site: dict[tuple[int, int], Parameter] = {}
         self.qualified: dict[int, str] = {}  # id(parameter) -> kernel- or function-qualified
+        self.reached: set[str] = set()  # module constants a launch passes on
         self.notes: list[str] = []
 
     def _module_functions(self) -> list[ast.FunctionDef]:
@@ -245,10 +291,11 @@ class _Finder:
             if kernel.autotune is not None:
                 self._configs(kernel)
         self._launches(self.tree, None)
+        self._module_knobs()
         parameters = [self.by_site[key] for key in sorted(self.by_site)]
         for parameter in parameters:
-            if parameter.kind == "block":
-                for choice in parameter.choices:
+            for choice in parameter.choices:
+                if parameter.kind != "configs":
                     choice.bindings = dict.fromkeys(parameter.feeds, choice.value)
         self._unique_names(parameters)
         return Space(self.text, parameters, self.kernels, self.notes)
@@ -292,8 +339,8 @@ class _Finder:
         for name, expr in given.items():
             if name in LAUNCH_OPTIONS:
                 self._value(name, name, expr, kernel, function)
-            elif BLOCK_NAME.fullmatch(name) and name in kernel.constexprs:
-                self._value("block", name, expr, kernel, function)
+            elif name in kernel.constexprs and (kind := knob_kind(name)) is not None:
+                self._value(kind, name, expr, kernel, function, feeds=True)
         if kernel.autotune is None and not unpacked:
             for option in LAUNCH_OPTIONS:
                 if option not in given and (option == "num_warps"
@@ -301,9 +348,10 @@ class _Finder:
                     self._insert(option, kernel, call)
 
     def _value(self, kind: str, name: str, expr: ast.expr, kernel: Kernel,
-               function: ast.FunctionDef | None) -> None:
-        """The parameter behind `name=expr` at a launch, or a note on why there is none."""
-        literal, label, qualified = _int_literal(expr), name, f"{kernel.name}.{name}"
+               function: ast.FunctionDef | None, feeds: bool = False) -> None:
+        """The parameter behind `name=expr` at a launch, or a note on why there is none;
+        `feeds`: `name` is a parameter of the kernel (static asserts may read it)."""
+        literal, label, qualified = _literal(expr), name, f"{kernel.name}.{name}"
         if literal is None and isinstance(expr, ast.Name):
             local = self._local_literals(function)
             if function is not None and expr.id in local:
@@ -313,25 +361,50 @@ class _Finder:
                                                 or expr.id not in self._locals(function)):
                 literal = self.constants[expr.id]
                 label = qualified = expr.id
+                self.reached.add(expr.id)
         where = f"line {expr.lineno}: {kernel.name} gets {name}={ast.unparse(expr)}"
         if literal is None:
             self.notes.append(f"{where}, computed at run time; not tuned")
             return
+        parameter = self._parameter(kind, label, qualified, literal, where)
+        if parameter is not None and feeds:
+            parameter.feeds.append((kernel.name, name))
+
+    def _parameter(self, kind: str, label: str, qualified: str, literal: ast.Constant,
+                   where: str) -> Parameter | None:
+        """The parameter written at `literal`, made on first sight; None, with a note, for a
+        value this kind of knob cannot take."""
         value = literal.value
-        if value < 1 or (kind == "block" and value & (value - 1)):
-            what = "a power of two" if kind == "block" else "a positive number"
-            self.notes.append(f"{where} = {value}, not {what}; not tuned")
-            return
+        why = unfit(kind, value)
+        if why is not None:
+            self.notes.append(f"{where} = {value}, not {why}; not tuned")
+            return None
         site = self.site(literal)
         parameter = self.by_site.get((site.start, 0))
         if parameter is None:
-            choices = (block_choices(value) if kind == "block"
-                       else option_choices(kind, value, ""))
-            parameter = Parameter(label, kind, str(value), site, value, choices=choices)
+            parameter = Parameter(label, kind, str(value), site, value,
+                                  choices=choices_for(kind, value))
             self.by_site[(site.start, 0)] = parameter
             self.qualified[id(parameter)] = qualified
-        if kind == "block":
-            parameter.feeds.append((kernel.name, name))
+        return parameter
+
+    def _module_knobs(self) -> None:
+        """Module constants named like a knob that the code reads, however they reach a kernel
+        (one reading it as a global constexpr is fed by it: static asserts may read it)."""
+        read = {n.id for n in ast.walk(self.tree) if isinstance(n, ast.Name)
+                and isinstance(n.ctx, ast.Load)}
+        for name, literal in self.constants.items():
+            kind = knob_kind(name)
+            if kind is None or name not in read:
+                continue
+            if name in self.reached:  # made (or noted) at its launch
+                parameter = self.by_site.get((self.site(literal).start, 0))
+            else:
+                parameter = self._parameter(kind, name, name, literal,
+                                            f"line {literal.lineno}: module constant {name}")
+            if parameter is not None:
+                parameter.feeds += [(k.name, name) for k in self.kernels.values()
+                                    if name in k.reads]
 
     def _locals(self, function: ast.FunctionDef) -> set[str]:
         arguments = function.args
@@ -410,7 +483,7 @@ def _config_label(element: ast.expr, kernel: str) -> tuple[str, dict[tuple[str, 
         if not (isinstance(key, ast.Constant) and isinstance(key.value, str)):
             return "", {}
         parts.append(f"{key.value}={ast.unparse(value)}")
-        literal = _int_literal(value)
+        literal = _literal(value)
         if literal is not None:
             bindings[(kernel, key.value)] = literal.value
     parts += [f"{k.arg}={ast.unparse(k.value)}" for k in element.keywords

@@ -1,10 +1,13 @@
 """Tune a correct Triton candidate's launch parameters by verifying rewritten variants.
 
-Every variant goes through the full verifier (tools/check.py), so a faster variant is only kept
-if it is also correct and honest; a variant that fails is listed with the reason. On a GPU the
-variants run one after another (timings of kernels sharing a GPU would be worthless) and the
-fastest passing one by median time replaces the candidate only if it beats the original by more
-than the noise of either measurement (the larger IQR). Without a GPU nothing is timed: the
+Every variant goes through the full verifier (tools/check.py), so a variant can only win if it
+is correct and honest; a variant that fails is listed with the reason. On a GPU the variants run
+one after another (timings of kernels sharing a GPU would be worthless); the fastest passing one
+by median time, if it is faster than the original at all, is the finalist. Timings taken
+minutes apart differ by more than a good variant gains, so the finalist and the original are
+then re-timed interleaved in one process (tools/tune_compare.py): the finalist replaces the
+original only if its median over the rounds is faster by more than the larger of the two
+kernels' spreads (the range of their per-round medians). Without a GPU nothing is timed: the
 variants are checked for correctness, in parallel, and the original is kept.
 """
 
@@ -18,6 +21,7 @@ from typing import Any
 
 from kernel_agent.sandbox import Limits, Sandbox, get_sandbox
 from kernel_agent.tools.check import BaselineCache, read_source, verify_sources
+from kernel_agent.tools.tune_compare import Comparison, compare_interleaved
 from kernel_agent.tools.tune_space import Space, find_space
 from kernel_agent.tools.tune_variants import DEFAULT_MAX_VARIANTS, Variant, plan_variants
 from kernel_agent.tools.verdict import Verdict
@@ -61,6 +65,8 @@ class TuneResult:
     parameters: list[dict[str, Any]]
     notes: list[str]
     variants: list[VariantResult]
+    finalist: int | None = None  # the variant re-timed against the original, if any
+    comparison: Comparison | None = None  # that re-timing and its decision
 
     @property
     def best_row(self) -> VariantResult:
@@ -70,10 +76,13 @@ class TuneResult:
         return {"improved": self.improved, "chosen": self.chosen, "device": self.device,
                 "reason": self.reason, "parameters": self.parameters, "notes": self.notes,
                 "variants": [row.to_dict() for row in self.variants],
+                "finalist": self.finalist,
+                "comparison": self.comparison.to_dict() if self.comparison else None,
                 "original": self.original, "best": self.best}
 
 
 Progress = Callable[[VariantResult], None]
+Compare = Callable[[dict[str, str], dict[str, str]], Comparison]
 
 
 def tune_files(problem_path: str | Path, candidate_path: str | Path,
@@ -106,8 +115,11 @@ def tune_sources(problem: dict[str, str], candidate: dict[str, str], *,
         return verify_sources(problem, {"text": text, "path": path}, sandbox=sandbox,
                               limits=limits, baselines=baselines, **options)
 
+    def compare(original: dict[str, str], variant: dict[str, str]) -> Comparison:
+        return compare_interleaved(problem, original, variant, sandbox=sandbox, limits=limits)
+
     try:
-        return tuning.run(verify)
+        return tuning.run(verify, compare)
     finally:
         if own_sandbox:
             sandbox.close()
@@ -126,9 +138,10 @@ class _Tuning:
         original = VariantResult(0, {}, "not_run", reason="nothing to tune",
                                  text=self.candidate["text"])
         return self.result([original], 0, None, "no tunable launch parameters found "
-                           "(block sizes, num_warps, num_stages, autotune configs)")
+                           "(block sizes, num_warps, num_stages, switches such as "
+                           "WARP_SPECIALIZE, autotune configs)")
 
-    def run(self, verify: Callable[[str, str], Verdict]) -> TuneResult:
+    def run(self, verify: Callable[[str, str], Verdict], compare: Compare) -> TuneResult:
         self.verify = verify
         original = self.row(0, {}, self.candidate["text"])
         device = original.verdict.device.get("type") if original.verdict else None
@@ -138,8 +151,17 @@ class _Tuning:
             return self.result(rows, 0, device, f"the original does not pass verification "
                                f"({original.reason}); tuning needs a correct kernel")
         rows = [original, *self.verify_variants(device)]
-        chosen, reason = choose(rows, device)
-        return self.result(rows, chosen, device, reason)
+        number, reason = finalist(rows, device)
+        if number is None:
+            return self.result(rows, 0, device, reason)
+        row = next(r for r in rows if r.number == number)
+        comparison = compare({"text": original.text, "path": self.file_name(0)},
+                             {"text": row.text, "path": self.file_name(number)})
+        reason = f"{reason}; {comparison.reason}"
+        if comparison.faster and comparison.speedup:
+            reason += f": {comparison.speedup:.2f}x faster"
+        return self.result(rows, number if comparison.faster else 0, device, reason, number,
+                           comparison)
 
     def verify_variants(self, device: str | None) -> list[VariantResult]:
         to_run = [v for v in self.variants if v.skipped is None]
@@ -153,10 +175,9 @@ class _Tuning:
         return [done.get(v.number) or skipped[v.number] for v in self.variants]
 
     def row(self, number: int, changes: dict[str, list[str]], text: str) -> VariantResult:
-        path = Path(self.candidate["path"])
-        name = path.name if number == 0 else f"{path.stem}.variant{number}{path.suffix}"
         assert self.verify is not None
-        verdict = self.verify(text, str(path.with_name(name)))
+        verdict = self.verify(text, str(Path(self.candidate["path"]).with_name(
+            self.file_name(number))))
         stats = verdict.timing.candidate if verdict.timing else None
         row = VariantResult(number, changes, verdict.status,
                             stats.median_ms if stats else None, stats.iqr_ms if stats else None,
@@ -165,23 +186,29 @@ class _Tuning:
             self.progress(row)
         return row
 
+    def file_name(self, number: int) -> str:
+        """The candidate's file name, or for variant N `<stem>.variantN<suffix>`."""
+        path = Path(self.candidate["path"])
+        return path.name if number == 0 else f"{path.stem}.variant{number}{path.suffix}"
+
     def unverified(self, variant: Variant, reason: str) -> VariantResult:
         status = "skipped" if variant.skipped else "not_run"
         return VariantResult(variant.number, variant.changes, status, reason=reason,
                              text=variant.text)
 
     def result(self, rows: list[VariantResult], chosen: int, device: str | None,
-               reason: str) -> TuneResult:
+               reason: str, finalist: int | None = None,
+               comparison: Comparison | None = None) -> TuneResult:
         parameters = [{"name": p.name, "kind": p.kind, "current": p.current, "line": p.site.line,
                        "choices": [c.label for c in p.choices]} for p in self.space.parameters]
         best = next(row for row in rows if row.number == chosen)
         return TuneResult(self.candidate["text"], best.text, chosen != 0, chosen, device,
-                          reason, parameters, self.space.notes, rows)
+                          reason, parameters, self.space.notes, rows, finalist, comparison)
 
 
-def choose(rows: list[VariantResult], device: str | None) -> tuple[int, str]:
-    """The chosen row's number and why: the fastest passing variant beyond the noise, else 0
-    (rows[0], the original)."""
+def finalist(rows: list[VariantResult], device: str | None) -> tuple[int | None, str]:
+    """The variant to re-time against the original (rows[0]), and what the sweep found: the
+    fastest passing variant by its median, if that is below the original's; else None."""
     verified = [r for r in rows[1:] if r.status not in ("skipped", "not_run")]
     passed = [r for r in verified if r.status == "pass"]
     counts = f"{len(passed)} of {len(verified)} variants verified passed"
@@ -190,20 +217,18 @@ def choose(rows: list[VariantResult], device: str | None) -> tuple[int, str]:
         verdict = original.verdict
         why = (verdict.not_measured.get("timing") if verdict else None) or "no timing"
         lead = "the original was not timed" if device == "cuda" else "timing needs a GPU"
-        return 0, (f"{lead} ({why}); {counts}, checked for correctness only; "
-                   "the original is kept")
+        return None, (f"{lead} ({why}); {counts}, checked for correctness only; "
+                      "the original is kept")
     timed = [r for r in passed if r.median_ms is not None]
     if not timed:
-        return 0, f"{counts}; none was timed, the original is kept"
+        return None, f"{counts}; none was timed, the original is kept"
     best = min(timed, key=lambda r: r.median_ms or 0.0)
     assert best.median_ms is not None
-    noise = max(original.iqr_ms or 0.0, best.iqr_ms or 0.0)
-    gain = original.median_ms - best.median_ms
-    summary = (f"variant {best.number} ({best.describe()}) {best.median_ms:.4g} ms vs the "
-               f"original's {original.median_ms:.4g} ms, noise (IQR) {noise:.2g} ms; {counts}")
-    if gain > noise:
-        return best.number, f"{summary}: {original.median_ms / best.median_ms:.2f}x faster"
-    return 0, f"{summary}: not faster beyond the noise, the original is kept"
+    summary = (f"{counts}; in the sweep variant {best.number} ({best.describe()}) took "
+               f"{best.median_ms:.4g} ms, the original {original.median_ms:.4g} ms")
+    if best.median_ms >= original.median_ms:
+        return None, f"{summary}: no variant was faster, the original is kept"
+    return best.number, summary
 
 
 def failure_reason(verdict: Verdict) -> str:

@@ -109,20 +109,92 @@ def test_missing_num_warps_is_written_in_and_computed_values_are_noted():
     assert result.reason.startswith("no tunable launch parameters found")
 
 
-def test_variants_breaking_a_static_assert_are_skipped_unverified():
-    space = find_space((EXAMPLES / "alibi_attention" / "kernel.py").read_text())
-    names = {p.name for p in space.parameters}
-    assert {"BLOCK_M", "BLOCK_N", "num_warps", "num_stages"} <= names
-    variants = plan_variants(space, max_variants=20)
-    skipped = [v for v in variants if v.skipped]
-    assert skipped and len(variants) - len(skipped) == 20
-    for variant in variants:
+KNOBS = """import triton
+import triton.language as tl
+
+BLOCK_M = 128
+BLOCK_N = 64
+NUM_WARPS = 8
+NUM_STAGES = 3
+WARP_SPECIALIZE = False
+FLATTEN: tl.constexpr = True
+CAUSAL = True
+WINDOW = 1024
+BLOCK_UNUSED = 32
+
+
+@triton.jit
+def attention_kernel(q, out, n, WINDOW: tl.constexpr, CAUSAL: tl.constexpr,
+                     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
+                     WARP_SPECIALIZE: tl.constexpr, LOOP_NUM_STAGES: tl.constexpr):
+    tl.static_assert(BLOCK_M % BLOCK_N == 0)
+    for start in tl.range(0, n, BLOCK_N, num_stages=LOOP_NUM_STAGES,
+                          warp_specialize=WARP_SPECIALIZE, flatten=FLATTEN):
+        pass
+
+
+def attention(q, out, n):
+    attention_kernel[(triton.cdiv(n, BLOCK_M),)](
+        q, out, n, WINDOW, CAUSAL=CAUSAL, BLOCK_M=BLOCK_M, BLOCK_N=BLOCK_N,
+        WARP_SPECIALIZE=WARP_SPECIALIZE, LOOP_NUM_STAGES=NUM_STAGES, num_warps=NUM_WARPS)
+"""
+
+
+def test_module_constants_named_like_knobs_are_varied_and_the_others_left_alone():
+    space = find_space(KNOBS)
+    lines = KNOBS.splitlines()
+    found = {p.name: (p.kind, p.current, lines[p.site.line - 1]) for p in space.parameters}
+    assert found == {
+        "BLOCK_M": ("block", "128", "BLOCK_M = 128"),
+        "BLOCK_N": ("block", "64", "BLOCK_N = 64"),
+        "NUM_WARPS": ("num_warps", "8", "NUM_WARPS = 8"),
+        "NUM_STAGES": ("num_stages", "3", "NUM_STAGES = 3"),
+        "WARP_SPECIALIZE": ("flag", "False", "WARP_SPECIALIZE = False"),
+        "FLATTEN": ("flag", "True", "FLATTEN: tl.constexpr = True"),  # read in the kernel
+        # the launch leaves num_stages to Triton's default, and the kernel has a loop
+        "num_stages": ("num_stages", "default (3)", lines[-3])}  # CAUSAL, WINDOW: semantics
+    assert space.notes == []
+    choices = {p.name: [c.label for c in p.choices] for p in space.parameters}
+    assert choices["WARP_SPECIALIZE"] == ["True"] and choices["FLATTEN"] == ["False"]
+    assert sorted(choices["NUM_STAGES"]) == ["2", "4"]
+
+    variants = plan_variants(space, max_variants=40)
+    switched = next(v for v in variants if v.changes == {"WARP_SPECIALIZE": ["False", "True"]})
+    assert switched.text == KNOBS.replace("WARP_SPECIALIZE = False", "WARP_SPECIALIZE = True")
+    stages = next(v for v in variants if v.changes == {"NUM_STAGES": ["3", "4"]})
+    assert stages.text == KNOBS.replace("NUM_STAGES = 3", "NUM_STAGES = 4")
+    for variant in variants:  # the kernel's static assert, read through its parameters
         values = {name: int(variant.changes.get(name, ["", default])[1])
                   for name, default in (("BLOCK_M", "128"), ("BLOCK_N", "64"))}
         divides = values["BLOCK_M"] % values["BLOCK_N"] == 0
         assert (variant.skipped is None) == divides, (variant.changes, variant.skipped)
         if variant.skipped:
             assert "tl.static_assert(BLOCK_M % BLOCK_N == 0)" in variant.skipped
+    assert sum(v.skipped is None for v in variants) == 40
+
+
+def test_a_global_knob_a_kernel_reads_feeds_its_static_asserts():
+    text = KNOBS.replace("tl.static_assert(BLOCK_M % BLOCK_N == 0)",
+                         "tl.static_assert(BLOCK_GLOBAL <= 64)").replace(
+        "BLOCK_UNUSED = 32", "BLOCK_GLOBAL: tl.constexpr = 32")
+    space = find_space(text)
+    knob = next(p for p in space.parameters if p.name == "BLOCK_GLOBAL")
+    assert knob.feeds == [("attention_kernel", "BLOCK_GLOBAL")]
+    variants = [v for v in plan_variants(space, max_variants=60)
+                if "BLOCK_GLOBAL" in v.changes]
+    assert {v.changes["BLOCK_GLOBAL"][1]: v.skipped is None for v in variants} == {
+        "16": True, "64": True, "128": False}  # none below 16, 128 breaks its assert
+
+
+def test_a_knob_given_a_value_it_cannot_take_is_noted():
+    text = KNOBS.replace("WARP_SPECIALIZE = False", "WARP_SPECIALIZE = 1").replace(
+        "BLOCK_N = 64", "BLOCK_N = 48")
+    space = find_space(text)
+    assert "WARP_SPECIALIZE" not in {p.name for p in space.parameters}
+    assert space.notes == [
+        "line 27: attention_kernel gets BLOCK_N=BLOCK_N = 48, not a power of two; not tuned",
+        "line 28: attention_kernel gets WARP_SPECIALIZE=WARP_SPECIALIZE = 1, not a boolean; "
+        "not tuned"]
 
 
 MIXED = """\"\"\"Größe: non-ASCII text before every edited spot.\"\"\"
