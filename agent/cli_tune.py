@@ -3,9 +3,11 @@
     kernel-agent tune PROBLEM.py CANDIDATE.py [--max-variants N] [--out FILE]
                       [--sandbox local|docker] [--json]
 
-Every variant is verified in full; on a GPU the fastest correct variant is written to --out
-(default CANDIDATE.tuned.py) when it beats the original beyond the noise. Without a GPU the
-variants are checked for correctness only and nothing is written.
+Every variant is verified in full; on a GPU the fastest correct variant is then re-timed
+interleaved with the original in one process and written to --out (default CANDIDATE.tuned.py)
+only if its median is faster by more than the spread of either kernel's per-round medians
+(tools/tune_compare.py). Without a GPU the variants are checked for correctness only and nothing
+is written.
 """
 
 from __future__ import annotations
@@ -45,7 +47,8 @@ def tune_command(
         show_default="from the reference's run time",
         help="wall-clock limit per verification in seconds")] = None,
 ) -> None:
-    """Tune CANDIDATE's block sizes, num_warps, num_stages and autotune configs on PROBLEM.
+    """Tune CANDIDATE's block sizes, num_warps, num_stages, switches such as WARP_SPECIALIZE and
+    autotune configs on PROBLEM.
 
     Exit status: 0 tuned (or nothing better found), 1 the original fails verification,
     2 bad input.
@@ -105,6 +108,18 @@ def show(result: TuneResult, candidate: Path, written: Path | None) -> None:
                       Text(row.describe()), Text(row.status, STATUS_STYLE.get(row.status, "")),
                       _ms(row.median_ms), _ms(row.iqr_ms), Text(row.reason))
     console.print(table)
+    comparison = result.comparison
+    if comparison is not None and comparison.measured:
+        on = f" on {comparison.device}" if comparison.device else ""
+        console.print(f"re-timed interleaved, {comparison.rounds} rounds{on}:", markup=False)
+        retimed = Table()
+        for column in ("kernel", "median ms", "spread ms"):
+            retimed.add_column(column)
+        retimed.add_row("original", _ms(comparison.original_ms),
+                        _ms(comparison.original_spread_ms))
+        retimed.add_row(f"variant {result.finalist}", _ms(comparison.variant_ms),
+                        _ms(comparison.variant_spread_ms))
+        console.print(retimed)
     console.print(result.reason, markup=False)
     if written is not None:
         console.print(f"wrote the tuned kernel to {written}", style="bold green", markup=False)

@@ -3,7 +3,8 @@
 Runs only when the chosen candidate was verified on a GPU (its verdict's device type is "cuda")
 and the run's Context allows it (`Context.tune`, on by default); otherwise it changes
 nothing, since without timing there is nothing to choose by. A variant that wins
-(tools/tuning.py: verified in full, faster beyond the noise) becomes a new candidate, id
+(tools/tuning.py: verified in full, then faster than the original beyond the spread of both when
+the two are re-timed interleaved) becomes a new candidate, id
 `<chosen id>-tuned`, recorded in the run directory like every verified candidate, and replaces
 `chosen`; the `new_best` event announces it.
 """

@@ -9,6 +9,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from kernel_agent.agent.cli_tune import show
+from kernel_agent.tools.tune_compare import decide
+from kernel_agent.tools.tuning import TuneResult, VariantResult
 from tests.conftest import DATA
 
 TUNING = DATA / "tuning"
@@ -59,3 +64,22 @@ def test_json_result_and_bad_input(tmp_path: Path):
     unknown = run_tune(DATA / "scale_add_problem.py", TUNING / "scale_add_block16.py",
                        "--sandbox", "nowhere")
     assert unknown.returncode == 2 and "'nowhere' is not one of 'local', 'docker'" in unknown.stderr
+
+
+def test_the_interleaved_re_timing_is_shown_with_both_medians_spreads_and_the_decision(
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("COLUMNS", "200")
+    comparison = decide([0.4, 0.41, 0.42], [0.2, 0.205, 0.21], "NVIDIA H100 80GB HBM3")
+    rows = [VariantResult(0, {}, "pass", 0.41, 0.01, text="original"),
+            VariantResult(1, {"BLOCK": ["16", "64"]}, "pass", 0.2, 0.01, text="tuned")]
+    result = TuneResult("original", "tuned", True, 1, "cuda", f"sweep; {comparison.reason}",
+                        [], [], rows, finalist=1, comparison=comparison)
+    show(result, Path("kernel.py"), Path("kernel.tuned.py"))
+    out = capsys.readouterr().out
+    assert "re-timed interleaved, 3 rounds on NVIDIA H100 80GB HBM3" in out
+    retimed = {cells[1].strip(): [c.strip() for c in cells[2:4]]
+               for cells in (line.split("│") for line in out.splitlines()
+                             if line.count("│") == 4)}
+    assert retimed == {"original": ["0.41", "0.02"], "variant 1": ["0.205", "0.01"]}
+    assert "faster by 0.205 ms, beyond the larger spread (0.02 ms)" in out
+    assert "wrote the tuned kernel to kernel.tuned.py" in out
