@@ -36,7 +36,8 @@ def run(payload: dict[str, Any]) -> dict[str, Any]:
     options = {**DEFAULTS, **payload}
     with tempfile.TemporaryDirectory(prefix="retime-") as tmp:
         contenders, errors = _contenders(options, Path(tmp))
-        medians = _interleaved(contenders, options)
+        medians = interleaved(contenders, rounds=options["rounds"], runs=options["runs"],
+                              time_box_s=options["time_box_s"])
     eager = statistics.median(medians[REFERENCE]) if REFERENCE in medians else None
     results = {}
     for key, samples in medians.items():
@@ -88,15 +89,17 @@ def _caller(model: Any, inputs: list[Any]) -> Callable[[], Any]:
     return call
 
 
-def _interleaved(contenders: dict[str, Callable[[], Any]],
-                 options: dict[str, Any]) -> dict[str, list[float]]:
+def interleaved(contenders: dict[str, Callable[[], Any]], *, rounds: int = DEFAULTS["rounds"],
+                runs: int = DEFAULTS["runs"],
+                time_box_s: float = DEFAULTS["time_box_s"]) -> dict[str, list[float]]:
+    """Per-round median times (ms) of each no-argument call, the order rotated every round and
+    the L2 flushed before every run of any of them."""
     flush = L2Flusher(torch.device("cuda"))
     names = list(contenders)
     medians: dict[str, list[float]] = {name: [] for name in names}
-    for number in range(options["rounds"]):
+    for number in range(rounds):
         shift = number % max(1, len(names))  # none: every candidate failed to load
         for name in names[shift:] + names[:shift]:
-            stats = time_gpu(contenders[name], flush, runs=options["runs"],
-                             time_box_s=options["time_box_s"])
+            stats = time_gpu(contenders[name], flush, runs=runs, time_box_s=time_box_s)
             medians[name].append(stats.median_ms)
     return medians

@@ -9,7 +9,9 @@ L2 flushed before every run of either, in rounds whose order alternates (A B, B 
 The rule: each kernel's time is the median of its per-round medians and its spread the range
 (max - min) of those round medians; the variant wins only if the original's time minus the
 variant's is larger than the larger of the two spreads. Anything less is within what the same
-kernel varies by from round to round, and the original is kept.
+kernel varies by from round to round, and the original is kept. A caller that times kernels in
+its own process (a benchmark) applies the same rule with `decide` to the per-round medians that
+`kernel_agent.tools.retime.interleaved` measures.
 """
 
 from __future__ import annotations
