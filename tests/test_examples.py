@@ -12,7 +12,8 @@ EXAMPLE_NAMES = sorted(p.name for p in EXAMPLES.iterdir() if (p / "problem.py").
 
 
 def test_there_are_examples():
-    assert {"relative_position_attention", "alibi_attention"} <= set(EXAMPLE_NAMES)
+    assert {"relative_position_attention", "alibi_attention", "softcap_attention",
+            "sliding_window_attention"} <= set(EXAMPLE_NAMES)
 
 
 @pytest.mark.parametrize("example", EXAMPLE_NAMES)
