@@ -1,15 +1,21 @@
 """The example attention kernels, as shipped and after `kernel-agent tune`, against FlexAttention,
-PyTorch SDPA and the eager reference: TFLOP/s on a GPU.
+PyTorch SDPA and the eager reference: TFLOP/s, ratio to FlexAttention and share of the device's
+bf16 peak, on a GPU.
 
-For examples/relative_position_attention (not causal) and examples/alibi_attention (causal), at
-each shape (default bf16, B=8, H=16, S=4096, D=128 and D=64): the kernel as shipped; the kernel
-tuned by tools/tuning.py on the problem at that shape; FlexAttention (torch.compile) with the
-bias as score_mod; SDPA with the bias as a materialised attn_mask; the problem's eager Model.
-Each output is checked once against the reference (tolerance 2e-2); a mismatch replaces the
-speed. Timing: tools/timing.py (CUDA events, warm-up, L2 flushed), median of --runs runs.
+For the four attention examples (relative position; ALiBi, causal; tanh soft-capping, cap 50;
+causal sliding window of 1024), at each shape (default bf16, B=8, H=16, S=4096, D=128 and D=64):
+the kernel as shipped; the kernel tuned by tools/tuning.py on the problem at that shape;
+FlexAttention (torch.compile) with the same score_mod and block mask; SDPA with the bias or mask
+materialised as attn_mask (tanh soft-capping is not an additive mask: no SDPA row); the problem's
+eager Model. Each output is checked once against the reference (tolerance 2e-2); a mismatch
+replaces the speed. Timing: the kernels, FlexAttention and SDPA take turns in --rounds rounds
+(order rotated, L2 flushed before every run; tools/retime.py), each timed as the median of its
+per-round medians; the eager reference is timed alone. Shipped against tuned is decided with the
+tuner's own rule (tools/tune_compare.py), so the table states whether it agrees with the tuner.
 Exit status: 0 every implementation matched, 1 one did not (or failed), 2 no GPU / bad options.
 
-    python benchmarks/attention_tuning.py [--shapes B,H,S,D ...] [--runs 30] [--max-variants 8]
+    python benchmarks/attention_tuning.py [--variants NAME ...] [--shapes B,H,S,D ...]
+                                          [--rounds 5] [--runs 30] [--max-variants 8]
                                           [--markdown benchmarks/RESULTS.md] [--json FILE]
     python benchmarks/attention_tuning.py --cpu-check   # no GPU: tiny fp32 shapes, correctness
 """
@@ -19,6 +25,7 @@ import argparse
 import importlib.util
 import json
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -33,7 +40,9 @@ from rich.console import Console
 from rich.table import Table
 
 from kernel_agent.tools.check import read_source
+from kernel_agent.tools.retime import interleaved
 from kernel_agent.tools.timing import L2Flusher, time_gpu
+from kernel_agent.tools.tune_compare import decide
 from kernel_agent.tools.tuning import TuneResult, tune_sources
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -42,23 +51,31 @@ CPU_SHAPES = [(1, 2, 64, 16)]
 HEAD_DIMS = (16, 32, 64, 128)  # what the example kernels accept
 TOLERANCE = 2e-2
 NOT_TIMED = "not timed (CPU)"
-ELSEWHERE_H200 = ("SDPA 591 TFLOP/s; FlexAttention 468 TFLOP/s with the relative-position "
-                  "score_mod, 427 TFLOP/s with ALiBi; eager reference 39 TFLOP/s")
-FLOPS_NOTE = "FLOPs = 4*B*H*S*S*D (two matmuls), halved for the causal ALiBi problem."
-HEAD = ["problem", "D", "implementation", "check", "ms", "TFLOP/s", "vs SDPA"]
+# Dense bf16 tensor-core peak (TFLOP/s, no sparsity) by device name, the most specific first.
+BF16_PEAK = (("H100 PCIe", 756.0), ("H100 NVL", 835.0), ("H100", 989.4), ("H200", 989.4))
+FLOPS_NOTE = ("FLOPs = 4*B*H*D per (query, key) pair the mask keeps: S*S without a mask, "
+              "S*(S+1)/2 causal, sum over queries of min(q+1, 1024) for the sliding window.")
+HEAD = ["problem", "D", "implementation", "check", "ms", "TFLOP/s", "% peak", "vs Flex",
+        "vs SDPA"]
 Attention = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+ScoreMod = Callable[..., torch.Tensor]
 Shape = tuple[int, int, int, int]
 
 
 @dataclass(frozen=True)
 class Example:
+    name: str  # for --variants
     label: str
     folder: str
-    causal: bool
+    mask: str  # "none", "causal" or "window"
 
 
-EXAMPLE_SET = (Example("relative position", "relative_position_attention", False),
-               Example("ALiBi, causal", "alibi_attention", True))
+EXAMPLE_SET = (Example("relative", "relative position", "relative_position_attention", "none"),
+               Example("alibi", "ALiBi, causal", "alibi_attention", "causal"),
+               Example("softcap", "tanh soft-cap 50", "softcap_attention", "none"),
+               Example("window", "sliding window 1024, causal", "sliding_window_attention",
+                       "window"))
+WINDOW = 1024
 
 
 @dataclass
@@ -69,6 +86,8 @@ class Row:
     check: str  # "ok, max err ...", "MISMATCH, ...", "error: ...", "skipped: ..."
     ms: float | None = None
     tflops: float | None = None
+    peak_share: float | None = None
+    vs_flex: float | None = None
     vs_sdpa: float | None = None
 
     @property
@@ -124,40 +143,66 @@ def chosen_parameters(result: TuneResult) -> str:
                      for p in result.parameters)
 
 
+def kept_pairs(example: Example, seq_len: int) -> int:
+    """How many (query, key) pairs the example's mask keeps: the work its FLOPs count."""
+    if example.mask == "causal":
+        return seq_len * (seq_len + 1) // 2
+    if example.mask == "window":
+        full = max(seq_len - WINDOW, 0)
+        ramp = min(seq_len, WINDOW)
+        return ramp * (ramp + 1) // 2 + full * WINDOW
+    return seq_len * seq_len
+
+
 def flex_attention_for(example: Example, problem: ModuleType, shape: Shape,
                        device: torch.device) -> Attention:
-    """FlexAttention under torch.compile with the problem's bias as score_mod."""
+    """FlexAttention under torch.compile with the problem's score modification as score_mod
+    and its mask as a block mask (blocks the mask removes are skipped, as the kernels do)."""
     from torch.nn.attention.flex_attention import create_block_mask, flex_attention
 
     compiled = torch.compile(flex_attention, dynamic=False)
-    if not example.causal:
-        def relative(score, b, h, q_idx, kv_idx):
+    score_mod: ScoreMod | None = None
+    if example.name == "relative":
+        def score_mod(score, b, h, q_idx, kv_idx):
             return score + (q_idx - kv_idx)
-        return lambda q, k, v: compiled(q, k, v, score_mod=relative)
-    slopes = problem.alibi_slopes(shape[1], device)
+    elif example.name == "alibi":
+        slopes = problem.alibi_slopes(shape[1], device)
 
-    def alibi(score, b, h, q_idx, kv_idx):
-        return score + slopes[h] * (kv_idx - q_idx)
+        def score_mod(score, b, h, q_idx, kv_idx):
+            return score + slopes[h] * (kv_idx - q_idx)
+    elif example.name == "softcap":
+        cap = problem.SOFT_CAP
 
-    def causal(b, h, q_idx, kv_idx):
-        return kv_idx <= q_idx
+        def score_mod(score, b, h, q_idx, kv_idx):
+            return cap * torch.tanh(score / cap)
+    if example.mask == "none":
+        return lambda q, k, v: compiled(q, k, v, score_mod=score_mod)
 
-    mask = create_block_mask(causal, None, None, shape[2], shape[2], device=str(device))
-    return lambda q, k, v: compiled(q, k, v, score_mod=alibi, block_mask=mask)
+    def keep(b, h, q_idx, kv_idx):
+        causal = kv_idx <= q_idx
+        return causal if example.mask == "causal" else causal & (q_idx - kv_idx < WINDOW)
+
+    mask = create_block_mask(keep, None, None, shape[2], shape[2], device=str(device))
+    return lambda q, k, v: compiled(q, k, v, score_mod=score_mod, block_mask=mask)
 
 
 def sdpa_mask(example: Example, problem: ModuleType, shape: Shape, dtype: torch.dtype,
-              device: torch.device) -> torch.Tensor:
-    """The bias as a materialised attn_mask in the inputs' dtype, the one SDPA's fused kernels
-    work in. Relative position: -kv_idx, the bias less its per-row constant q_idx (softmax
-    ignores it), so the keys that carry the weight keep exact values in bf16. ALiBi: (1, H, S, S)
-    with the causal mask folded in as -inf (SDPA takes attn_mask or is_causal, not both)."""
+              device: torch.device) -> torch.Tensor | None:
+    """The bias (and mask) as a materialised attn_mask, or None where no additive mask can say
+    it (tanh soft-capping). Relative position: -kv_idx, the bias less its per-row constant q_idx
+    (softmax ignores it), so the keys that carry the weight keep exact values in bf16. ALiBi:
+    (1, H, S, S) with the causal mask folded in as -inf (SDPA takes attn_mask or is_causal, not
+    both). Sliding window: the boolean (S, S) mask."""
     pos = torch.arange(shape[2], device=device, dtype=torch.float32)
-    if not example.causal:
+    distance = pos[:, None] - pos[None, :]  # q_idx - kv_idx
+    if example.name == "relative":
         return (-pos[None, :]).repeat(shape[2], 1).to(dtype)
-    distance = pos[None, :] - pos[:, None]  # kv_idx - q_idx
-    bias = problem.alibi_slopes(shape[1], device)[:, None, None] * distance
-    return bias.masked_fill(distance > 0, float("-inf")).to(dtype)[None]
+    if example.name == "alibi":
+        bias = problem.alibi_slopes(shape[1], device)[:, None, None] * -distance
+        return bias.masked_fill(distance < 0, float("-inf")).to(dtype)[None]
+    if example.name == "window":
+        return (distance >= 0) & (distance < WINDOW)
+    return None
 
 
 def check(out: torch.Tensor, reference: torch.Tensor) -> tuple[bool, str]:
@@ -167,56 +212,109 @@ def check(out: torch.Tensor, reference: torch.Tensor) -> tuple[bool, str]:
     return ok, f"{'ok' if ok else 'MISMATCH'}, max err {worst:.2g}"
 
 
-def measure(example: Example, shape: Shape, dtype: torch.dtype, device: torch.device,
-            tuned: TuneResult, tuned_path: Path, runs: int, console: Console) -> list[Row]:
-    """Check every implementation once against the reference, then time those that match."""
+def bf16_peak(device: torch.device) -> float | None:
+    if device.type != "cuda":
+        return None
+    name = torch.cuda.get_device_name(device)
+    return next((peak for key, peak in BF16_PEAK if key in name), None)
+
+
+def implementations(example: Example, problem: ModuleType, shape: Shape, dtype: torch.dtype,
+                    device: torch.device, tuned: TuneResult, tuned_path: Path
+                    ) -> list[tuple[str, Attention | None]]:
+    """Every contender with its row label; None where it cannot express the problem."""
     folder = EXAMPLES / example.folder
-    problem = load_module(folder / "problem.py", f"{example.folder}_problem")
     shipped = load_module(folder / "kernel.py", f"{example.folder}_kernel").ModelNew()
     tuned_path.write_text(tuned.best)
     tuned_model = load_module(tuned_path, tuned_path.stem).ModelNew()
+    tuned_label = "original kept" if tuned.chosen == 0 else tuned.best_row.describe()
+    mask = sdpa_mask(example, problem, shape, dtype, device)
+    sdpa: tuple[str, Attention | None] = ("SDPA: tanh soft-capping is no additive mask", None)
+    if mask is not None:
+        mib = mask.numel() * mask.element_size() / 2**20
+        sdpa = (f"SDPA, attn_mask {mib:.3g} MiB",
+                lambda q, k, v: torch.nn.functional.scaled_dot_product_attention(q, k, v, mask))
+    return [("kernel as shipped", shipped), (f"kernel tuned ({tuned_label})", tuned_model),
+            ("FlexAttention, torch.compile", flex_attention_for(example, problem, shape, device)),
+            sdpa, ("eager reference (Model)", problem.Model())]
+
+
+def measure(example: Example, shape: Shape, dtype: torch.dtype, device: torch.device,
+            tuned: TuneResult, tuned_path: Path, args: argparse.Namespace, console: Console
+            ) -> tuple[list[Row], str]:
+    """Check every implementation once against the reference, then time those that match;
+    the rows and what the interleaved timing says of the tuner's choice."""
+    problem = load_module(EXAMPLES / example.folder / "problem.py", f"{example.folder}_problem")
     generator = torch.Generator(device=device).manual_seed(0)
     inputs = [torch.randn(shape, dtype=dtype, device=device, generator=generator)
               for _ in range(3)]
-    mask = sdpa_mask(example, problem, shape, dtype, device)
-    reference_model = problem.Model()
+    contenders = implementations(example, problem, shape, dtype, device, tuned, tuned_path)
     with torch.no_grad():
-        reference = reference_model(*inputs)
-    tuned_label = "original kept" if tuned.chosen == 0 else tuned.best_row.describe()
-    implementations: list[tuple[str, Attention]] = [
-        ("kernel as shipped", shipped),
-        (f"kernel tuned ({tuned_label})", tuned_model),
-        ("FlexAttention, torch.compile", flex_attention_for(example, problem, shape, device)),
-        (f"SDPA, attn_mask {mask.numel() * mask.element_size() / 2**20:.3g} MiB",
-         lambda q, k, v: torch.nn.functional.scaled_dot_product_attention(q, k, v, mask)),
-        ("eager reference (Model)", reference_model),
-    ]
-    flops = 4 * shape[0] * shape[1] * shape[2] ** 2 * shape[3] // (2 if example.causal else 1)
-    flush = L2Flusher(device) if device.type == "cuda" else None
-    rows = []
-    for name, attention in implementations:
+        reference = contenders[-1][1](*inputs)  # type: ignore[misc]
+    timed = device.type == "cuda"
+    rows, calls = [], {}
+    for name, attention in contenders:
         row = Row(example.label, shape[3], name, "")
-        try:
-            with torch.no_grad():
-                ok, row.check = check(attention(*inputs), reference)
-                if ok and flush is not None:
-                    stats = time_gpu(lambda a=attention: a(*inputs), flush, runs=runs,
-                                     time_box_s=60.0 * runs)
-                    row.ms, row.tflops = stats.median_ms, flops / (stats.median_ms * 1e9)
-        except Exception as exc:  # one implementation failing must not end the benchmark
-            message = (str(exc).strip().splitlines() or [""])[0][:200]
-            row.check = f"error: {type(exc).__name__}: {message}"
-            if device.type == "cpu" and name.startswith("FlexAttention"):
-                row.check = f"skipped: FlexAttention does not run on the CPU in torch " \
-                            f"{torch.__version__} ({row.check})"
-        console.print(f"  {row.implementation}: {row.check}"
-                      + (f", {row.ms:.3f} ms" if row.ms else ""), markup=False)
+        if attention is None:
+            row.check = "skipped: not expressible"
+        else:
+            try:
+                with torch.no_grad():
+                    ok, row.check = check(attention(*inputs), reference)
+                if ok and timed:
+                    calls[name] = lambda a=attention: a(*inputs)
+            except Exception as exc:  # one implementation failing must not end the benchmark
+                message = (str(exc).strip().splitlines() or [""])[0][:200]
+                row.check = f"error: {type(exc).__name__}: {message}"
+                if not timed and name.startswith("FlexAttention"):
+                    row.check = (f"skipped: FlexAttention does not run on the CPU in torch "
+                                 f"{torch.__version__} ({row.check})")
+        console.print(f"  {name}: {row.check}", markup=False)
         rows.append(row)
+    agreement = ""
+    if calls:
+        eager = rows[-1].implementation
+        eager_call = calls.pop(eager, None)
+        with torch.no_grad():
+            rounds = interleaved(calls, rounds=args.rounds, runs=args.runs, time_box_s=2.0)
+            if eager_call is not None:
+                rounds[eager] = [time_gpu(eager_call, L2Flusher(device), runs=args.runs,
+                                          time_box_s=60.0).median_ms]
+        agreement = tuner_agreement(tuned, rounds, rows[0].implementation, rows[1].implementation)
+    else:
+        rounds = {}
+    fill_speeds(rows, rounds, kept_pairs(example, shape[2]) * 4 * shape[0] * shape[1] * shape[3],
+                bf16_peak(device))
+    return rows, agreement
+
+
+def tuner_agreement(tuned: TuneResult, rounds: dict[str, list[float]], shipped: str,
+                    tuned_name: str) -> str:
+    """Whether this process's interleaved timing, judged by the tuner's rule, agrees."""
+    if tuned.chosen == 0:
+        return "the tuner kept the shipped kernel"
+    if shipped not in rounds or tuned_name not in rounds:
+        return "shipped or tuned kernel not timed"
+    here = decide(rounds[shipped], rounds[tuned_name])
+    tuner_says = "faster" if tuned.improved else "not faster"
+    here_says = "faster" if here.faster else "not faster"
+    agree = "agrees" if tuner_says == here_says else "DISAGREES"
+    return f"tuner: {tuner_says}; this benchmark: {here.reason} ({agree})"
+
+
+def fill_speeds(rows: list[Row], rounds: dict[str, list[float]], flops: int,
+                peak: float | None) -> None:
+    for row in rows:
+        if row.implementation in rounds:
+            row.ms = statistics.median(rounds[row.implementation])
+            row.tflops = flops / (row.ms * 1e9)
+            row.peak_share = 100 * row.tflops / peak if peak else None
+    flex = next(r for r in rows if r.implementation.startswith("FlexAttention"))
     sdpa = next(r for r in rows if r.implementation.startswith("SDPA"))
     for row in rows:
-        if row.ms and sdpa.ms:
-            row.vs_sdpa = sdpa.ms / row.ms
-    return rows
+        if row.ms:
+            row.vs_flex = flex.ms / row.ms if flex.ms else None
+            row.vs_sdpa = sdpa.ms / row.ms if sdpa.ms else None
 
 
 def cells(row: Row, timed: bool) -> list[str]:
@@ -224,9 +322,12 @@ def cells(row: Row, timed: bool) -> list[str]:
         if number is not None:
             return format(number, spec)
         return NOT_TIMED if not timed and row.check.startswith("ok") else "-"
-    vs = f"{row.vs_sdpa:.2f}x" if row.vs_sdpa is not None else "-"
+
+    def ratio(number: float | None) -> str:
+        return f"{number:.2f}x" if number is not None else "-"
     return [row.problem, str(row.head_dim), row.implementation, row.check,
-            value(row.ms, ".3f"), value(row.tflops, ".1f"), vs]
+            value(row.ms, ".3f"), value(row.tflops, ".1f"), value(row.peak_share, ".0f"),
+            ratio(row.vs_flex), ratio(row.vs_sdpa)]
 
 
 def markdown(rows: list[Row], notes: list[str], timed: bool) -> str:
@@ -234,29 +335,31 @@ def markdown(rows: list[Row], notes: list[str], timed: bool) -> str:
     lines += ["| " + " | ".join(cells(row, timed)) + " |" for row in rows]
     return (f"\n## Attention kernels vs FlexAttention and SDPA "
             f"(`benchmarks/attention_tuning.py`), {date.today().isoformat()}\n\n"
-            + "\n\n".join(notes) + "\n\n" + "\n".join(lines) + "\n\nFor scale, figures measured "
-            f"elsewhere on an H200 (not by this script): {ELSEWHERE_H200}.\n")
+            + "\n\n".join(notes) + "\n\n" + "\n".join(lines) + "\n")
 
 
-def run(shapes: list[Shape], dtype: torch.dtype, device: torch.device, args: argparse.Namespace,
-        console: Console, notes: list[str]) -> tuple[list[Row], bool]:
+def run(examples: list[Example], shapes: list[Shape], dtype: torch.dtype, device: torch.device,
+        args: argparse.Namespace, console: Console, notes: list[str]) -> tuple[list[Row], bool]:
     """Tune, check and time every example at every shape; the rows and whether tuning failed."""
     rows: list[Row] = []
     tuning_failed = False
     with tempfile.TemporaryDirectory(prefix="attention-tuning-") as tmp:
-        for example in EXAMPLE_SET:
+        for example in examples:
             for shape in shapes:
                 console.print(f"{example.label}, B,H,S,D = {shape}: tuning (up to "
                               f"{args.max_variants} variants)", markup=False)
                 started = time.perf_counter()
                 result = tune(example, shape, dtype, args.max_variants, console)
                 tuning_failed |= result.variants[0].status != "pass"
+                tuned = Path(tmp) / f"{example.folder}_{'_'.join(map(str, shape))}_tuned.py"
+                measured, agreement = measure(example, shape, dtype, device, result, tuned,
+                                              args, console)
                 notes.append(f"Tuning, {example.label}, D={shape[3]}: chose "
-                             f"{chosen_parameters(result)}. {result.reason}.")
+                             f"{chosen_parameters(result)}. {result.reason}."
+                             + (f" Interleaved here: {agreement}." if agreement else ""))
                 console.print(f"{notes[-1]} ({time.perf_counter() - started:.0f} s)",
                               markup=False)
-                tuned = Path(tmp) / f"{example.folder}_{'_'.join(map(str, shape))}_tuned.py"
-                rows += measure(example, shape, dtype, device, result, tuned, args.runs, console)
+                rows += measured
                 if device.type == "cuda":
                     torch.cuda.empty_cache()  # the next eager reference needs the room
     return rows, tuning_failed
@@ -264,17 +367,20 @@ def run(shapes: list[Shape], dtype: torch.dtype, device: torch.device, args: arg
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--variants", nargs="+", choices=[e.name for e in EXAMPLE_SET],
+                        help="examples to run [default: all four]")
     parser.add_argument("--shapes", nargs="+", type=parse_shape, metavar="B,H,S,D",
                         help="shapes to run [default: 8,16,4096,128 8,16,4096,64]")
-    parser.add_argument("--runs", type=int, default=30, help="timed runs per median (>= 20)")
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved timing rounds")
+    parser.add_argument("--runs", type=int, default=30, help="timed runs per round (>= 20)")
     parser.add_argument("--max-variants", type=int, default=8, help="variants tuning verifies")
     parser.add_argument("--cpu-check", action="store_true",
                         help="no GPU: tiny fp32 shapes on the CPU (Triton interpreter), untimed")
     parser.add_argument("--markdown", type=Path, help="append a dated section to this file")
     parser.add_argument("--json", type=Path, help="write the rows as JSON to this file")
     args = parser.parse_args()
-    if args.runs < 20 or args.max_variants < 1:
-        parser.error("--runs must be at least 20 and --max-variants at least 1")
+    if args.runs < 20 or args.max_variants < 1 or args.rounds < 2:
+        parser.error("--runs must be at least 20, --rounds at least 2, --max-variants at least 1")
     timed = torch.cuda.is_available() and not args.cpu_check
     if not timed and not args.cpu_check:
         print("needs a GPU: torch sees no CUDA device here. Run it on a GPU host, or pass "
@@ -286,25 +392,29 @@ def main() -> int:
     device = torch.device("cuda" if timed else "cpu")
     dtype = torch.bfloat16 if timed else torch.float32  # the interpreter's bf16 dot is wrong
     shapes = args.shapes or (GPU_SHAPES if timed else CPU_SHAPES)
+    examples = [e for e in EXAMPLE_SET if not args.variants or e.name in args.variants]
     console = Console()
     if not console.is_terminal:
         console.width = 200  # a log gets the table unwrapped
     where = torch.cuda.get_device_name() if timed else "CPU, Triton interpreter"
+    peak = bf16_peak(device)
     notes = [f"Device: {where}; torch {torch.__version__}; dtype {str(dtype)[6:]}; shapes "
              f"(B,H,S,D) {', '.join(map(str, shapes))}; "
-             + (f"median of {args.runs} CUDA-event runs, L2 flushed before each. " if timed
-                else "correctness only, nothing timed. ") + FLOPS_NOTE + " SDPA gets the bias "
-             "as a materialised attn_mask (relative position: -kv_idx, the bias less its "
-             "per-row constant; ALiBi: the causal mask folded in as -inf). Command: `python "
+             + (f"kernels, FlexAttention and SDPA timed interleaved, {args.rounds} rounds of "
+                f"up to {args.runs} CUDA-event runs, L2 flushed before each; eager alone. "
+                if timed else "correctness only, nothing timed. ") + FLOPS_NOTE
+             + (f" % peak: of {peak:g} TFLOP/s, the device's dense bf16 peak." if peak else "")
+             + " SDPA gets the bias as a materialised attn_mask (relative position: -kv_idx, "
+             "the bias less its per-row constant; ALiBi: the causal mask folded in as -inf; "
+             "sliding window: a boolean mask). Command: `python "
              f"benchmarks/attention_tuning.py {' '.join(sys.argv[1:])}`."]
-    rows, tuning_failed = run(shapes, dtype, device, args, console, notes)
+    rows, tuning_failed = run(examples, shapes, dtype, device, args, console, notes)
     table = Table(*HEAD, title=f"Attention on {where}, {str(dtype)[6:]}, (B,H,S,D) "
                   f"{', '.join(map(str, shapes))}")
     for row in rows:
         table.add_row(*cells(row, timed), style="red" if row.failed else None)
     console.print(table)
-    console.print(f"{FLOPS_NOTE} vs SDPA = SDPA's time / this one's. For scale, measured "
-                  f"elsewhere on an H200 (not by this script): {ELSEWHERE_H200}.", markup=False)
+    console.print(f"{FLOPS_NOTE} vs Flex / vs SDPA = their time / this one's.", markup=False)
     if args.markdown:
         with open(args.markdown, "a") as f:
             f.write(markdown(rows, notes, timed))

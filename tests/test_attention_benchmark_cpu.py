@@ -1,10 +1,12 @@
-"""benchmarks/attention_tuning.py without a GPU: `--cpu-check` runs the whole pipeline (tuning in
-the sandbox, the kernels under the Triton interpreter, FlexAttention, SDPA, the eager reference)
-on tiny shapes and every output matches; without --cpu-check it refuses with exit status 2."""
+"""benchmarks/attention_tuning.py without a GPU: `--cpu-check` runs the whole pipeline for all four
+attention examples (tuning in the sandbox, the kernels under the Triton interpreter,
+FlexAttention, SDPA where an additive mask can say the problem, the eager reference) on tiny
+shapes and every output matches; without --cpu-check it refuses with exit status 2."""
 
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -32,11 +34,19 @@ def test_cpu_check_runs_every_implementation_and_all_match(tmp_path):
     result = json.loads(rows_file.read_text())
     assert result["timed"] is False
     rows = result["rows"]
-    assert [r["problem"] for r in rows] == ["relative position"] * 5 + ["ALiBi, causal"] * 5
+    problems = ["relative position", "ALiBi, causal", "tanh soft-cap 50",
+                "sliding window 1024, causal"]
+    assert [r["problem"] for r in rows] == [p for p in problems for _ in range(5)]
     for row in rows:
+        if row["implementation"].startswith("SDPA") and row["problem"].startswith("tanh"):
+            assert row["check"] == "skipped: not expressible", row  # no additive mask says it
+            continue
         assert row["check"].startswith(("ok", "skipped: FlexAttention")), row
-        assert row["ms"] is None and row["tflops"] is None, row
+        assert row["ms"] is None and row["tflops"] is None and row["vs_flex"] is None, row
     assert "not timed (CPU)" in done.stdout
     tuning = [note for note in result["notes"] if note.startswith("Tuning, ")]
-    assert len(tuning) == 2
-    assert all("1 of 1 variants verified passed" in note for note in tuning), tuning
+    assert len(tuning) == 4
+    for note in tuning:
+        verified, passed = re.search(r"(\d+) of (\d+) variants verified passed", note).groups()
+        assert verified == passed, note
+        assert "the original is kept" in note, note

@@ -1,6 +1,7 @@
-"""On a GPU host: benchmarks/attention_tuning.py runs end to end on small shapes, and every
-implementation (the example kernels as shipped and tuned, FlexAttention, SDPA, the eager
-reference) matches the reference and gets a time."""
+"""On a GPU host: benchmarks/attention_tuning.py runs end to end on a small shape, and every
+implementation of all four attention examples (the kernels as shipped and tuned, FlexAttention,
+SDPA where an additive mask can say the problem, the eager reference) matches the reference and
+gets a time, with its ratio to FlexAttention and its share of the device's peak."""
 
 from __future__ import annotations
 
@@ -14,34 +15,32 @@ from ..conftest import ROOT
 
 pytestmark = pytest.mark.gpu
 SCRIPT = ROOT / "benchmarks" / "attention_tuning.py"
-SHAPES = ["1,2,256,64", "2,2,128,128"]
+SHAPE = "1,2,256,64"
 IMPLEMENTATIONS = ("kernel as shipped", "kernel tuned", "FlexAttention", "SDPA", "eager reference")
+PROBLEMS = ("relative position", "ALiBi, causal", "tanh soft-cap 50", "sliding window 1024, causal")
 
 
-def test_benchmark_times_every_implementation_on_small_shapes(tmp_path):
+def test_benchmark_times_every_implementation_on_a_small_shape(tmp_path):
     rows_file, section = tmp_path / "rows.json", tmp_path / "results.md"
     done = subprocess.run(
-        [sys.executable, str(SCRIPT), "--shapes", *SHAPES, "--max-variants", "1", "--runs", "20",
-         "--json", str(rows_file), "--markdown", str(section)],
-        capture_output=True, text=True, timeout=1200, cwd=ROOT)
+        [sys.executable, str(SCRIPT), "--shapes", SHAPE, "--max-variants", "1", "--rounds", "2",
+         "--runs", "20", "--json", str(rows_file), "--markdown", str(section)],
+        capture_output=True, text=True, timeout=900, cwd=ROOT)
     assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-3000:]
     result = json.loads(rows_file.read_text())
     assert result["timed"] is True
     rows = result["rows"]
-    assert len(rows) == 2 * len(SHAPES) * len(IMPLEMENTATIONS)
+    assert [r["problem"] for r in rows] == [p for p in PROBLEMS for _ in IMPLEMENTATIONS]
     for row in rows:
+        assert row["implementation"].startswith(IMPLEMENTATIONS), row
+        if row["check"] == "skipped: not expressible":  # SDPA has no tanh soft-capping
+            assert row["problem"] == "tanh soft-cap 50" and row["ms"] is None, row
+            continue
         assert row["check"].startswith("ok"), row
-        assert row["ms"] > 0 and row["tflops"] > 0, row
-    for problem in ("relative position", "ALiBi, causal"):
-        for head_dim in (64, 128):
-            names = [r["implementation"] for r in rows
-                     if r["problem"] == problem and r["head_dim"] == head_dim]
-            assert [n for n in names if n.startswith(IMPLEMENTATIONS)] == names, names
-            assert len(names) == len(IMPLEMENTATIONS)
-    assert all(r["vs_sdpa"] == pytest.approx(1.0) for r in rows
-               if r["implementation"].startswith("SDPA"))
-    assert sum(note.startswith("Tuning, ") for note in result["notes"]) == 2 * len(SHAPES)
+        assert row["ms"] > 0 and row["tflops"] > 0 and row["vs_flex"] > 0, row
+    assert all(r["vs_flex"] == pytest.approx(1.0) for r in rows
+               if r["implementation"].startswith("FlexAttention"))
+    assert sum(note.startswith("Tuning, ") for note in result["notes"]) == len(PROBLEMS)
     text = section.read_text()
     assert "## Attention kernels vs FlexAttention and SDPA" in text
-    assert "measured elsewhere on an H200 (not by this script)" in text
     assert text.count("\n| ") == 1 + len(rows)  # the header and one line per row
