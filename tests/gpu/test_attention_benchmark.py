@@ -1,7 +1,9 @@
 """On a GPU host: benchmarks/attention_tuning.py runs end to end on a small shape, and every
-implementation of all four attention examples (the kernels as shipped and tuned, FlexAttention,
-SDPA where an additive mask can say the problem, the eager reference) matches the reference and
-gets a time, with its ratio to FlexAttention and its share of the device's peak."""
+implementation (the kernels as shipped and tuned, FlexAttention, SDPA where an additive mask can
+say the problem, the eager reference) matches the reference and gets a time, with its ratio to
+FlexAttention. Two of the four examples keep the GPU suite short (each costs a FlexAttention
+compile): soft-capping, which SDPA cannot express, and the sliding window, with a block mask.
+The example kernels themselves are verified at full size in test_verifier_gpu.py."""
 
 from __future__ import annotations
 
@@ -17,14 +19,15 @@ pytestmark = pytest.mark.gpu
 SCRIPT = ROOT / "benchmarks" / "attention_tuning.py"
 SHAPE = "1,2,256,64"
 IMPLEMENTATIONS = ("kernel as shipped", "kernel tuned", "FlexAttention", "SDPA", "eager reference")
-PROBLEMS = ("relative position", "ALiBi, causal", "tanh soft-cap 50", "sliding window 1024, causal")
+PROBLEMS = ("tanh soft-cap 50", "sliding window 1024, causal")
 
 
 def test_benchmark_times_every_implementation_on_a_small_shape(tmp_path):
     rows_file, section = tmp_path / "rows.json", tmp_path / "results.md"
     done = subprocess.run(
-        [sys.executable, str(SCRIPT), "--shapes", SHAPE, "--max-variants", "1", "--rounds", "2",
-         "--runs", "20", "--json", str(rows_file), "--markdown", str(section)],
+        [sys.executable, str(SCRIPT), "--variants", "softcap", "window", "--shapes", SHAPE,
+         "--max-variants", "1", "--rounds", "2", "--runs", "20", "--json", str(rows_file),
+         "--markdown", str(section)],
         capture_output=True, text=True, timeout=900, cwd=ROOT)
     assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-3000:]
     result = json.loads(rows_file.read_text())
