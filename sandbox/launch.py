@@ -7,7 +7,9 @@ Process tree of one task (namespaces available):
 Without namespaces the launcher supervises the task itself as a child subreaper and kills what
 the task leaves behind. Either way the status file records how the task ended; the task writes
 its answer to the result file and its output to the log, all in the host's task directory, opened
-before any namespace is entered.
+before any namespace is entered. A resident task (sandbox/resident.py) gets a channel to the
+server as well: how it ended goes there as {"status": ...}, since by then the server is on a
+later job whose directory the launcher never opened.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from kernel_agent.sandbox.isolation import (
     private_mounts,
     tasks_of,
 )
+from kernel_agent.sandbox.resident import serve
 from kernel_agent.sandbox.supervise import kill_children, supervise
 from kernel_agent.sandbox.worker import answer, write_all
 
@@ -54,8 +57,9 @@ class Job:
         return cls(**{k: message[k] for k in cls.__dataclass_fields__})
 
 
-def launch(job: Job, isolation: Isolation, group: TaskGroup | None) -> NoReturn:
-    """Body of the launcher process; never returns."""
+def launch(job: Job, isolation: Isolation, group: TaskGroup | None,
+           channel: int | None = None) -> NoReturn:
+    """Body of the launcher process; never returns. `channel`: the resident task's socket."""
     status_fd, code = -1, 0
     try:
         os.setsid()
@@ -65,7 +69,10 @@ def launch(job: Job, isolation: Isolation, group: TaskGroup | None) -> NoReturn:
         task_dir = Path(job.dir)
         request = json.loads((task_dir / REQUEST).read_text())
         status_fd, result_fd, log_fd = (create(task_dir / name) for name in (STATUS, RESULT, LOG))
-        detach_from_server(keep={status_fd, result_fd, log_fd})
+        kept = {status_fd, result_fd, log_fd}
+        if channel is not None:
+            kept.add(channel)
+        detach_from_server(keep=kept)
         nproc = None
         if group is None and job.max_processes is not None and os.geteuid() != 0:
             nproc = tasks_of(os.getuid()) + job.max_processes
@@ -99,7 +106,10 @@ def launch(job: Job, isolation: Isolation, group: TaskGroup | None) -> NoReturn:
             for fd in (1, 2):
                 os.dup2(log_fd, fd)
             os.close(log_fd)
-            answer(request, result_fd)
+            if channel is None:
+                answer(request, result_fd)
+            else:
+                serve(request, result_fd, channel)
 
         status = supervise(task)
         if not isolation.namespaces:
@@ -107,6 +117,8 @@ def launch(job: Job, isolation: Isolation, group: TaskGroup | None) -> NoReturn:
         if writable:
             status["writable"] = writable
         write_all(status_fd, json.dumps(status).encode())
+        if channel is not None:
+            write_all(channel, json.dumps({"status": status}).encode())
     except BaseException as exc:  # report set-up failures; the host turns them into sandbox_error
         code = 1
         if status_fd >= 0:

@@ -40,6 +40,9 @@ class LocalSandbox:
     by default torch, and triton too on a GPU. Not triton without one: there the verifier turns on
     Triton's interpreter, and that choice is fixed when triton is first imported.
     `namespaces` and `cgroups` can be turned off where they get in the way; the notes say so.
+    `resident` keeps a task process between tasks while it stays fit (sandbox/resident.py), so a
+    verifier keeps its CUDA context and a problem's state across candidates; None: on for GPU
+    workers, off for CPU ones; it needs namespaces, without which every task gets a new process.
     """
 
     name = "local"
@@ -47,10 +50,12 @@ class LocalSandbox:
     def __init__(self, *, workers_per_gpu: int = 1, cpu_workers: int = 1,
                  gpus: list[int] | None = None, preload: tuple[str, ...] | None = None,
                  namespaces: bool = True, cgroups: bool = True, python: str = sys.executable,
-                 env: dict[str, str] | None = None, file_mb: int = DEFAULT_FILE_MB) -> None:
+                 env: dict[str, str] | None = None, file_mb: int = DEFAULT_FILE_MB,
+                 resident: bool | None = None) -> None:
         self.gpus = discover_gpus() if gpus is None else gpus
         self.file_bytes = file_mb << 20
-        config = {"preload": preload, "namespaces": namespaces, "cgroups": cgroups}
+        config = {"preload": preload, "namespaces": namespaces, "cgroups": cgroups,
+                  "resident": resident}
         self.pool = Pool(self.gpus, workers_per_gpu, cpu_workers, config,
                          scrubbed_env(extra=env), python)
 

@@ -46,7 +46,9 @@ class ForkServer:
     def __init__(self, gpu: int | None, python: str, config: dict[str, Any],
                  env: dict[str, str]) -> None:
         self.gpu, self.python = gpu, python
-        self.config = {**config, "preload": list(config["preload"] or default_preload(gpu))}
+        resident = config.get("resident")
+        self.config = {**config, "preload": list(config["preload"] or default_preload(gpu)),
+                       "resident": gpu is not None if resident is None else resident}
         # GPUs are numbered as NVML numbers them (PCI bus order); CUDA's default order (fastest
         # first) differs on hosts with mixed GPU models, so the pin names the same device.
         self.env = {**env, "CUDA_DEVICE_ORDER": "PCI_BUS_ID",
@@ -54,6 +56,7 @@ class ForkServer:
         self.process: subprocess.Popen[bytes] | None = None
         self.buffer = b""
         self.info: dict[str, Any] = {}
+        self.kept: int | None = None  # the pid of a resident task process waiting for a job
 
     @property
     def alive(self) -> bool:
@@ -96,6 +99,7 @@ class ForkServer:
             raise ServerLost("the fork server did not start the task") from None
         started = time.monotonic()
         timed_out = False
+        self.kept = None
         try:
             reply = self.receive("exited", wall_s)
         except TimeoutError:
@@ -110,6 +114,7 @@ class ForkServer:
             kill_group(pid)
             raise
         elapsed = time.monotonic() - started
+        self.kept = pid if reply.get("kept") else None
         return Exit(timed_out=timed_out, elapsed_s=elapsed, oom_kills=reply.get("oom_kills", 0),
                     strays=reply.get("strays", 0), notes=reply.get("notes", []))
 
@@ -139,6 +144,7 @@ class ForkServer:
         return message
 
     def stop(self) -> None:
+        self.kept = None
         if self.process is None:
             return
         if self.process.poll() is None:
@@ -174,7 +180,7 @@ class Pool:
     """Fork servers for `gpus` (workers_per_gpu each), or `cpu_workers` without GPUs.
 
     `config` goes to every server: {"preload": modules or None for the default, "namespaces":
-    bool, "cgroups": bool}.
+    bool, "cgroups": bool, "resident": bool, or None for GPU servers only}.
     """
 
     def __init__(self, gpus: list[int], workers_per_gpu: int, cpu_workers: int,

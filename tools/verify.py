@@ -6,10 +6,16 @@ and ModelNew with identical weights, run correctness trials on fresh inputs with
 around every call, then, on a GPU and only for a correct candidate, time it against the eager
 and torch.compile references on fresh input sets, checking what every timed call returned
 (timed_check). A static review of the source adds its findings last (static_review).
+
+In a resident sandbox process (sandbox/resident.py) the problem's reference model and its seeded
+input sets with the reference's outputs are kept for the next candidates (problem_state); the
+candidate only ever gets copies of the inputs. `settle` tells the process whether it may take the
+next candidate (residency). Each verdict says how long each phase took (phases).
 """
 
 from __future__ import annotations
 
+import hashlib
 import inspect
 import itertools
 import os
@@ -42,6 +48,14 @@ from kernel_agent.tools.problem import (
     load_candidate,
     load_problem,
 )
+from kernel_agent.tools.problem_state import (
+    STATES,
+    InputEntry,
+    ProblemState,
+    budget_bytes,
+    clones,
+)
+from kernel_agent.tools.residency import Residency
 from kernel_agent.tools.timed_check import TIMED_SETS, InputSet, TimedCalls, fresh_views
 from kernel_agent.tools.timing import L2Flusher, synchronised_wall_ms, time_gpu
 from kernel_agent.tools.verdict import ErrorInfo, Flag, Stats, Timing, Verdict, baseline_key
@@ -62,12 +76,22 @@ PAYLOAD_DEFAULTS: dict[str, Any] = {
 DEFAULT_TRIALS = 5
 EXCERPT_CONTEXT = 2
 MESSAGE_CHARS = 1500
+RESIDENCY = Residency()
+# The sandbox's compile cache folder, as it was when this module was imported (run() points the
+# variables at a folder per candidate source below it).
+COMPILE_CACHE_BASE = os.environ.get("TRITON_CACHE_DIR")
+UNCLEAN_ERRORS = {"cuda_error", "out_of_memory"}
+# The candidate's timed runs end once its median is known within 0.5% either way (a steady
+# kernel's after 20-30 runs, not 100), well inside the 2% that verdicts must repeat within.
+MEDIAN_WITHIN = 0.005
 
 
 def run(payload: dict[str, Any]) -> dict[str, Any]:
     """Sandbox task entry point: the payload in, a Verdict as a dict out."""
     started = perf_counter()
+    RESIDENCY.begin()
     options = {**PAYLOAD_DEFAULTS, **payload}
+    use_compile_caches(options["candidate"]["text"])
     gpu = gpu_available()
     if not gpu:
         os.environ["TRITON_INTERPRET"] = "1"  # must precede the candidate's `import triton`
@@ -81,7 +105,29 @@ def run(payload: dict[str, Any]) -> dict[str, Any]:
         verdict = Verification(options, Path(tmp), clock).verdict()
     verdict.elapsed_s = round(perf_counter() - started, 3)
     verdict.phases = clock.rounded()
+    RESIDENCY.finish(clean=(verdict.error is None or verdict.error.kind not in UNCLEAN_ERRORS)
+                     and not uses_cpp_extension(options["candidate"]["text"]))
     return Verdict.to_dict(verdict)
+
+
+def settle() -> bool:
+    """For a resident sandbox process (sandbox/resident.py): may it verify another candidate?"""
+    return RESIDENCY.settle()
+
+
+def use_compile_caches(candidate_text: str) -> None:
+    """Triton's and load_inline's build folders, one per candidate source: a source verified
+    again (re-timing, `check` again) compiles nothing, and different sources share nothing."""
+    if COMPILE_CACHE_BASE is None:
+        return
+    folder = os.path.join(COMPILE_CACHE_BASE,
+                          hashlib.sha256(candidate_text.encode()).hexdigest()[:24])
+    os.environ["TRITON_CACHE_DIR"] = os.path.join(folder, "triton")
+    os.environ["TORCH_EXTENSIONS_DIR"] = os.path.join(folder, "torch_extensions")
+
+
+def uses_cpp_extension(text: str) -> bool:
+    return "load_inline" in text or "cpp_extension" in text
 
 
 def gpu_available() -> bool:
@@ -192,7 +238,11 @@ class Verification:
     # -- stages --------------------------------------------------------------------------------
 
     def load_problem(self) -> None:
-        self.problem = load_problem(self.problem_source, self.workdir)
+        self.state_key = STATES.key(self.problem_source.text, self.device, self.options["seed"],
+                                    self.options["small"])
+        self.state = STATES.get(self.state_key)
+        self.problem = (self.state.problem if self.state
+                        else load_problem(self.problem_source, self.workdir))
         meta = self.problem.metadata
         self.dtype = getattr(torch, meta.dtype) if meta.dtype else None
         self.trial_count = int(self.options["trials"] or meta.trials or DEFAULT_TRIALS)
@@ -237,7 +287,7 @@ class Verification:
 
     def check_backend(self) -> None:
         text = self.candidate_source.text
-        used = {"cuda"} if "load_inline" in text or "cpp_extension" in text else set()
+        used = {"cuda"} if uses_cpp_extension(text) else set()
         if "triton" in text:
             used.add("triton")
         disallowed = used - set(self.problem.metadata.backends)
@@ -247,10 +297,15 @@ class Verification:
                 f"allows only {list(self.problem.metadata.backends)}", "load_candidate")
 
     def build_models(self) -> None:
+        torch.manual_seed(self.options["seed"])  # init inputs may be random: the same each time
         init = self.problem.init_inputs(self.small)
-        torch.manual_seed(self.options["seed"])
-        with torch.device(self.device):
-            self.model = self.problem.model_class(*init)
+        if self.state is None:
+            torch.manual_seed(self.options["seed"])
+            with torch.device(self.device):
+                model = self.problem.model_class(*init)
+            self.state = ProblemState(self.problem, model, budget_bytes(self.device))
+            STATES.keep(self.state_key, self.state)
+        self.model = self.state.model
         try:
             inspect.signature(self.new_class).bind(*init)
         except TypeError as exc:
@@ -272,13 +327,33 @@ class Verification:
         with self.clock.phase("inputs"), torch.device(self.device):
             return self.problem.inputs(self.small)
 
+    def input_set(self, seed: int) -> InputEntry:
+        """The inputs for `seed` as made and the reference's outputs for them, kept by the
+        problem's state where they fit. The reference runs on copies: the kept inputs stay as
+        get_inputs() made them, whatever the reference does to its arguments."""
+        def make() -> InputEntry:
+            inputs = self.make_inputs(seed)
+            with self.clock.phase("inputs"):
+                copies = clones(inputs)
+            return InputEntry(inputs, [r.clone() for r in self.call_reference(copies)])
+        assert self.state is not None
+        return self.state.entry(seed, make)
+
+    def candidate_inputs(self, entry: InputEntry) -> list[Any]:
+        """The candidate's own copies: whatever it does to them, the kept set stays as made."""
+        with self.clock.phase("inputs"):
+            return clones(entry.inputs)
+
+    def trial_seed(self, number: int) -> int:
+        return self.options["seed"] + 1000 * (number + 1)
+
     def run_trials(self) -> None:
         previous: tuple[Any, Any] | None = None
         for number in range(self.trial_count):
-            seed = self.options["seed"] + 1000 * (number + 1)
-            inputs = self.make_inputs(seed)
-            with self.clock.phase("inputs"):
-                originals = [t.clone() for t in integrity.tensors(inputs)]
+            seed = self.trial_seed(number)
+            entry = self.input_set(seed)
+            inputs = self.candidate_inputs(entry)
+            originals = integrity.tensors(entry.inputs)
             input_bytes = sum(t.numel() * t.element_size() for t in originals)
             integrity.poison_free_memory(self.device, 2 * input_bytes)
             outputs = self.call_candidate(inputs)
@@ -297,8 +372,7 @@ class Verification:
             if changed:
                 self.add_flag(Flag(
                     "inputs_modified", f"the candidate wrote into input(s) {changed}"))
-                inputs = restore(inputs, originals)
-            reference = self.call_reference(inputs)
+            reference = list(entry.outputs)
             try:
                 check_structure(outputs, reference)
             except OutputMismatch as exc:
@@ -348,7 +422,7 @@ class Verification:
         self.add_flag(integrity.monkeypatch_flag(self.snapshot, "while the candidate ran"))
         names = integrity.custom_kernel_names(self.candidate_module, self.candidate_source.text)
         if self.device.type == "cuda":
-            inputs = self.make_inputs(self.options["seed"])
+            inputs = self.candidate_inputs(self.input_set(self.trial_seed(0)))
             times = integrity.gpu_kernel_times(lambda: self.call_candidate(inputs))
             flags, self.custom_kernels = integrity.custom_share_flags(times, names)
             for flag in flags:
@@ -380,7 +454,8 @@ class Verification:
         box = self.options["time_box_s"]
         event_ms, wall_ms = synchronised_wall_ms(calls, after=calls.record)
         self.add_flag(integrity.stream_escape_flag(event_ms, wall_ms))
-        timing = Timing(candidate=time_gpu(calls, flush, time_box_s=box, after=calls.record))
+        timing = Timing(candidate=time_gpu(calls, flush, time_box_s=box, after=calls.record,
+                                           stop_within=MEDIAN_WITHIN))
         with self.clock.phase("timed_output_check"):
             self.add_flag(calls.flag())
         if self.rejecting():  # no baselines for a candidate that already failed
@@ -410,9 +485,8 @@ class Verification:
         """Fresh input sets for timing, made like the trials' inputs (seeds no trial used)."""
         sets = []
         for number in range(TIMED_SETS):
-            inputs = self.make_inputs(self.options["seed"] + 1000 * (self.trial_count + 1)
-                                      + 7 * (number + 1))
-            sets.append(InputSet(inputs, [r.clone() for r in self.call_reference(inputs)]))
+            entry = self.input_set(self.trial_seed(self.trial_count) + 7 * (number + 1))
+            sets.append(InputSet(self.candidate_inputs(entry), list(entry.outputs)))
         return sets
 
     def time_baselines(self, sets: list[InputSet], flush: L2Flusher,
@@ -522,11 +596,6 @@ def rotating(model: Callable[..., Any], sets: list[InputSet]) -> Callable[[], An
         with torch.no_grad():
             return model(*fresh_views(sets[next(turn) % len(sets)].inputs))
     return call
-
-
-def restore(inputs: list[Any], originals: list[Any]) -> list[Any]:
-    copies = iter(originals)
-    return [next(copies).clone() if isinstance(x, torch.Tensor) else x for x in inputs]
 
 
 def summarise(values: list[Any]) -> str:

@@ -89,12 +89,16 @@ def task_dirs() -> set[str]:
 def strays(sandbox: Sandbox) -> list[str]:
     """What a sandbox still runs beyond its idle workers: any task process, any extra container.
 
-    An idle local sandbox has fork servers with no children; an idle docker sandbox has at most
-    its standby containers (a removed container's processes are gone with it).
+    An idle local sandbox has fork servers with no children but a resident task process waiting
+    for its next job, if it keeps one; an idle docker sandbox has at most its standby containers
+    (a removed container's processes are gone with it).
     """
     if sandbox.name == "local":
         servers = [s.process.pid for s in sandbox.pool.servers if s.process is not None]
-        found = [f"pid {p} under fork server {s}" for s in servers for p in descendants(s)]
+        kept = {s.kept for s in sandbox.pool.servers if s.kept is not None}
+        idle = kept | {p for k in kept for p in descendants(k)}
+        found = [f"pid {p} under fork server {s}" for s in servers for p in descendants(s)
+                 if p not in idle]
         others = descendants(os.getpid()) - set(servers) - {p for s in servers
                                                             for p in descendants(s)}
         return found + [f"pid {p} under this test process" for p in others]

@@ -1,0 +1,101 @@
+"""A resident task process: after answering, it stays to answer its server's next job.
+
+A fresh process per task pays for a CUDA context, Triton's driver module and the problem's
+reference work every time; a search verifies dozens of candidates of one problem on one GPU. So a
+server started with `resident` keeps its task process between jobs, but only while the process is
+fit for the next candidate: the task module's own `settle()` says so (no CUDA error, nothing
+patched, its cached state intact), no thread or child process the task started is alive, and the
+private temporary directories are emptied (compile caches excepted, see KEPT). Anything else ends
+the process, as a task process ends today, and the server starts a fresh one for the next job.
+
+Channel: a SOCK_SEQPACKET socket to the fork server. The process sends {"answered": true} as soon
+as an answer is written (the host can read it while the process settles), then {"fit": bool}; the
+server sends each next job as three file descriptors (request to read, answer and log to write),
+opened in the job's own host directory, so the process never names a host path.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import shutil
+import socket
+import threading
+from typing import Any
+
+from kernel_agent.sandbox.isolation import PRIVATE_TMP, WORKDIR
+from kernel_agent.sandbox.supervise import children_of
+from kernel_agent.sandbox.worker import answer
+
+MARK = "KERNEL_AGENT_SANDBOX_RESIDENT"  # set in a resident process, for tasks that keep state
+KEPT = (os.path.join(WORKDIR, ".triton"),)  # compile caches, keyed by the candidate's source
+
+
+def serve(request: dict[str, Any], result_fd: int, channel: int) -> None:
+    """Answer `request`, then every job the server sends, while the process stays fit."""
+    owner = os.getpid()
+    link = socket.socket(fileno=channel)
+    os.environ[MARK] = "1"
+    while True:
+        threads = set(threading.enumerate())
+        answer(request, result_fd)
+        if os.getpid() != owner:  # a fork made by the task unwound into here
+            return
+        os.close(result_fd)
+        link.send(json.dumps({"answered": True}).encode())
+        fit = settled(request["task"], threads)
+        link.send(json.dumps({"fit": fit}).encode())
+        if not fit:
+            return
+        job = receive(link)
+        if job is None:
+            return
+        request, result_fd = job
+
+
+def receive(link: socket.socket) -> tuple[dict[str, Any], int] | None:
+    """The next job's request and answer descriptor, with the log on stdout and stderr."""
+    message, fds, _, _ = socket.recv_fds(link, 64, 3)
+    if not message or len(fds) != 3:
+        for fd in fds:
+            os.close(fd)
+        return None
+    request_fd, result_fd, log_fd = fds
+    with os.fdopen(request_fd, "rb") as f:
+        request = json.loads(f.read())
+    for fd in (1, 2):
+        os.dup2(log_fd, fd)
+    os.close(log_fd)
+    return request, result_fd
+
+
+def settled(task: str, threads_before: set[threading.Thread]) -> bool:
+    """Whether this process may take another job after running `task`."""
+    if set(threading.enumerate()) - threads_before or children_of(os.getpid()):
+        return False
+    module = importlib.import_module(task.partition(":")[0])
+    settle = getattr(module, "settle", None)
+    try:
+        return bool(settle and settle()) and tidy()
+    except Exception:
+        return False
+
+
+def tidy() -> bool:
+    """Empty the private temporary directories but for the compile caches; False if it cannot."""
+    os.chdir(WORKDIR)
+    for top in (*PRIVATE_TMP, WORKDIR):
+        if not os.path.isdir(top):
+            continue
+        for entry in os.scandir(top):
+            if entry.path in (WORKDIR, *KEPT):
+                continue
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    shutil.rmtree(entry.path)
+                else:
+                    os.unlink(entry.path)
+            except OSError:
+                return False
+    return True

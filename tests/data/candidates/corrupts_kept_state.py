@@ -1,0 +1,40 @@
+"""Hostile candidate: finds the input sets a resident verifier keeps for the next candidates (by
+walking the garbage collector's objects) and zeroes the reference's outputs in them, then answers
+correctly. Expected: the verifier notices that its kept state changed, drops it and the process,
+and the next candidate's verdict is what it would have been anyway."""
+
+import gc
+
+import torch
+import triton
+import triton.language as tl
+from torch import nn
+
+
+@triton.jit
+def scale_add_kernel(x_ptr, b_ptr, out_ptr, n, BLOCK: tl.constexpr):
+    offsets = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    mask = offsets < n
+    x = tl.load(x_ptr + offsets, mask=mask)
+    b = tl.load(b_ptr + offsets, mask=mask)
+    tl.store(out_ptr + offsets, 2 * x + b, mask=mask)
+
+
+def scale_add(x: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    out = torch.empty_like(x)
+    n = x.numel()
+    scale_add_kernel[(triton.cdiv(n, 256),)](x, b, out, n, BLOCK=256)
+    return out
+
+
+def corrupt() -> None:
+    for obj in gc.get_objects():
+        if type(obj).__name__ == "InputEntry":
+            for output in obj.outputs:
+                output.zero_()
+
+
+class ModelNew(nn.Module):
+    def forward(self, x: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        corrupt()
+        return scale_add(x, b)

@@ -1,0 +1,111 @@
+"""A resident sandbox process: kept between candidates while it stays fit, replaced as soon as a
+candidate could have left something behind, and never a channel from one candidate to the next.
+
+Each test gets a fresh one-worker sandbox, so which process ran a task can be read off the pool:
+`kept` is the pid of the process that answered the last task and waits for the next one.
+"""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Iterator
+
+import pytest
+
+from kernel_agent.sandbox import Limits, Sandbox, get_sandbox
+from tests.sandbox.helpers import CORRECT, DATA, descendants, verify
+
+CANDIDATES = DATA / "candidates"
+
+
+@pytest.fixture
+def resident() -> Iterator[Sandbox]:
+    sandbox = get_sandbox("local", cpu_workers=1, resident=True)
+    sandbox.run("kernel_agent.sandbox.probe:started", {}, Limits(wall_s=60))
+    if not sandbox.pool.servers[0].info.get("namespaces"):
+        sandbox.close()
+        pytest.skip("a resident process needs namespaces, which this machine does not allow")
+    yield sandbox
+    sandbox.close()
+
+
+def kept(sandbox: Sandbox) -> int | None:
+    return sandbox.pool.servers[0].kept  # type: ignore[attr-defined]
+
+
+def leftovers(sandbox: Sandbox) -> set[int]:
+    """Processes under the fork server other than the resident one waiting for its next job."""
+    server = sandbox.pool.servers[0]  # type: ignore[attr-defined]
+    idle = {server.kept, *descendants(server.kept)} if server.kept else set()
+    return descendants(server.process.pid) - idle
+
+
+def test_the_next_candidate_is_verified_by_the_same_process(resident: Sandbox) -> None:
+    first = verify(resident, CORRECT)
+    process = kept(resident)
+    second = verify(resident, CORRECT)
+    assert first.passed and second.passed, (first.summary(), second.summary())
+    assert process is not None and kept(resident) == process
+    # The second found the problem's reference outputs kept, and nothing left to import.
+    assert "reference_outputs" in first.phases and "reference_outputs" not in second.phases
+    assert second.phases["imports"] < 0.01 < first.phases["imports"]
+    assert leftovers(resident) == set()
+
+
+def test_a_candidate_writing_into_its_inputs_changes_nothing_for_the_next(
+        resident: Sandbox) -> None:
+    hostile = verify(resident, CANDIDATES / "modifies_input.py")
+    assert "inputs_modified" in {f.name for f in hostile.flags}, hostile.summary()
+    process = kept(resident)
+    honest = verify(resident, CORRECT)
+    assert kept(resident) == process, "writing into its own copies is no reason to stop"
+    assert honest.passed, honest.summary()
+    assert all(t.passed and t.max_abs_error == 0 for t in honest.trials)
+
+
+def test_a_candidate_corrupting_the_kept_state_ends_the_process(resident: Sandbox) -> None:
+    verify(resident, CORRECT)
+    process = kept(resident)
+    verify(resident, CANDIDATES / "corrupts_kept_state.py")
+    assert kept(resident) == process  # it answered from that process
+    honest = verify(resident, CORRECT)
+    assert kept(resident) not in (None, process), "the corrupted process took another task"
+    assert honest.passed, honest.summary()
+    assert all(t.passed and t.max_abs_error == 0 for t in honest.trials)
+    assert "reference_outputs" in honest.phases  # the reference ran again, in a new process
+
+
+@pytest.mark.parametrize("candidate", ["patches_torch.py", "patches_timer_at_run.py"])
+def test_a_monkeypatching_candidate_ends_the_process(resident: Sandbox, candidate: str) -> None:
+    cheat = verify(resident, CANDIDATES / candidate)
+    assert "monkeypatched" in {f.name for f in cheat.flags}, cheat.summary()
+    process = kept(resident)
+    honest = verify(resident, CORRECT)
+    assert kept(resident) not in (None, process)
+    assert honest.passed and honest.flags == [], honest.summary()
+
+
+def test_files_a_candidate_left_are_gone_for_the_next(resident: Sandbox) -> None:
+    keeper = verify(resident, "secret_keeper.py")
+    process = kept(resident)
+    seeker = verify(resident, "secret_seeker.py")
+    assert keeper.passed, keeper.summary()
+    assert kept(resident) == process
+    assert seeker.passed, seeker.summary()  # it fails naming the file if it finds one
+
+
+def test_a_crash_is_reported_as_such_and_the_next_candidate_passes(resident: Sandbox) -> None:
+    verify(resident, CORRECT)
+    crash = verify(resident, "segfault.py")
+    assert crash.error is not None and crash.error.kind == "crashed", crash.summary()
+    assert str(int(signal.SIGSEGV)) in crash.error.message or "SIGSEGV" in crash.error.message
+    assert verify(resident, CORRECT).passed
+    assert leftovers(resident) == set()
+
+
+def test_a_timeout_kills_the_process_and_the_next_candidate_passes(resident: Sandbox) -> None:
+    verify(resident, CORRECT)
+    hung = verify(resident, "infinite_loop.py", Limits(wall_s=4))
+    assert hung.error is not None and hung.error.kind == "timeout", hung.summary()
+    assert verify(resident, CORRECT).passed
+    assert leftovers(resident) == set()

@@ -1,0 +1,138 @@
+"""What a resident verifier keeps of one problem between candidates: the loaded problem, the
+reference model, and input sets with the reference's outputs for them (trials and timing).
+
+A search verifies dozens of candidates of one problem; building the reference and running it on
+the same seeded inputs for each of them is work whose result never changes. Candidates never get
+these objects: the verifier hands them clones of the inputs and compares what they return with
+outputs they never saw. A second fence: every cached tensor and the model's weights are
+fingerprinted when kept and checked after each task (`intact`); a state that changed is dropped.
+
+Bounded: at most MAX_PROBLEMS problems, the least recently used dropped first, and input sets
+only while they fit the byte budget; what does not fit is made afresh per candidate, as without a
+cache. Only a resident process (sandbox/resident.py) keeps anything: elsewhere the next task is a
+new process, and keeping would only raise the peak memory of this one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from kernel_agent.sandbox.resident import MARK as RESIDENT_MARK
+from kernel_agent.tools.integrity import Fingerprint, tensors
+from kernel_agent.tools.problem import Problem
+
+MAX_PROBLEMS = 2
+CPU_BUDGET_BYTES = 1 << 29
+
+
+@dataclass
+class InputEntry:
+    """One seeded input set, as made, and the reference's outputs for it."""
+
+    inputs: list[Any]
+    outputs: list[torch.Tensor]
+    print: Fingerprint | None = None
+
+    @property
+    def nbytes(self) -> int:
+        return sum(t.numel() * t.element_size() for t in (*tensors(self.inputs), *self.outputs))
+
+    def fingerprint(self) -> Fingerprint:
+        return Fingerprint.of([*tensors(self.inputs), *self.outputs])
+
+
+@dataclass
+class ProblemState:
+    """One problem's loaded module, reference model and kept input sets (by seed)."""
+
+    problem: Problem
+    model: torch.nn.Module
+    budget: int
+    entries: dict[int, InputEntry] = field(default_factory=dict)
+    weights: Fingerprint | None = None
+
+    def __post_init__(self) -> None:
+        self.weights = weight_print(self.model)
+
+    def entry(self, seed: int, make: Callable[[], InputEntry]) -> InputEntry:
+        """The input set for `seed`, made by `make` the first time and kept if it fits."""
+        if seed in self.entries:
+            return self.entries[seed]
+        made = make()
+        if sum(e.nbytes for e in self.entries.values()) + made.nbytes <= self.budget:
+            made.print = made.fingerprint()
+            self.entries[seed] = made
+        return made
+
+    def intact(self) -> bool:
+        """Weights and every kept tensor as they were when kept."""
+        assert self.weights is not None
+        return weight_print(self.model).same_as(self.weights) and all(
+            e.print is not None and e.fingerprint().same_as(e.print)
+            for e in self.entries.values())
+
+
+def weight_print(model: torch.nn.Module) -> Fingerprint:
+    return Fingerprint.of([t.detach() for t in model.state_dict().values()])
+
+
+class ProblemStates:
+    """The kept states, keyed by the problem's source hash, device, seed and input size."""
+
+    def __init__(self) -> None:
+        self.states: OrderedDict[str, ProblemState] = OrderedDict()
+
+    @staticmethod
+    def key(problem_text: str, device: torch.device, seed: int, small: bool) -> str:
+        digest = hashlib.sha256(problem_text.encode()).hexdigest()
+        return f"{digest}|{device}|{seed}|{'small' if small else 'full'}"
+
+    def get(self, key: str) -> ProblemState | None:
+        state = self.states.get(key)
+        if state is not None:
+            self.states.move_to_end(key)
+        return state
+
+    def keep(self, key: str, state: ProblemState) -> None:
+        """Keep `state` if this process is resident, dropping the least recently used."""
+        if not os.environ.get(RESIDENT_MARK):
+            return
+        self.states[key] = state
+        self.states.move_to_end(key)
+        while len(self.states) > MAX_PROBLEMS:
+            self.states.popitem(last=False)
+
+    def check(self) -> bool:
+        """Drop every state that changed; True if none had."""
+        changed = [key for key, state in self.states.items() if not state.intact()]
+        for key in changed:
+            del self.states[key]
+        return not changed
+
+    def clear(self) -> None:
+        self.states.clear()
+
+
+def budget_bytes(device: torch.device) -> int:
+    """An eighth of the device's memory per problem, a quarter for both kept; none outside a
+    resident process."""
+    if not os.environ.get(RESIDENT_MARK):
+        return 0
+    if device.type == "cuda":
+        return torch.cuda.get_device_properties(device).total_memory // 8
+    return CPU_BUDGET_BYTES
+
+
+def clones(values: list[Any]) -> list[Any]:
+    """Private copies of the tensors among `values`, for a candidate to do with what it will."""
+    return [v.clone() if isinstance(v, torch.Tensor) else v for v in values]
+
+
+STATES = ProblemStates()

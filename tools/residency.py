@@ -1,0 +1,103 @@
+"""Whether a resident verifier process may take the next candidate (sandbox/resident.py asks).
+
+A candidate runs inside the verifier's process, so whatever it leaves behind would meet the next
+candidate: a replaced function (torch's, the timers', or the verifier's own), a sticky CUDA error,
+a loaded C++ extension (a shared object cannot be unloaded), its modules, or its results in freed
+device memory, where a later no-op could find a correct answer for the same seeded inputs. Any of
+the first three ends the process; the rest are cleared here.
+"""
+
+from __future__ import annotations
+
+import gc
+import sys
+import types
+from typing import Any
+
+import torch
+
+from kernel_agent.tools import integrity
+from kernel_agent.tools.problem_state import STATES
+
+CANDIDATE_MODULE_PREFIX = "kernel_agent_candidate_"
+PROBLEM_MODULE_PREFIX = "kernel_agent_problem_"
+
+
+def code_snapshot() -> dict[str, int]:
+    """Identity of the guarded callables and of every function, class attribute and code object
+    of the verifier's own modules, taken before any candidate has run."""
+    snapshot = integrity.snapshot_callables()
+    for name, module in list(sys.modules.items()):
+        if not name.startswith("kernel_agent.") or module is None:
+            continue
+        for attr, value in list(vars(module).items()):
+            snapshot[f"{name}.{attr}"] = id(value)
+            members = vars(value).items() if isinstance(value, type) else ()
+            for member, item in list(members):
+                snapshot[f"{name}.{attr}.{member}"] = id(item)
+                if isinstance(item, types.FunctionType):
+                    snapshot[f"{name}.{attr}.{member}.code"] = id(item.__code__)
+            if isinstance(value, types.FunctionType):
+                snapshot[f"{name}.{attr}.code"] = id(value.__code__)
+            if isinstance(value, dict | list | set | tuple | frozenset):  # settings, in place
+                snapshot[f"{name}.{attr}.value"] = hash(repr(value))
+    return snapshot
+
+
+def changed(before: dict[str, int]) -> list[str]:
+    after = code_snapshot()
+    return [name for name, ident in before.items() if after.get(name) != ident]
+
+
+class Residency:
+    """What the verifier task tells the resident process after each candidate."""
+
+    def __init__(self) -> None:
+        self.pristine: dict[str, int] | None = None
+        self.last_clean = False
+
+    def begin(self) -> None:
+        """Called as a task starts: the first one records the untouched code."""
+        if self.pristine is None:
+            self.pristine = code_snapshot()
+        self.last_clean = False
+
+    def finish(self, clean: bool) -> None:
+        """Called as a task ends: `clean` unless a CUDA or memory error, or a C++ extension."""
+        self.last_clean = clean
+
+    def settle(self) -> bool:
+        """Clear what the candidate left; False if the process must not take another one."""
+        held = {state.problem.module.__name__ for state in STATES.states.values()}
+        for name in [n for n in sys.modules if n.startswith(CANDIDATE_MODULE_PREFIX)
+                     or (n.startswith(PROBLEM_MODULE_PREFIX) and n not in held)]:
+            del sys.modules[name]
+        gc.collect()
+        if not self.last_clean or self.pristine is None or changed(self.pristine):
+            return False
+        if not STATES.check():
+            return False
+        if torch.cuda.is_initialized():
+            try:
+                scrub_free_memory()
+            except RuntimeError:  # a sticky CUDA error surfaces here
+                return False
+        return True
+
+
+def scrub_free_memory() -> None:
+    """Overwrite the device memory the finished task used with NaN bytes, then hand it back.
+
+    Its outputs were right for inputs the next candidate also gets (same seeds); left in freed
+    memory, they would be there for a no-op to return.
+    """
+    torch.cuda.synchronize()
+    torch.cuda.empty_cache()
+    free, _ = torch.cuda.mem_get_info()
+    used = torch.cuda.max_memory_reserved() - torch.cuda.memory_reserved()
+    size = min(max(used, 1 << 22), int(free * 0.9)) // 4
+    poison: Any = torch.full((size,), -1, dtype=torch.int32, device="cuda")
+    torch.cuda.synchronize()
+    del poison
+    torch.cuda.empty_cache()
+    torch.cuda.reset_peak_memory_stats()
