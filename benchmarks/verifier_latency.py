@@ -7,7 +7,10 @@ candidate's own median kernel time moved across the runs (timing repeatability);
 time goes: the median seconds of each phase of a verdict (tools/phases.py), cold and warm, over
 all problems and per problem.
 
-    python benchmarks/verifier_latency.py [--repeats 5] [--markdown FILE]
+    python benchmarks/verifier_latency.py [--repeats 5] [--markdown FILE] [--no-resident]
+
+A GPU worker keeps its task process between candidates (sandbox/resident.py); --no-resident
+measures a fresh process per verification, as before.
 """
 
 from __future__ import annotations
@@ -29,10 +32,11 @@ from kernel_agent.tools.phases import ORDER
 PROBLEMS = Path(__file__).resolve().parent / "problems"
 
 
-def measure(problem_dir: Path, repeats: int, cache: BaselineCache) -> dict:
+def measure(problem_dir: Path, repeats: int, cache: BaselineCache,
+            resident: bool | None) -> dict:
     """Cold run, then `repeats` warm runs of the same candidate. Without a GPU nothing is timed,
     and only the latencies and the phases are filled in."""
-    sandbox = get_sandbox("local")
+    sandbox = get_sandbox("local", resident=resident)
     problem, kernel = problem_dir / "problem.py", problem_dir / "kernel.py"
     started = time.perf_counter()
     cold = check_files(problem, kernel, sandbox=sandbox, baselines=cache)
@@ -125,13 +129,15 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--markdown", type=Path, help="also write the table here as Markdown")
     parser.add_argument("--only", nargs="*", help="problem folder names to run")
+    parser.add_argument("--resident", action=argparse.BooleanOptionalAction, default=None,
+                        help="keep the task process between verifications (default: on a GPU)")
     args = parser.parse_args()
     dirs = sorted(p for p in PROBLEMS.iterdir() if (p / "problem.py").exists())
     if args.only:
         dirs = [d for d in dirs if d.name in args.only]
     with tempfile.TemporaryDirectory() as tmp:
         cache = BaselineCache(Path(tmp))
-        results = [measure(d, args.repeats, cache) for d in dirs]
+        results = [measure(d, args.repeats, cache, args.resident) for d in dirs]
     table = Table(*HEADERS, title="verifier latency: request to full verdict "
                   "(5 trials, timing, both baselines)")
     for row in table_rows(results):

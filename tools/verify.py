@@ -19,6 +19,7 @@ import hashlib
 import inspect
 import itertools
 import os
+import shutil
 import tempfile
 import traceback
 from collections.abc import Callable
@@ -112,7 +113,7 @@ def run(payload: dict[str, Any]) -> dict[str, Any]:
 
 def settle() -> bool:
     """For a resident sandbox process (sandbox/resident.py): may it verify another candidate?"""
-    return RESIDENCY.settle()
+    return RESIDENCY.settle() and prune_compile_caches()
 
 
 def use_compile_caches(candidate_text: str) -> None:
@@ -124,6 +125,26 @@ def use_compile_caches(candidate_text: str) -> None:
                           hashlib.sha256(candidate_text.encode()).hexdigest()[:24])
     os.environ["TRITON_CACHE_DIR"] = os.path.join(folder, "triton")
     os.environ["TORCH_EXTENSIONS_DIR"] = os.path.join(folder, "torch_extensions")
+
+
+def prune_compile_caches() -> bool:
+    """Keep only the compile folder of the candidate just verified. Every candidate can write
+    into every folder it finds, so an earlier candidate's folder, verified again later, could
+    load what this one put there; its own folder only ever serves its own source."""
+    if COMPILE_CACHE_BASE is None or not os.path.isdir(COMPILE_CACHE_BASE):
+        return True
+    current = os.path.dirname(os.environ.get("TRITON_CACHE_DIR", ""))
+    try:
+        for entry in os.scandir(COMPILE_CACHE_BASE):
+            if entry.path == current:
+                continue
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path)
+            else:
+                os.unlink(entry.path)
+    except OSError:
+        return False
+    return True
 
 
 def uses_cpp_extension(text: str) -> bool:

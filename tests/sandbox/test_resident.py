@@ -94,6 +94,17 @@ def test_files_a_candidate_left_are_gone_for_the_next(resident: Sandbox) -> None
     assert seeker.passed, seeker.summary()  # it fails naming the file if it finds one
 
 
+def test_a_candidate_cannot_plant_files_in_another_ones_compile_folder(
+        resident: Sandbox) -> None:
+    checker = CANDIDATES / "cache_checker.py"
+    assert verify(resident, checker).passed
+    process = kept(resident)
+    assert verify(resident, CANDIDATES / "cache_planter.py").passed
+    again = verify(resident, checker)
+    assert kept(resident) == process
+    assert again.passed, again.summary()
+
+
 def test_a_crash_is_reported_as_such_and_the_next_candidate_passes(resident: Sandbox) -> None:
     verify(resident, CORRECT)
     crash = verify(resident, "segfault.py")
