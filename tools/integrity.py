@@ -132,6 +132,16 @@ def poison_free_memory(device: torch.device, nbytes: int) -> None:
     del small, large
 
 
+def poison_freed_like(outputs: list[torch.Tensor], copies: int = 2) -> None:
+    """On a CPU: free blocks of each output's byte size filled with 0xFF (NaN in every float
+    format) just before the candidate runs. The heap hands a freed chunk of the right size out
+    first, so a no-op's empty output holds NaN, not a result computed earlier (the reference's,
+    or an earlier candidate's in a resident process)."""
+    bait = [torch.full((t.numel() * t.element_size(),), 255, dtype=torch.uint8)
+            for t in outputs if t.device.type == "cpu" for _ in range(copies)]
+    del bait
+
+
 class LaunchCounter:
     """Counts launches of the Triton kernels a candidate module defines."""
 

@@ -356,7 +356,7 @@ class Verification:
             inputs = self.make_inputs(seed)
             with self.clock.phase("inputs"):
                 copies = clones(inputs)
-            return InputEntry(inputs, [r.clone() for r in self.call_reference(copies)])
+            return InputEntry(inputs, self.call_reference(copies))
         assert self.state is not None
         return self.state.entry(seed, make)
 
@@ -377,6 +377,7 @@ class Verification:
             originals = integrity.tensors(entry.inputs)
             input_bytes = sum(t.numel() * t.element_size() for t in originals)
             integrity.poison_free_memory(self.device, 2 * input_bytes)
+            integrity.poison_freed_like(entry.outputs)
             outputs = self.call_candidate(inputs)
             subclassed = [type(o).__name__ for o in outputs
                           if type(o) not in (torch.Tensor, torch.nn.Parameter)]

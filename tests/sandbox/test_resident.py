@@ -63,6 +63,16 @@ def test_a_candidate_writing_into_its_inputs_changes_nothing_for_the_next(
     assert all(t.passed and t.max_abs_error == 0 for t in honest.trials)
 
 
+def test_a_no_op_finds_no_earlier_candidates_results_in_freed_memory(resident: Sandbox) -> None:
+    """The next candidate gets the same seeded inputs: the results the last one left in freed
+    memory would be right for it."""
+    assert verify(resident, CORRECT).passed
+    process = kept(resident)
+    empty = verify(resident, CANDIDATES / "returns_empty.py")
+    assert kept(resident) == process
+    assert empty.status == "fail" and not any(t.passed for t in empty.trials), empty.summary()
+
+
 def test_a_candidate_corrupting_the_kept_state_ends_the_process(resident: Sandbox) -> None:
     verify(resident, CORRECT)
     process = kept(resident)
