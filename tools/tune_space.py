@@ -69,6 +69,7 @@ class Parameter:
     site: Site
     value: int | None = None  # the current value; None for autotune configs
     feeds: list[tuple[str, str]] = field(default_factory=list)  # (kernel, kernel parameter)
+    launches: list[str] = field(default_factory=list)  # kernels whose launch option it sets
     choices: list[Choice] = field(default_factory=list)
 
     @property
@@ -369,6 +370,8 @@ class _Finder:
         parameter = self._parameter(kind, label, qualified, literal, where)
         if parameter is not None and feeds:
             parameter.feeds.append((kernel.name, name))
+        elif parameter is not None and name in LAUNCH_OPTIONS:
+            parameter.launches.append(kernel.name)
 
     def _parameter(self, kind: str, label: str, qualified: str, literal: ast.Constant,
                    where: str) -> Parameter | None:
@@ -434,8 +437,8 @@ class _Finder:
             prefix = ""
         current = DEFAULTS[option]
         parameter = Parameter(option, option, f"default ({current})", Site(end, end, call.lineno),
-                              current, choices=option_choices(option, current,
-                                                              f"{prefix}{option}="))
+                              current, launches=[kernel.name],
+                              choices=option_choices(option, current, f"{prefix}{option}="))
         self.by_site[(end, 1 + LAUNCH_OPTIONS.index(option))] = parameter
         self.qualified[id(parameter)] = f"{kernel.name}.{option}"
 

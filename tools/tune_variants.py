@@ -1,10 +1,17 @@
 """A bounded, deterministic set of variants of a candidate, each written as a text edit.
 
-Variants nearest the candidate come first: every parameter changed alone, then pairs, then
-triples..., each layer ordered by how far the values move (octaves for block sizes and warps,
-steps for stages) and then by parameter order, so the same candidate always gives the same
-variants. A variant that breaks a `tl.static_assert` the kernel makes on its constexpr
-parameters is recorded as skipped with the assert, never verified.
+The order decides what a small budget reaches, so the moves most likely to pay come first:
+1. Tile resizes (tools/tune_tiles.py): for a kernel with two or more block sizes, the whole tile
+   one octave smaller, the same with the warps one octave fewer, then one octave larger with and
+   without more warps. Block sizes that the kernel ties together by an assert (BLOCK_M a
+   multiple of BLOCK_N) can only move together, and the warps of a smaller tile are fewer: a
+   sweep of one knob at a time reaches neither.
+2. Every parameter changed alone, then pairs, then triples..., each layer ordered by how far the
+   values move (octaves for block sizes and warps, steps for stages) and then by parameter
+   order; a combination that step 1 already made is not made again.
+The same candidate always gives the same variants. A variant that breaks a `tl.static_assert`
+the kernel makes on its constexpr parameters is recorded as skipped with the assert, never
+verified. The moves that turn out faster are combined after timing (tools/tune_combine.py).
 """
 
 from __future__ import annotations
@@ -13,14 +20,13 @@ import ast
 import operator
 from collections.abc import Iterator
 from dataclasses import dataclass
-from itertools import combinations, pairwise, product
+from itertools import chain, combinations, pairwise, product
 from typing import Any
 
-from kernel_agent.tools.tune_space import Choice, Site, Space
+from kernel_agent.tools.tune_space import Site, Space
+from kernel_agent.tools.tune_tiles import Picks, tile_picks
 
 DEFAULT_MAX_VARIANTS = 24
-
-Picks = tuple[tuple[int, Choice], ...]  # (parameter index, its new value), by parameter order
 
 BINARY: dict[type, Any] = {
     ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
@@ -40,6 +46,7 @@ class Variant:
     changes: dict[str, list[str]]
     text: str
     skipped: str | None = None  # why it was not verified
+    picks: Picks = ()  # the new values, so that variants can be combined
 
 
 def plan_variants(space: Space, max_variants: int = DEFAULT_MAX_VARIANTS) -> list[Variant]:
@@ -49,17 +56,31 @@ def plan_variants(space: Space, max_variants: int = DEFAULT_MAX_VARIANTS) -> lis
         raise ValueError(f"max_variants must be at least 1, not {max_variants}")
     variants: list[Variant] = []
     kept = skipped = 0
-    for picks in ordered_picks(space):
-        reason = violated_assert(space, picks)
-        changes = {space.parameters[i].name: [space.parameters[i].current, choice.label]
-                   for i, choice in picks}
-        edits = [(space.parameters[i].site, choice.text) for i, choice in picks]
-        variants.append(Variant(len(variants) + 1, changes, apply_edits(space.text, edits),
-                                reason))
-        kept, skipped = kept + (reason is None), skipped + (reason is not None)
+    seen: set[tuple[tuple[int, str], ...]] = set()
+    for picks in chain(tile_picks(space), ordered_picks(space)):
+        if (key := picks_key(picks)) in seen:
+            continue
+        seen.add(key)
+        variants.append(make_variant(space, len(variants) + 1, picks))
+        kept, skipped = kept + (variants[-1].skipped is None), skipped + (
+            variants[-1].skipped is not None)
         if kept == max_variants or skipped == max_variants:
             break
     return variants
+
+
+def make_variant(space: Space, number: int, picks: Picks) -> Variant:
+    """The candidate with `picks` written in, skipped if it breaks a static assert."""
+    changes = {space.parameters[i].name: [space.parameters[i].current, choice.label]
+               for i, choice in picks}
+    edits = [(space.parameters[i].site, choice.text) for i, choice in picks]
+    return Variant(number, changes, apply_edits(space.text, edits),
+                   violated_assert(space, picks), picks)
+
+
+def picks_key(picks: Picks) -> tuple[tuple[int, str], ...]:
+    """What identifies a combination of new values, whatever order it was built in."""
+    return tuple(sorted((i, choice.label) for i, choice in picks))
 
 
 def ordered_picks(space: Space) -> Iterator[Picks]:

@@ -2,8 +2,11 @@
 
 Every variant goes through the full verifier (tools/check.py), so a variant can only win if it
 is correct and honest; a variant that fails is listed with the reason. On a GPU the variants run
-one after another (timings of kernels sharing a GPU would be worthless); the fastest passing one
-by median time, if it is faster than the original at all, is the finalist. Timings taken
+one after another (timings of kernels sharing a GPU would be worthless), in two stages within
+`max_variants`: the planned variants (tools/tune_variants.py) with a quarter of the budget held
+back, then combinations of the moves that were faster than the original (tools/tune_combine.py),
+then more planned variants with whatever the combinations left. The fastest passing variant by
+median time, if it is faster than the original at all, is the finalist. Timings taken
 minutes apart differ by more than a good variant gains, so the finalist and the original are
 then re-timed interleaved in one process (tools/tune_compare.py): the finalist replaces the
 original only if its median over the rounds is faster by more than the larger of the two
@@ -15,18 +18,20 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from kernel_agent.sandbox import Limits, Sandbox, get_sandbox
 from kernel_agent.tools.check import BaselineCache, read_source, verify_sources
+from kernel_agent.tools.tune_combine import combine
 from kernel_agent.tools.tune_compare import Comparison, compare_interleaved
 from kernel_agent.tools.tune_space import Space, find_space
 from kernel_agent.tools.tune_variants import DEFAULT_MAX_VARIANTS, Variant, plan_variants
 from kernel_agent.tools.verdict import Verdict
 
 REASON_CHARS = 300
+SECOND_STAGE_SHARE = 4  # 1/4 of the budget waits for combinations of the faster moves
 
 
 @dataclass
@@ -104,7 +109,7 @@ def tune_sources(problem: dict[str, str], candidate: dict[str, str], *,
     Raises TuneSpaceError for a candidate that does not parse, ValueError for max_variants < 1.
     """
     space = find_space(candidate["text"], candidate["path"])
-    tuning = _Tuning(space, plan_variants(space, max_variants), candidate, workers, progress)
+    tuning = _Tuning(space, max_variants, candidate, workers, progress)
     if not space.parameters:  # nothing to verify, so no sandbox is started
         return tuning.nothing_to_tune()
     own_sandbox = sandbox is None
@@ -128,9 +133,10 @@ def tune_sources(problem: dict[str, str], candidate: dict[str, str], *,
 class _Tuning:
     """One tuning run: the original first, then the variants, then the choice."""
 
-    def __init__(self, space: Space, variants: list[Variant], candidate: dict[str, str],
+    def __init__(self, space: Space, max_variants: int, candidate: dict[str, str],
                  workers: int, progress: Progress | None) -> None:
-        self.space, self.variants, self.candidate = space, variants, candidate
+        self.space, self.candidate, self.max_variants = space, candidate, max_variants
+        self.variants = plan_variants(space, max_variants)
         self.workers, self.progress = max(1, workers), progress
         self.verify: Callable[[str, str], Verdict] | None = None  # given to run()
 
@@ -150,7 +156,7 @@ class _Tuning:
                                 for v in self.variants)]
             return self.result(rows, 0, device, f"the original does not pass verification "
                                f"({original.reason}); tuning needs a correct kernel")
-        rows = [original, *self.verify_variants(device)]
+        rows = [original, *self.sweep(original, device)]
         number, reason = finalist(rows, device)
         if number is None:
             return self.result(rows, 0, device, reason)
@@ -163,16 +169,36 @@ class _Tuning:
         return self.result(rows, number if comparison.faster else 0, device, reason, number,
                            comparison)
 
-    def verify_variants(self, device: str | None) -> list[VariantResult]:
-        to_run = [v for v in self.variants if v.skipped is None]
+    def sweep(self, original: VariantResult, device: str | None) -> list[VariantResult]:
+        """The planned variants, the faster moves combined, then more planned variants: at most
+        `max_variants` verified in all (see the module docstring)."""
+        timed = device == "cuda" and original.median_ms is not None
+        reserve = self.max_variants // SECOND_STAGE_SHARE if timed else 0
+        first, rest = split(self.variants, self.max_variants - reserve)
+        rows = self.verify_variants(first, device)
+        speedups = [(variant, original.median_ms / row.median_ms)
+                    for variant, row in zip(first, rows, strict=True)
+                    if row.status == "pass" and original.median_ms and row.median_ms]
+        known = {self.candidate["text"], *(v.text for v in first)}
+        combined = combine(self.space, speedups, known, reserve, len(first) + 1)
+        rows += self.verify_variants(combined, device)
+        made = {v.text for v in combined}
+        more, _ = split([v for v in rest if v.text not in made], reserve - len(combined))
+        numbered = [replace(v, number=len(first) + len(combined) + n)
+                    for n, v in enumerate(more, start=1)]
+        return rows + self.verify_variants(numbered, device)
+
+    def verify_variants(self, variants: list[Variant],
+                        device: str | None) -> list[VariantResult]:
+        to_run = [v for v in variants if v.skipped is None]
         done: dict[int, VariantResult] = {}
         workers = 1 if device == "cuda" else self.workers  # timings must not overlap
         with ThreadPoolExecutor(max_workers=workers) as pool:
             for row in pool.map(lambda v: self.row(v.number, v.changes, v.text), to_run):
                 done[row.number] = row
         skipped = {v.number: self.unverified(v, f"skipped: {v.skipped}")
-                   for v in self.variants if v.skipped is not None}
-        return [done.get(v.number) or skipped[v.number] for v in self.variants]
+                   for v in variants if v.skipped is not None}
+        return [done.get(v.number) or skipped[v.number] for v in variants]
 
     def row(self, number: int, changes: dict[str, list[str]], text: str) -> VariantResult:
         assert self.verify is not None
@@ -204,6 +230,20 @@ class _Tuning:
         best = next(row for row in rows if row.number == chosen)
         return TuneResult(self.candidate["text"], best.text, chosen != 0, chosen, device,
                           reason, parameters, self.space.notes, rows, finalist, comparison)
+
+
+def split(variants: list[Variant], kept: int) -> tuple[list[Variant], list[Variant]]:
+    """The variants up to the `kept`-th one to verify (skipped ones met on the way included),
+    and the rest."""
+    if kept <= 0:
+        return [], variants
+    count = 0
+    for position, variant in enumerate(variants):
+        if variant.skipped is None:
+            if count == kept:
+                return variants[:position], variants[position:]
+            count += 1
+    return variants, []
 
 
 def finalist(rows: list[VariantResult], device: str | None) -> tuple[int | None, str]:
