@@ -5,6 +5,8 @@ whatever else the GPU did in between differ from one timing to the next by more 
 per cent a good variant gains. The finalist therefore runs again beside the original in one
 sandbox task (tools/retime.py, the eager reference left out): same process, same inputs, the
 L2 flushed before every run of either, in rounds whose order alternates (A B, B A, A B, ...).
+Their outputs are checked there as the verifier checks timed calls: a kernel whose output is
+wrong while re-timed is named in `failed`, and nothing is decided.
 
 The rule: each kernel's time is the median of its per-round medians and its spread the range
 (max - min) of those round medians; the variant wins only if the original's time minus the
@@ -43,6 +45,7 @@ class Comparison:
     variant_spread_ms: float | None = None
     original_rounds_ms: list[float] = field(default_factory=list)
     variant_rounds_ms: list[float] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)  # original/variant -> flag: reason
 
     @property
     def speedup(self) -> float | None:
@@ -55,13 +58,15 @@ class Comparison:
         return {**asdict(self), "speedup": self.speedup}
 
 
-def compare_interleaved(problem: dict[str, str], original: dict[str, str],
-                        variant: dict[str, str], *, sandbox: Sandbox,
+def compare_interleaved(problem: dict[str, str], original: dict[str, Any],
+                        variant: dict[str, Any], *, sandbox: Sandbox,
                         limits: Limits | None = None, rounds: int = ROUNDS) -> Comparison:
-    """Re-time `original` and `variant` ({"text", "path"}) interleaved on the GPU and decide.
+    """Re-time `original` and `variant` ({"text", "path", "tolerance"?: the verdict's})
+    interleaved on the GPU and decide.
 
-    Both must already have passed verification: this measures, it does not judge correctness.
-    Without a GPU, or if either fails to run, nothing is decided and `faster` is False.
+    Both must already have passed verification; re-timing checks their outputs again. Without
+    a GPU, if either fails to run or returns a wrong output, nothing is decided and `faster` is
+    False.
     """
     payload = {"problem": problem, "reference": False, "rounds": rounds,
                "candidates": [{"id": ORIGINAL, **original}, {"id": VARIANT, **variant}]}
@@ -73,6 +78,12 @@ def compare_interleaved(problem: dict[str, str], original: dict[str, str],
     if not value.get("measured"):
         return Comparison(False, False, value.get("reason") or "not measured")
     results, errors = value.get("results", {}), value.get("errors", {})
+    failed = {key: f"{found['flag']}: {found['reason']}"
+              for key, found in value.get("failed", {}).items() if key in (ORIGINAL, VARIANT)}
+    if failed:
+        why = "; ".join(f"{key}: {text}" for key, text in failed.items())
+        return Comparison(False, False, f"wrong output while re-timed ({why})",
+                          device=value.get("device"), failed=failed)
     if missing := [key for key in (ORIGINAL, VARIANT) if key not in results]:
         why = "; ".join(f"{key}: {errors.get(key, 'no result')}" for key in missing)
         return Comparison(False, False, f"re-timing failed ({why})", device=value.get("device"))

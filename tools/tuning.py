@@ -10,8 +10,10 @@ median time, if it is faster than the original at all, is the finalist. Timings 
 minutes apart differ by more than a good variant gains, so the finalist and the original are
 then re-timed interleaved in one process (tools/tune_compare.py): the finalist replaces the
 original only if its median over the rounds is faster by more than the larger of the two
-kernels' spreads (the range of their per-round medians). Without a GPU nothing is timed: the
-variants are checked for correctness, in parallel, and the original is kept.
+kernels' spreads (the range of their per-round medians). The re-timing checks both kernels'
+outputs again; one that is wrong there is marked failed and the original is kept. Without a GPU
+nothing is timed: the variants are checked for correctness, in parallel, and the original is
+kept.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from typing import Any
 from kernel_agent.sandbox import Limits, Sandbox, get_sandbox
 from kernel_agent.tools.check import BaselineCache, read_source, verify_sources
 from kernel_agent.tools.tune_combine import combine
-from kernel_agent.tools.tune_compare import Comparison, compare_interleaved
+from kernel_agent.tools.tune_compare import ORIGINAL, VARIANT, Comparison, compare_interleaved
 from kernel_agent.tools.tune_space import Space, find_space
 from kernel_agent.tools.tune_variants import DEFAULT_MAX_VARIANTS, Variant, plan_variants
 from kernel_agent.tools.verdict import Verdict
@@ -87,7 +89,7 @@ class TuneResult:
 
 
 Progress = Callable[[VariantResult], None]
-Compare = Callable[[dict[str, str], dict[str, str]], Comparison]
+Compare = Callable[[dict[str, Any], dict[str, Any]], Comparison]
 
 
 def tune_files(problem_path: str | Path, candidate_path: str | Path,
@@ -120,7 +122,7 @@ def tune_sources(problem: dict[str, str], candidate: dict[str, str], *,
         return verify_sources(problem, {"text": text, "path": path}, sandbox=sandbox,
                               limits=limits, baselines=baselines, **options)
 
-    def compare(original: dict[str, str], variant: dict[str, str]) -> Comparison:
+    def compare(original: dict[str, Any], variant: dict[str, Any]) -> Comparison:
         return compare_interleaved(problem, original, variant, sandbox=sandbox, limits=limits)
 
     try:
@@ -161,8 +163,11 @@ class _Tuning:
         if number is None:
             return self.result(rows, 0, device, reason)
         row = next(r for r in rows if r.number == number)
-        comparison = compare({"text": original.text, "path": self.file_name(0)},
-                             {"text": row.text, "path": self.file_name(number)})
+        comparison = compare(self.contender(original), self.contender(row))
+        for key, retimed in ((ORIGINAL, original), (VARIANT, row)):
+            if key in comparison.failed:  # it passed verification, then was wrong while re-timed
+                retimed.status = "fail"
+                retimed.reason = f"while re-timed: {comparison.failed[key]}"[:REASON_CHARS]
         reason = f"{reason}; {comparison.reason}"
         if comparison.faster and comparison.speedup:
             reason += f": {comparison.speedup:.2f}x faster"
@@ -211,6 +216,11 @@ class _Tuning:
         if self.progress is not None:
             self.progress(row)
         return row
+
+    def contender(self, row: VariantResult) -> dict[str, Any]:
+        """A row as the re-timing takes it, with the tolerance it was verified with."""
+        return {"text": row.text, "path": self.file_name(row.number),
+                "tolerance": row.verdict.tolerance if row.verdict else {}}
 
     def file_name(self, number: int) -> str:
         """The candidate's file name, or for variant N `<stem>.variantN<suffix>`."""

@@ -1,13 +1,13 @@
 """The tuner's last word: a variant beats the original only by more than the spread of their
 interleaved re-timing. The rule is checked on round medians; the re-timing task on this machine
-(no GPU) must decide nothing."""
+(no GPU) must decide nothing, and a kernel whose output the re-timing found wrong loses."""
 
 from __future__ import annotations
 
 import pytest
 
-from kernel_agent.sandbox import Sandbox
-from kernel_agent.tools.tune_compare import compare_interleaved, decide
+from kernel_agent.sandbox import Limits, Sandbox, TaskResult
+from kernel_agent.tools.tune_compare import RETIME_TASK, compare_interleaved, decide
 
 from ..conftest import DATA
 
@@ -51,3 +51,37 @@ def test_without_a_gpu_the_re_timing_decides_nothing(sandbox: Sandbox):
     assert not comparison.measured and not comparison.faster
     assert comparison.reason == "not measured: no GPU"
     assert comparison.original_ms is None and comparison.speedup is None
+
+
+class RetimeAnswers:
+    """A sandbox whose re-timing task returns a given value and keeps the payloads."""
+
+    name = "retime-answers"
+
+    def __init__(self, value: dict) -> None:
+        self.value, self.payloads = value, []
+
+    def run(self, task: str, payload: dict, limits: Limits | None = None) -> TaskResult:
+        assert task == RETIME_TASK
+        self.payloads.append(payload)
+        return TaskResult(value=self.value)
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_kernel_wrong_while_re_timed_is_named_and_nothing_is_decided():
+    rounds = {"round_medians_ms": [0.5] * 3, "median_ms": 0.5}
+    wrong = {"flag": "timed_output_wrong", "reason": "3 of 40 calls returned a wrong output"}
+    answers = RetimeAnswers({"measured": True, "device": "gpu", "rounds": 3, "errors": {},
+                             "results": {"original": {**rounds, "round_medians_ms": [1.0] * 3}},
+                             "failed": {"variant": wrong}})
+    tolerance = {"atol": 0.02, "rtol": 0.02}
+    comparison = compare_interleaved(
+        {"text": "", "path": "problem.py"}, {"text": "a", "path": "a.py", "tolerance": tolerance},
+        {"text": "b", "path": "b.py", "tolerance": tolerance}, sandbox=answers)
+    assert not comparison.faster and not comparison.measured
+    named = "timed_output_wrong: 3 of 40 calls returned a wrong output"
+    assert comparison.failed == {"variant": named}
+    assert comparison.reason == f"wrong output while re-timed (variant: {named})"
+    assert [c["tolerance"] for c in answers.payloads[0]["candidates"]] == [tolerance] * 2

@@ -10,7 +10,7 @@ import re
 import pytest
 
 from kernel_agent.tools.tune_combine import MAX_MOVES, combine
-from kernel_agent.tools.tune_compare import Comparison
+from kernel_agent.tools.tune_compare import ORIGINAL, VARIANT, Comparison
 from kernel_agent.tools.tune_space import find_space
 from kernel_agent.tools.tune_tiles import tile_picks
 from kernel_agent.tools.tune_variants import Variant, plan_variants
@@ -185,7 +185,8 @@ class Model:
             if re.search(rf"^{name} = {value}$", text, re.MULTILINE):
                 time *= factor
         return Verdict(status="pass", stage="done", compiled=True, correct=True,
-                       device={"type": "cuda"}, timing=Timing(Stats(time, 0.001, 30, time)))
+                       device={"type": "cuda"}, timing=Timing(Stats(time, 0.001, 30, time)),
+                       tolerance={"atol": 0.02, "rtol": 0.02})
 
     def compare(self, original: dict[str, str], variant: dict[str, str]) -> Comparison:
         self.compared.append((original["path"], variant["path"]))
@@ -227,3 +228,26 @@ def test_without_faster_moves_the_held_back_budget_goes_to_more_planned_variants
     assert [r.text for r in result.variants[1:]] == [v.text for v in planned]
     assert [r.number for r in result.variants] == list(range(len(planned) + 1))
     assert result.finalist is None and model.compared == []
+
+
+@pytest.mark.parametrize("key", [ORIGINAL, VARIANT])
+def test_a_kernel_wrong_while_re_timed_is_marked_failed_and_the_original_kept(key):
+    candidate = {"text": ALIBI.read_text(), "path": "kernel.py"}
+    model = Model()
+    given: list[dict[str, object]] = []
+
+    def compare(original: dict[str, object], variant: dict[str, object]) -> Comparison:
+        given.extend([original, variant])
+        return Comparison(False, False, "wrong output while re-timed",
+                          failed={key: "timed_output_wrong: 5 of 40 calls"})
+
+    result = _Tuning(find_space(candidate["text"]), 4, candidate, 1, None).run(
+        model.verify, compare)
+    assert result.finalist is not None and result.chosen == 0 and not result.improved
+    number = 0 if key == ORIGINAL else result.finalist
+    marked = next(r for r in result.variants if r.number == number)
+    assert marked.status == "fail"
+    assert marked.reason == "while re-timed: timed_output_wrong: 5 of 40 calls"
+    others = [r for r in result.variants if r is not marked and r.status != "skipped"]
+    assert all(r.status == "pass" for r in others)
+    assert [c["tolerance"] for c in given] == [{"atol": 0.02, "rtol": 0.02}] * 2
