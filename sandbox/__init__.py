@@ -1,6 +1,7 @@
 """Where untrusted code runs: one `Sandbox` protocol, backends chosen by name.
 
-`local` forks each task from a warm worker on this machine; `docker` runs each task in a
+`local` forks each task from a warm worker on this machine (a GPU worker keeps a task process
+that stays fit for the next task, see resident.py); `docker` runs each task in a
 locked-down container (needs the `docker` package and an engine). Both return the same
 structured failures, so callers never care which one ran a task.
 """
