@@ -2,10 +2,10 @@
 
 The order decides what a small budget reaches, so the moves most likely to pay come first:
 1. Tile resizes (tools/tune_tiles.py): for a kernel with two or more block sizes, the whole tile
-   one octave smaller, the same with the warps one octave fewer, then one octave larger with and
-   without more warps. Block sizes that the kernel ties together by an assert (BLOCK_M a
-   multiple of BLOCK_N) can only move together, and the warps of a smaller tile are fewer: a
-   sweep of one knob at a time reaches neither.
+   one octave smaller, then that with the warps one octave fewer, then the tile one octave
+   larger, then that with the warps one octave more. Block sizes that the kernel ties together
+   by an assert (BLOCK_M a multiple of BLOCK_N) can only move together, and a smaller tile wants
+   fewer warps: a sweep of one knob at a time reaches neither.
 2. Every parameter changed alone, then pairs, then triples..., each layer ordered by how far the
    values move (octaves for block sizes and warps, steps for stages) and then by parameter
    order; a combination that step 1 already made is not made again.

@@ -5,8 +5,9 @@ is correct and honest; a variant that fails is listed with the reason. On a GPU 
 one after another (timings of kernels sharing a GPU would be worthless), in two stages within
 `max_variants`: the planned variants (tools/tune_variants.py) with a quarter of the budget held
 back, then combinations of the moves that were faster than the original (tools/tune_combine.py),
-then more planned variants with whatever the combinations left. The fastest passing variant by
-median time, if it is faster than the original at all, is the finalist. Timings taken
+then more planned variants with whatever the combinations left (all of it when nothing was
+timed). The fastest passing variant by median time, if it is faster than the original at all,
+is the finalist. Timings taken
 minutes apart differ by more than a good variant gains, so the finalist and the original are
 then re-timed interleaved in one process (tools/tune_compare.py): the finalist replaces the
 original only if its median over the rounds is faster by more than the larger of the two
