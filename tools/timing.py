@@ -1,15 +1,12 @@
 """GPU timing the way kernel engineers trust it: CUDA events, warm-up, L2 flushed before every run.
 
 Each run is bracketed by its own pair of events on the current stream, with the L2 flush issued
-before the start event so it is never timed. Events are read after a synchronisation, so the host
-adds no gaps. The run count is 100, or fewer when a time box would otherwise overflow; with
-`stop_within`, runs go in batches and stop once the median is known that well (the verifier's
-choice: a steady kernel needs far fewer than 100 runs for a median that repeats within 2%).
+before the start event so it is never timed. All events are read after one synchronisation, so
+the host adds no gaps. The run count is 100, or fewer when a time box would otherwise overflow.
 """
 
 from __future__ import annotations
 
-import math
 import statistics
 from collections.abc import Callable
 from time import perf_counter
@@ -22,8 +19,6 @@ from kernel_agent.tools.verdict import Stats
 WARMUP_RUNS = 3
 TIMED_RUNS = 100
 MIN_RUNS = 10
-FIRST_BATCH = 20  # runs before the median's confidence interval is first looked at
-BATCH = 10
 
 
 class L2Flusher:
@@ -44,14 +39,11 @@ def stats_of(samples_ms: list[float]) -> Stats:
 
 
 def time_gpu(fn: Callable[[], Any], flush: L2Flusher, *, runs: int = TIMED_RUNS,
-             time_box_s: float = 2.0, after: Callable[[Any], None] | None = None,
-             stop_within: float | None = None) -> Stats:
+             time_box_s: float = 2.0, after: Callable[[Any], None] | None = None) -> Stats:
     """Median and IQR of `fn` in milliseconds over up to `runs` flushed runs.
 
     `after`, if given, receives every call's result once its end event is recorded, so what it
-    queues on the device (checking the output) is never inside a timed interval. `stop_within`,
-    if given, ends the runs early once the median's 95% confidence interval lies within that
-    fraction of it (at least FIRST_BATCH runs).
+    queues on the device (checking the output) is never inside a timed interval.
     """
     after = after or ignore
     for _ in range(WARMUP_RUNS):
@@ -63,22 +55,8 @@ def time_gpu(fn: Callable[[], Any], flush: L2Flusher, *, runs: int = TIMED_RUNS,
     torch.cuda.synchronize()
     per_run_s = perf_counter() - probe_start
     runs = max(MIN_RUNS, min(runs, int(time_box_s / max(per_run_s, 1e-6))))
-    samples: list[float] = []
-    while len(samples) < runs:
-        batch = runs - len(samples)
-        if stop_within is not None:
-            batch = min(batch, BATCH if samples else FIRST_BATCH)
-        samples += timed_runs(fn, flush, batch, after)
-        if stop_within is not None and median_known(samples, stop_within):
-            break
-    return stats_of(samples)
-
-
-def timed_runs(fn: Callable[[], Any], flush: L2Flusher, count: int,
-               after: Callable[[Any], None]) -> list[float]:
-    """`count` flushed runs, each between its own events, read after one synchronisation."""
-    starts = [torch.cuda.Event(enable_timing=True) for _ in range(count)]
-    ends = [torch.cuda.Event(enable_timing=True) for _ in range(count)]
+    starts = [torch.cuda.Event(enable_timing=True) for _ in range(runs)]
+    ends = [torch.cuda.Event(enable_timing=True) for _ in range(runs)]
     for start, end in zip(starts, ends, strict=True):
         flush()
         start.record()
@@ -86,19 +64,7 @@ def timed_runs(fn: Callable[[], Any], flush: L2Flusher, count: int,
         end.record()
         after(result)
     torch.cuda.synchronize()
-    return [s.elapsed_time(e) for s, e in zip(starts, ends, strict=True)]
-
-
-def median_known(samples_ms: list[float], within: float) -> bool:
-    """Whether the median's 95% confidence interval, from order statistics (ranks n/2 -+
-    0.98 sqrt(n)), lies within `within` of the median on either side."""
-    ordered = sorted(samples_ms)
-    n = len(ordered)
-    half = 0.98 * math.sqrt(n)
-    low = ordered[max(0, math.floor(n / 2 - half))]
-    high = ordered[min(n - 1, math.ceil(n / 2 + half))]
-    median = statistics.median(ordered)
-    return median > 0 and high - median <= within * median and median - low <= within * median
+    return stats_of([s.elapsed_time(e) for s, e in zip(starts, ends, strict=True)])
 
 
 def ignore(result: Any) -> None:
