@@ -26,7 +26,7 @@ EVENTS = (
     "new_best",  # id, round, branch, status, speedup
     "round_finished",  # round, seconds, verified, passed, failures
     "budget",  # round, rounds_left, seconds_left, tokens_used, tokens_left
-    "retimed",  # measured, reason, results
+    "retimed",  # measured, reason, results, failed (finalists wrong while re-timed)
     "finished",  # stop_reason, error, best id, run_dir
     "reference_drafted",  # revision, attempt, origin (model, edited), ok, error, model_s, tokens
     "reference_approved",  # path, revision, request

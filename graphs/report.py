@@ -73,9 +73,15 @@ def _result(chosen: dict[str, Any] | None, candidates: list[dict[str, Any]],
         lines += ["", f"Re-timed interleaved on {retime.get('device')} ({retime.get('rounds')} "
                   f"rounds, eager {retime.get('eager_ms', 0):.4f} ms):", "",
                   "| id | median ms | speedup over eager |", "|---|---|---|"]
+        failed = retime.get("failed") or {}
         for key, result in retime.get("results", {}).items():
-            lines.append(f"| {key} | {result['median_ms']:.4f} | "
-                         f"{result.get('speedup_eager') or 0:.2f}x |")
+            if key not in failed:
+                lines.append(f"| {key} | {result['median_ms']:.4f} | "
+                             f"{result.get('speedup_eager') or 0:.2f}x |")
+        for key, failure in failed.items():
+            lines.append(f"| {key} | wrong output while re-timed ({failure.get('flag')}): "
+                         f"{' '.join(str(failure.get('reason', '')).split())[:200]}; never "
+                         "chosen | - |")
     elif retime.get("reason"):
         lines.append(f"Finalists not re-timed: {retime['reason']}.")
     lines += ["", "```python", chosen["code"].rstrip(), "```", ""]

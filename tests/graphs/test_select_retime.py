@@ -9,6 +9,7 @@ from typing import Any
 from langgraph.graph import END, START, StateGraph
 
 from kernel_agent.graphs.context import Context
+from kernel_agent.graphs.report import render
 from kernel_agent.graphs.select import RETIME_TASK, select
 from kernel_agent.graphs.state import State
 from kernel_agent.sandbox import Limits, TaskResult
@@ -91,3 +92,15 @@ def test_when_every_finalist_failed_the_best_other_passing_candidate_is_chosen()
     final, _ = run_select(sandbox, [candidate("a", 9.0, 0.01), candidate("b", 2.0, 0.02),
                                     candidate("c", 1.5, 0.03), candidate("d", 1.0, 0.04)])
     assert final["chosen"]["id"] == "d"
+
+
+def test_the_report_names_a_finalist_wrong_while_re_timed_and_gives_it_no_time():
+    sandbox = RetimeAnswers(retimed({"a": 0.1, "b": 0.5}, {"a": WRONG}))
+    final, _ = run_select(sandbox, [candidate("a", 9.0, 0.01), candidate("b", 2.0, 0.02)])
+    text = render(final)
+    retimed_part = text.split("Re-timed interleaved", 1)[1].split("```", 1)[0]
+    rows = [line for line in retimed_part.splitlines() if line.startswith("| a |")]
+    assert rows == [f"| a | wrong output while re-timed (timed_output_wrong): {WRONG['reason']}; "
+                    "never chosen | - |"]
+    assert "| b | 0.5000 | 2.00x |" in text
+    assert "0.1000" not in text
