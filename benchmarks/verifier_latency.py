@@ -19,6 +19,7 @@ import argparse
 import statistics
 import tempfile
 import time
+from collections import Counter
 from datetime import date
 from pathlib import Path
 
@@ -44,7 +45,7 @@ def measure(problem_dir: Path, repeats: int, cache: BaselineCache,
     gpu = cold.device.get("type") == "cuda"
     if cold.status != "pass" or (gpu and cold.timing is None):
         return {"name": problem_dir.name, "error": cold.summary()}
-    latencies, kernel_ms, warm_phases = [], [], []
+    latencies, kernel_ms, warm_phases, processes = [], [], [], []
     for verdict in (cold, *(None,) * repeats):
         if verdict is None:
             started = time.perf_counter()
@@ -53,12 +54,14 @@ def measure(problem_dir: Path, repeats: int, cache: BaselineCache,
             assert verdict.passed and (not gpu or verdict.timing.baseline_cached), (
                 verdict.summary())
             warm_phases.append(with_outside(verdict.phases, latencies[-1]))
+            processes.append(verdict.process)
         if verdict.timing is not None:
             kernel_ms.append(verdict.timing.candidate.median_ms)
     sandbox.close()
     result = {"name": problem_dir.name, "cold_s": cold_s, "warm_s": statistics.median(latencies),
               "warm_max_s": max(latencies), "device": cold.device.get("name"),
               "cold_phases": with_outside(cold.phases, cold_s), "warm_phases": warm_phases,
+              "processes": processes,
               "baseline_s": None, "kernel_ms": None, "spread": None, "speedup_eager": None,
               "speedup_compiled": None}
     if cold.timing is not None:
@@ -76,6 +79,21 @@ OUTSIDE = "outside the verdict"  # the reference's first run (cold), sandbox sta
 def with_outside(phases: dict[str, float], wall_s: float) -> dict[str, float]:
     """The verdict's phases plus the wall time none of them covers."""
     return {**phases, OUTSIDE: max(0.0, wall_s - sum(phases.values()))}
+
+
+def process_lines(results: list[dict]) -> list[str]:
+    """How many warm verdicts a kept task process answered, and why the others got a new one
+    (a verdict's `process`: its job number in that process, and why the process was started)."""
+    processes = [p for r in results if "error" not in r for p in r["processes"]]
+    if not any(processes):
+        return ["Task processes: none kept (a fresh process per verification)."]
+    kept = sum(p.get("job", 0) > 1 for p in processes)
+    fresh = Counter(p.get("fresh_because", "?") for p in processes if p.get("job", 0) <= 1)
+    lines = [f"Task processes: {kept} of {len(processes)} warm verdicts came from a process kept "
+             f"from an earlier verification; {len(processes) - kept} from a new one."]
+    lines += [f"- a new process {count} time(s) because: {why}" for why, count in
+              fresh.most_common()]
+    return lines
 
 
 def phase_rows(results: list[dict]) -> tuple[list[str], list[list[str]]]:
@@ -148,10 +166,13 @@ def main() -> None:
     for row in phases:
         breakdown.add_row(*row)
     Console(width=200).print(breakdown)
+    processes = process_lines(results)
+    print("\n".join(processes))
     if args.markdown:
         device = next((r["device"] for r in results if "device" in r), "?")
         lines = [f"Measured {date.today().isoformat()} on {device}, {args.repeats} warm runs.", ""]
-        lines += [*markdown(HEADERS, table_rows(results)), "", *markdown(phase_headers, phases)]
+        lines += [*markdown(HEADERS, table_rows(results)), "", *markdown(phase_headers, phases),
+                  "", *processes]
         args.markdown.write_text("\n".join(lines) + "\n")
 
 

@@ -35,6 +35,7 @@ from kernel_agent.sandbox import linux
 from kernel_agent.sandbox.cgroups import TaskGroup, TaskGroups
 from kernel_agent.sandbox.isolation import Isolation, probe
 from kernel_agent.sandbox.launch import LOG, REQUEST, RESULT, STATUS, Job, create, launch
+from kernel_agent.sandbox.resident import PROCESS as RESIDENT_PROCESS
 from kernel_agent.sandbox.supervise import describe, kill_children
 from kernel_agent.sandbox.worker import write_all
 
@@ -59,6 +60,7 @@ class Resident:
     link: socket.socket
     group: TaskGroup | None
     settling: bool = False  # answered its last job, has not yet said whether it stays
+    why_not: str = ""  # why it said it cannot stay, once it has
 
 
 class Server:
@@ -154,6 +156,8 @@ class Server:
         """Hand `job` to the kept task process, or start one with it; wait until it answers."""
         resident = self.resident
         if resident is not None and not (self.settled(resident) and self.hand_over(resident, job)):
+            RESIDENT_PROCESS.fresh_because = (resident.why_not or "the last task process ended "
+                                               "before it could take another job")
             self.end_resident(resident)
             resident = None
         if resident is None:
@@ -177,6 +181,8 @@ class Server:
         answered = self.await_answer(resident, Path(job.dir))
         oom_after = resident.group.oom_kills() if resident.group else vmstat_oom_kills()
         if not answered:
+            RESIDENT_PROCESS.fresh_because = ("the last task did not answer (a crash, a kill or "
+                                               "its time limit)")
             self.end_resident(resident)
         self.send({"event": "exited", "oom_kills": oom_after - oom_before, "strays": 0,
                    "notes": [], "kept": answered})
@@ -223,6 +229,8 @@ class Server:
                         return "answered"
                     if reply.get("fit"):
                         return "fit"
+                    if reply.get("why"):
+                        resident.why_not = reply["why"]
                     if "status" in reply and directory is not None:
                         (directory / STATUS).write_text(json.dumps(reply["status"]))
                     if message:

@@ -3,15 +3,17 @@
 A fresh process per task pays for a CUDA context, Triton's driver module and the problem's
 reference work every time; a search verifies dozens of candidates of one problem on one GPU. So a
 server started with `resident` keeps its task process between jobs, but only while the process is
-fit for the next candidate: the task module's own `settle()` says so (no CUDA error, nothing
-patched, its cached state intact), no thread or child process the task started is alive, and the
-private temporary directories are emptied (compile caches excepted, see KEPT). Anything else ends
-the process, as a task process ends today, and the server starts a fresh one for the next job.
+fit for the next candidate: the task module's own `settle()` finds nothing against it (it returns
+why not, or ""; no CUDA error, nothing patched, its cached state intact), no thread or child
+process the task started is alive, and the private temporary directories are emptied (compile
+caches excepted, see KEPT). Anything else ends the process, as a task process ends today, and the
+server starts a fresh one for the next job, telling it why (PROCESS).
 
 Channel: a SOCK_SEQPACKET socket to the fork server. The process sends {"answered": true} as soon
-as an answer is written (the host can read it while the process settles), then {"fit": bool}; the
-server sends each next job as three file descriptors (request to read, answer and log to write),
-opened in the job's own host directory, so the process never names a host path.
+as an answer is written (the host can read it while the process settles), then {"fit": bool,
+"why": why not}; the server sends each next job as three file descriptors (request to read,
+answer and log to write), opened in the job's own host directory, so the process never names a
+host path.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import os
 import shutil
 import socket
 import threading
+from dataclasses import dataclass
 from typing import Any
 
 from kernel_agent.sandbox.isolation import PRIVATE_TMP, WORKDIR
@@ -32,21 +35,35 @@ MARK = "KERNEL_AGENT_SANDBOX_RESIDENT"  # set in a resident process, for tasks t
 KEPT = (os.path.join(WORKDIR, ".triton"),)  # compile caches, keyed by the candidate's source
 
 
+@dataclass
+class TaskProcess:
+    """This process's job count, and why the server started it rather than reusing the one
+    before (set by the fork server before it forks): a task reports it, so that a verdict tells
+    whether it paid for a fresh process and why."""
+
+    job: int = 0
+    fresh_because: str = "the worker's first task"
+
+
+PROCESS = TaskProcess()
+
+
 def serve(request: dict[str, Any], result_fd: int, channel: int) -> None:
     """Answer `request`, then every job the server sends, while the process stays fit."""
     owner = os.getpid()
     link = socket.socket(fileno=channel)
     os.environ[MARK] = "1"
     while True:
+        PROCESS.job += 1
         threads = set(threading.enumerate())
         answer(request, result_fd)
         if os.getpid() != owner:  # a fork made by the task unwound into here
             return
         os.close(result_fd)
         link.send(json.dumps({"answered": True}).encode())
-        fit = settled(request["task"], threads)
-        link.send(json.dumps({"fit": fit}).encode())
-        if not fit:
+        why_not = settled(request["task"], threads)
+        link.send(json.dumps({"fit": not why_not, "why": why_not}).encode())
+        if why_not:
             return
         job = receive(link)
         if job is None:
@@ -70,16 +87,23 @@ def receive(link: socket.socket) -> tuple[dict[str, Any], int] | None:
     return request, result_fd
 
 
-def settled(task: str, threads_before: set[threading.Thread]) -> bool:
-    """Whether this process may take another job after running `task`."""
-    if set(threading.enumerate()) - threads_before or children_of(os.getpid()):
-        return False
+def settled(task: str, threads_before: set[threading.Thread]) -> str:
+    """Why this process may not take another job after running `task`; "" if it may."""
+    if new := set(threading.enumerate()) - threads_before:
+        return f"threads left running: {', '.join(sorted(t.name for t in new))[:200]}"
+    if children_of(os.getpid()):
+        return "child processes left running"
     module = importlib.import_module(task.partition(":")[0])
     settle = getattr(module, "settle", None)
+    if settle is None:
+        return f"the task {task} keeps nothing between jobs (no settle())"
     try:
-        return bool(settle and settle()) and tidy()
-    except Exception:
-        return False
+        why_not = settle()
+    except Exception as exc:
+        return f"settle() raised {type(exc).__name__}: {exc}"[:300]
+    if why_not:
+        return str(why_not)[:300]
+    return "" if tidy() else "private temporary files could not be removed"
 
 
 def tidy() -> bool:

@@ -66,23 +66,28 @@ class Residency:
         """Called as a task ends: `clean` unless a CUDA or memory error, or a C++ extension."""
         self.last_clean = clean
 
-    def settle(self) -> bool:
-        """Clear what the candidate left; False if the process must not take another one."""
+    def settle(self) -> str:
+        """Clear what the candidate left; why the process must not take another one ("" if it
+        may)."""
         held = {state.problem.module.__name__ for state in STATES.states.values()}
         for name in [n for n in sys.modules if n.startswith(CANDIDATE_MODULE_PREFIX)
                      or (n.startswith(PROBLEM_MODULE_PREFIX) and n not in held)]:
             del sys.modules[name]
         gc.collect()
-        if not self.last_clean or self.pristine is None or changed(self.pristine):
-            return False
+        if not self.last_clean:
+            return "the task ended unclean (a CUDA or memory error, or a C++ extension loaded)"
+        if self.pristine is None:
+            return "no snapshot of the untouched code was taken"
+        if names := changed(self.pristine):
+            return f"changed while the task ran: {', '.join(names[:5])}"
         if not STATES.check():
-            return False
+            return "the kept problem state changed"
         if torch.cuda.is_initialized():
             try:
                 scrub_free_memory()
-            except RuntimeError:  # a sticky CUDA error surfaces here
-                return False
-        return True
+            except RuntimeError as exc:  # a sticky CUDA error surfaces here
+                return f"a CUDA error while scrubbing freed memory: {exc}"[:300]
+        return ""
 
 
 def scrub_free_memory() -> None:

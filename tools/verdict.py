@@ -103,6 +103,8 @@ class Verdict:
     elapsed_s: float = 0.0
     wall_limit: dict[str, Any] = field(default_factory=dict)  # seconds, and how derived
     phases: dict[str, float] = field(default_factory=dict)  # seconds per phase (tools/phases.py)
+    # A resident sandbox process's job count, and why it was started fresh (sandbox/resident.py)
+    process: dict[str, Any] = field(default_factory=dict)
 
     @property
     def passed(self) -> bool:

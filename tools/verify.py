@@ -24,6 +24,7 @@ import tempfile
 import traceback
 from collections.abc import Callable
 from contextlib import nullcontext, suppress
+from dataclasses import asdict
 from pathlib import Path
 from time import perf_counter
 from types import ModuleType
@@ -31,6 +32,8 @@ from typing import Any
 
 import torch
 
+from kernel_agent.sandbox.resident import MARK as RESIDENT_MARK
+from kernel_agent.sandbox.resident import PROCESS as RESIDENT_PROCESS
 from kernel_agent.sandbox.worker import failure_kind
 from kernel_agent.tools import integrity, static_review, trivial
 from kernel_agent.tools.compare import (
@@ -103,14 +106,18 @@ def run(payload: dict[str, Any]) -> dict[str, Any]:
         verdict = Verification(options, Path(tmp), clock).verdict()
     verdict.elapsed_s = round(perf_counter() - started, 3)
     verdict.phases = clock.rounded()
+    if os.environ.get(RESIDENT_MARK):
+        verdict.process = asdict(RESIDENT_PROCESS)
     RESIDENCY.finish(clean=(verdict.error is None or verdict.error.kind not in UNCLEAN_ERRORS)
                      and not uses_cpp_extension(options["candidate"]["text"]))
     return Verdict.to_dict(verdict)
 
 
-def settle() -> bool:
-    """For a resident sandbox process (sandbox/resident.py): may it verify another candidate?"""
-    return RESIDENCY.settle() and prune_compile_caches()
+def settle() -> str:
+    """For a resident sandbox process (sandbox/resident.py): why it may not verify another
+    candidate ("" if it may)."""
+    return RESIDENCY.settle() or ("" if prune_compile_caches()
+                                  else "the compile caches could not be pruned")
 
 
 def use_compile_caches(candidate_text: str) -> None:

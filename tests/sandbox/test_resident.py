@@ -50,6 +50,12 @@ def test_the_next_candidate_is_verified_by_the_same_process(resident: Sandbox) -
     assert "reference_outputs" in first.phases and "reference_outputs" not in second.phases
     assert second.phases["imports"] < 0.01 < first.phases["imports"]
     assert leftovers(resident) == set()
+    # Each verdict says which job of its process it was, and why that process was started.
+    # (The fixture's probe task ran first, in a process of its own: it keeps nothing.)
+    first_because = ("the task kernel_agent.sandbox.probe:started keeps nothing between jobs "
+                     "(no settle())")
+    assert first.process == {"job": 1, "fresh_because": first_because}
+    assert second.process == {"job": 2, "fresh_because": first_because}
 
 
 def test_a_candidate_writing_into_its_inputs_changes_nothing_for_the_next(
@@ -83,6 +89,7 @@ def test_a_candidate_corrupting_the_kept_state_ends_the_process(resident: Sandbo
     assert honest.passed, honest.summary()
     assert all(t.passed and t.max_abs_error == 0 for t in honest.trials)
     assert "reference_outputs" in honest.phases  # the reference ran again, in a new process
+    assert honest.process == {"job": 1, "fresh_because": "the kept problem state changed"}
 
 
 @pytest.mark.parametrize("candidate", ["patches_torch.py", "patches_timer_at_run.py"])
@@ -93,6 +100,9 @@ def test_a_monkeypatching_candidate_ends_the_process(resident: Sandbox, candidat
     honest = verify(resident, CORRECT)
     assert kept(resident) not in (None, process)
     assert honest.passed and honest.flags == [], honest.summary()
+    assert honest.process["job"] == 1
+    why = honest.process["fresh_because"]
+    assert why.startswith("changed while the task ran: "), why
 
 
 def test_files_a_candidate_left_are_gone_for_the_next(resident: Sandbox) -> None:
@@ -120,7 +130,10 @@ def test_a_crash_is_reported_as_such_and_the_next_candidate_passes(resident: San
     crash = verify(resident, "segfault.py")
     assert crash.error is not None and crash.error.kind == "crashed", crash.summary()
     assert str(int(signal.SIGSEGV)) in crash.error.message or "SIGSEGV" in crash.error.message
-    assert verify(resident, CORRECT).passed
+    after = verify(resident, CORRECT)
+    assert after.passed
+    assert after.process["job"] == 1
+    assert after.process["fresh_because"].startswith("the last task did not answer"), after.process
     assert leftovers(resident) == set()
 
 
