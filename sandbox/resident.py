@@ -109,17 +109,20 @@ def settled(task: str, threads_before: set[threading.Thread]) -> str:
 def tidy() -> bool:
     """Empty the private temporary directories but for the compile caches; False if it cannot."""
     os.chdir(WORKDIR)
-    for top in (*PRIVATE_TMP, WORKDIR):
-        if not os.path.isdir(top):
-            continue
-        for entry in os.scandir(top):
-            if entry.path in (WORKDIR, *KEPT):
+    return all(empty(top, keep=(WORKDIR, *KEPT)) for top in (*PRIVATE_TMP, WORKDIR)
+               if os.path.isdir(top))
+
+
+def empty(folder: str, keep: tuple[str, ...] = ()) -> bool:
+    """Remove every entry of `folder` but the paths in `keep`; False if one cannot be removed."""
+    try:
+        for entry in os.scandir(folder):
+            if entry.path in keep:
                 continue
-            try:
-                if entry.is_dir(follow_symlinks=False):
-                    shutil.rmtree(entry.path)
-                else:
-                    os.unlink(entry.path)
-            except OSError:
-                return False
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path)
+            else:
+                os.unlink(entry.path)
+    except OSError:
+        return False
     return True

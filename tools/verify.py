@@ -19,7 +19,6 @@ import hashlib
 import inspect
 import itertools
 import os
-import shutil
 import tempfile
 import traceback
 from collections.abc import Callable
@@ -34,6 +33,7 @@ import torch
 
 from kernel_agent.sandbox.resident import MARK as RESIDENT_MARK
 from kernel_agent.sandbox.resident import PROCESS as RESIDENT_PROCESS
+from kernel_agent.sandbox.resident import empty
 from kernel_agent.sandbox.worker import failure_kind
 from kernel_agent.tools import integrity, static_review, trivial
 from kernel_agent.tools.compare import (
@@ -138,17 +138,7 @@ def prune_compile_caches() -> bool:
     if COMPILE_CACHE_BASE is None or not os.path.isdir(COMPILE_CACHE_BASE):
         return True
     current = os.path.dirname(os.environ.get("TRITON_CACHE_DIR", ""))
-    try:
-        for entry in os.scandir(COMPILE_CACHE_BASE):
-            if entry.path == current:
-                continue
-            if entry.is_dir(follow_symlinks=False):
-                shutil.rmtree(entry.path)
-            else:
-                os.unlink(entry.path)
-    except OSError:
-        return False
-    return True
+    return empty(COMPILE_CACHE_BASE, keep=(current,))
 
 
 def uses_cpp_extension(text: str) -> bool:
