@@ -107,10 +107,27 @@ def settled(task: str, threads_before: set[threading.Thread]) -> str:
 
 
 def tidy() -> bool:
-    """Empty the private temporary directories but for the compile caches; False if it cannot."""
+    """Empty the private temporary directories but for the compile caches and the code mounted
+    into them; False if it cannot."""
     os.chdir(WORKDIR)
-    return all(empty(top, keep=(WORKDIR, *KEPT)) for top in (*PRIVATE_TMP, WORKDIR)
-               if os.path.isdir(top))
+    tops = [top for top in (*PRIVATE_TMP, WORKDIR) if os.path.isdir(top)]
+    mounts = mount_points()
+    return all(empty(top, keep=(WORKDIR, *KEPT, *holding(top, mounts))) for top in tops)
+
+
+def mount_points() -> list[str]:
+    with open("/proc/self/mountinfo") as f:
+        return [line.split()[4].encode().decode("unicode_escape") for line in f]
+
+
+def holding(top: str, mounts: list[str]) -> list[str]:
+    """The entries of `top` that are or hold a mount point: the interpreter or this project kept
+    visible, read-only, inside a private tmp (sandbox/isolation.py, code_under), such as a
+    checkout under /tmp or a PYTHONPATH folder there. They are not the task's files, and the
+    task cannot mount anything itself."""
+    prefix = top.rstrip("/") + "/"
+    return [prefix + point[len(prefix):].split("/")[0] for point in mounts
+            if point.startswith(prefix)]
 
 
 def empty(folder: str, keep: tuple[str, ...] = ()) -> bool:

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 import pytest
 
 from kernel_agent.sandbox import Limits, Sandbox, get_sandbox
+from kernel_agent.sandbox.resident import holding
 from tests.sandbox.helpers import CORRECT, DATA, descendants, verify
 
 CANDIDATES = DATA / "candidates"
@@ -143,3 +144,14 @@ def test_a_timeout_kills_the_process_and_the_next_candidate_passes(resident: San
     assert hung.error is not None and hung.error.kind == "timeout", hung.summary()
     assert verify(resident, CORRECT).passed
     assert leftovers(resident) == set()
+
+
+
+def test_code_mounted_into_a_private_tmp_is_kept_when_the_process_tidies_up() -> None:
+    # A checkout or PYTHONPATH folder under /tmp is mounted read-only into the task's private
+    # /tmp (sandbox/isolation.py, code_under): tidying must leave the entries that hold such
+    # mounts, or the process could never stay (their removal fails).
+    mounts = ["/", "/tmp", "/tmp/ci", "/tmp/x/venv/lib", "/proc", "/var/tmp", "/tmpfoo/y"]
+    assert holding("/tmp", mounts) == ["/tmp/ci", "/tmp/x"]
+    assert holding("/var/tmp", mounts) == []
+    assert holding("/tmp/", ["/tmp/a b/c"]) == ["/tmp/a b"]
