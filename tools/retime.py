@@ -34,7 +34,7 @@ from typing import Any
 import torch
 
 from kernel_agent.tools import trivial
-from kernel_agent.tools.compare import default_tolerance, flatten_outputs
+from kernel_agent.tools.compare import flatten_outputs
 from kernel_agent.tools.problem import Problem, Source, load_candidate, load_problem
 from kernel_agent.tools.problem_state import clones
 from kernel_agent.tools.timed_check import TIMED_SETS, InputSet, TimedCalls
@@ -153,10 +153,8 @@ def tolerance(given: Mapping[str, float | None] | None, problem: Problem,
     if given and given.get("atol") is not None and given.get("rtol") is not None:
         return float(given["atol"]), float(given["rtol"])  # type: ignore[arg-type]
     meta = problem.metadata
-    default = default_tolerance(reference, getattr(torch, meta.dtype) if meta.dtype else None)
-    rtol = meta.rtol if meta.rtol is not None else default
-    atol, _ = trivial.scaled_tolerance(reference, meta.atol if meta.atol is not None
-                                       else default, rtol)
+    atol, rtol, _ = trivial.judged_tolerance(
+        reference, getattr(torch, meta.dtype) if meta.dtype else None, meta.atol, meta.rtol)
     return atol, rtol
 
 

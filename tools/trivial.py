@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import torch
 
+from kernel_agent.tools.compare import default_tolerance
 from kernel_agent.tools.verdict import Flag
 
 FLAG = "trivial_output_passes"
@@ -52,3 +53,14 @@ def scaled_tolerance(reference: list[torch.Tensor], atol: float,
         reason += ("; the reference output is itself (nearly) constant, so a kernel returning "
                    "that constant still passes: the problem checks little")
     return scaled, Flag(FLAG, reason, "review")
+
+
+def judged_tolerance(reference: list[torch.Tensor], dtype: torch.dtype | None,
+                     atol: float | None, rtol: float | None) -> tuple[float, float, Flag | None]:
+    """(atol, rtol, review flag) a candidate is judged with against these reference outputs:
+    the declared values (options, else the problem's) or the dtype's default, with atol scaled
+    where a trivial output would pass. The verifier and the finalists' re-timing share it."""
+    default = default_tolerance(reference, dtype)
+    rtol = default if rtol is None else rtol
+    scaled, flag = scaled_tolerance(reference, default if atol is None else atol, rtol)
+    return scaled, rtol, flag

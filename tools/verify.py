@@ -40,7 +40,6 @@ from kernel_agent.tools.compare import (
     OutputMismatch,
     check_structure,
     compare,
-    default_tolerance,
     flatten_outputs,
 )
 from kernel_agent.tools.phases import PhaseClock
@@ -394,10 +393,8 @@ class Verification:
             except OutputMismatch as exc:
                 raise CandidateError("output_mismatch", str(exc), "correctness") from None
             if self.atol is None:
-                tolerance = default_tolerance(reference, self.dtype)
-                self.rtol = self.option("rtol", tolerance)
-                self.atol, flag = trivial.scaled_tolerance(
-                    reference, self.option("atol", tolerance), self.rtol)
+                self.atol, self.rtol, flag = trivial.judged_tolerance(
+                    reference, self.dtype, self.declared("atol"), self.declared("rtol"))
                 self.add_flag(flag)
             trial = compare(outputs, reference, seed, self.atol, self.rtol)
             self.trials.append(trial)
@@ -517,11 +514,12 @@ class Verification:
 
     # -- helpers -------------------------------------------------------------------------------
 
-    def option(self, name: str, default: float) -> float:
+    def declared(self, name: str) -> float | None:
+        """The option `name`, else the problem's own value, else None."""
         for value in (self.options[name], getattr(self.problem.metadata, name)):
             if value is not None:
                 return float(value)
-        return default
+        return None
 
     def has_flag(self, name: str) -> bool:
         return any(f.name == name for f in self.flags)
