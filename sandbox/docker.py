@@ -41,6 +41,7 @@ from docker.types import DeviceRequest, LogConfig, Mount
 from kernel_agent.sandbox.environment import scrubbed_env, task_env
 from kernel_agent.sandbox.local import physical_memory_bytes, remove_tree
 from kernel_agent.sandbox.outcome import OUTPUT_TAIL_CHARS, task_result
+from kernel_agent.sandbox.pool import default_preload
 from kernel_agent.sandbox.protocol import Failure, Limits, TaskResult
 
 DEFAULT_IMAGE = "kernel-agent-sandbox:latest"
@@ -111,8 +112,8 @@ class DockerSandbox:
         try:
             container = self.client.containers.create(
                 self.image, ["python", "-m", "kernel_agent.sandbox.container", REQUEST_PATH,
-                             *(default_preload(limits.gpu_ids) if self.preload is None
-                               else self.preload)],
+                             *(self.preload if self.preload is not None else
+                               default_preload(0 if limits.gpu_ids else None))],
                 user=USER, working_dir=WORKDIR,
                 environment=task_env(self.env, WORKDIR),
                 network_mode="none", read_only=True, ipc_mode="private",
@@ -149,12 +150,6 @@ class DockerSandbox:
 
     def close(self) -> None:
         self._finalizer()
-
-
-def default_preload(gpu_ids: tuple[int, ...] | None) -> tuple[str, ...]:
-    """torch always; triton only with GPUs (without, the verifier wants Triton's interpreter,
-    which must be chosen before triton is first imported)."""
-    return ("torch", "triton") if gpu_ids else ("torch",)
 
 
 def shape(limits: Limits) -> Limits:

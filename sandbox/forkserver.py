@@ -78,6 +78,9 @@ class Server:
                 importlib.import_module(module)
             except Exception as exc:
                 self.notes.append(f"could not preload {module} ({type(exc).__name__}: {exc})")
+            if "torch" in sys.modules and sys.modules["torch"].cuda.is_initialized():
+                sys.exit(f"fork server: preloading {module} initialised CUDA, so no task forked "
+                         "from this server could use the GPU")
         if config.get("namespaces", True):
             self.isolation = probe()
         else:

@@ -162,9 +162,15 @@ class ForkServer:
 META_DEVICE = ("torch._meta_registrations", "torch.fx.experimental.symbolic_shapes")
 
 
+# torch's changes to itself that a GPU verdict's profiler and compiled baseline make, made before
+# the fork so that no resident task process reads them as a candidate's (tools/torch_settled.py).
+GPU_ONLY = ("triton", "kernel_agent.tools.torch_settled")
+
+
 def default_preload(gpu: int | None) -> tuple[str, ...]:
-    """torch always; triton only for a GPU, where Triton's interpreter is not wanted."""
-    return ("torch", *META_DEVICE, "triton") if gpu is not None else ("torch", *META_DEVICE)
+    """torch always; for a GPU also triton (on the CPU the verifier wants Triton's interpreter,
+    chosen before triton is first imported) and torch's changes to itself."""
+    return ("torch", *META_DEVICE, *GPU_ONLY) if gpu is not None else ("torch", *META_DEVICE)
 
 
 def kill_group(pgid: int) -> None:

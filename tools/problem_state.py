@@ -15,10 +15,12 @@ new process, and keeping would only raise the peak memory of this one.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -67,6 +69,7 @@ class ProblemState:
             return self.entries[seed]
         made = make()
         if sum(e.nbytes for e in self.entries.values()) + made.nbytes <= self.budget:
+            made = in_kept_memory(made)
             made.print = made.fingerprint()
             self.entries[seed] = made
         return made
@@ -136,3 +139,42 @@ def clones(values: list[Any]) -> list[Any]:
 
 
 STATES = ProblemStates()
+
+
+@contextmanager
+def kept_memory(device: torch.device) -> Iterator[None]:
+    """Allocate what is kept (the reference model, the kept input sets and outputs) from a
+    private CUDA memory pool in a resident process.
+
+    Candidates allocate from the default pool. Were kept tensors there, the segments holding
+    them would keep free chunks across tasks that the verifier cannot empty (only whole free
+    segments go back to the driver and come back poisoned), holding earlier results such as the
+    reference's output for the very inputs a no-op candidate is given. Only what is kept goes
+    to the pool: its free blocks are never handed back to the device while the pool lives, so
+    temporaries allocated there would leave that memory to no one.
+    """
+    if not uses_kept_pool(device):
+        yield
+        return
+    with torch.cuda.use_mem_pool(kept_pool()):
+        yield
+
+
+def uses_kept_pool(device: torch.device) -> bool:
+    return device.type == "cuda" and bool(os.environ.get(RESIDENT_MARK))
+
+
+def in_kept_memory(entry: InputEntry) -> InputEntry:
+    """`entry` copied into the kept pool (where there is one); the original is freed with the
+    task's memory."""
+    devices = {t.device for t in (*tensors(entry.inputs), *entry.outputs)}
+    if len(devices) != 1 or not uses_kept_pool(device := devices.pop()):
+        return entry
+    with kept_memory(device):
+        return InputEntry(clones(entry.inputs), [t.clone() for t in entry.outputs])
+
+
+@functools.cache
+def kept_pool() -> Any:
+    """The private CUDA memory pool of kept state, made on first use."""
+    return torch.cuda.MemPool()

@@ -57,6 +57,7 @@ from kernel_agent.tools.problem_state import (
     ProblemState,
     budget_bytes,
     clones,
+    kept_memory,
 )
 from kernel_agent.tools.residency import Residency
 from kernel_agent.tools.timed_check import TIMED_SETS, InputSet, TimedCalls, fresh_views
@@ -315,7 +316,7 @@ class Verification:
         init = self.problem.init_inputs(self.small)
         if self.state is None:
             torch.manual_seed(self.options["seed"])
-            with torch.device(self.device):
+            with torch.device(self.device), kept_memory(self.device):
                 model = self.problem.model_class(*init)
             self.state = ProblemState(self.problem, model, budget_bytes(self.device))
             STATES.keep(self.state_key, self.state)
@@ -506,7 +507,7 @@ class Verification:
         eager_stats = time_gpu(rotating(self.model, sets), flush, time_box_s=box)
         if not self.options["compile_baseline"]:
             return eager_stats, None, "torch.compile baseline turned off"
-        compiled = rotating(torch.compile(self.model), sets)
+        compiled = rotating(compiled_here(self.model), sets)
         try:
             return eager_stats, time_gpu(compiled, flush, time_box_s=box), None
         except Exception as exc:  # an inductor failure must not cost the candidate its verdict
@@ -599,6 +600,21 @@ def copy_matching_weights(source: Any, target: Any) -> None:
         for name, tensor in target.state_dict().items():
             if name in theirs and theirs[name].shape == tensor.shape:
                 tensor.copy_(theirs[name])
+
+
+def compiled_here(model: Callable[..., Any]) -> Callable[..., Any]:
+    """torch.compile of `model`, compiling in this process and leaving no thread behind, so that
+    the verifier's task process can stay resident (sandbox/resident.py) for the problem's next
+    candidate: Inductor's compile workers would leave threads and child processes, and the
+    progress bar Inductor makes (hidden) starts tqdm's monitor thread unless turned off."""
+    import torch._inductor.config as inductor
+
+    inductor.compile_threads = 1
+    with suppress(ImportError):
+        from tqdm import tqdm
+
+        tqdm.monitor_interval = 0
+    return torch.compile(model)
 
 
 def rotating(model: Callable[..., Any], sets: list[InputSet]) -> Callable[[], Any]:

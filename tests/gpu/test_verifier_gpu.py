@@ -40,6 +40,10 @@ def test_correct_kernel_is_timed_against_both_baselines_and_baselines_are_cached
     assert first.custom_kernels["custom_share"] > 0.9
     assert not flag_names(first), "an honest kernel's timed outputs are right"
     second = check(GPU / "big_scale_add_problem.py", DATA / "scale_add_correct.py")
+    # The same process verified it: neither the profiler nor the compiled baseline left anything
+    # that reads as a candidate's doing.
+    assert second.process["job"] == first.process["job"] + 1, second.process
+    assert second.phases["imports"] < 0.01 and "reference_outputs" not in second.phases
     assert second.timing.baseline_cached
     assert second.timing.eager == timing.eager
     assert BaselineCache().load((GPU / "big_scale_add_problem.py").read_text())

@@ -1,0 +1,55 @@
+"""What the verifier's own library work leaves in a resident process (tools/residency.py).
+
+On a GPU every verdict runs torch's profiler and the first one of a problem compiles the
+reference with torch.compile. Whatever either changes in the guarded namespaces, or the threads
+they leave, would end the resident process after every task, as if a candidate had patched
+torch. Both run here on the CPU, in a fresh interpreter that has imported what a GPU worker
+preloads, as the resident process has.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+from kernel_agent.sandbox.pool import default_preload
+
+SCRIPT = """
+import importlib, json, sys, threading
+for module in sys.argv[1:]:
+    importlib.import_module(module)
+import torch
+from kernel_agent.tools import residency, verify
+
+before, threads = residency.code_snapshot(), set(threading.enumerate())
+with torch.profiler.profile():
+    torch.ones(64).add_(1)
+compiled = verify.compiled_here(lambda x: torch.relu(x * 2 + 1).sum(-1))
+compiled(torch.randn(8, 64))
+try:  # torch 2.11's Inductor makes a hidden progress bar for every compile; this one may not
+    from tqdm import tqdm
+    tqdm(total=1, disable=True).close()
+except ImportError:
+    pass
+print(json.dumps({"changed": residency.changed(before),
+                  "threads": sorted(t.name for t in set(threading.enumerate()) - threads)}))
+"""
+
+
+def library_leftovers(preload: tuple[str, ...]) -> dict[str, list[str]]:
+    done = subprocess.run([sys.executable, "-c", SCRIPT, *preload], capture_output=True,
+                          text=True, timeout=300, env={**os.environ, "TRITON_INTERPRET": "1"})
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_profiler_and_compiled_baseline_leave_a_gpu_worker_process_fit() -> None:
+    assert library_leftovers(default_preload(0)) == {"changed": [], "threads": []}
+
+
+def test_without_the_gpu_preload_the_profiler_would_end_the_process() -> None:
+    """The case the preload is for: torch's profiler imports torch._dynamo, which wraps
+    torch.manual_seed."""
+    assert "torch.manual_seed" in library_leftovers(default_preload(None))["changed"]
