@@ -75,6 +75,7 @@ def test_loose_tolerance_lets_a_small_error_through_and_tight_one_does_not(tmp_p
     ("caches_output.py", "output_ignores_inputs"),
     ("patches_torch.py", "monkeypatched"),
     ("patches_timer_at_run.py", "monkeypatched"),
+    ("patches_verifier.py", "monkeypatched"),
     ("no_kernel.py", "no_custom_kernel"),
 ])
 def test_each_integrity_flag_rejects_its_cheat(candidate, flag):
@@ -85,6 +86,17 @@ def test_each_integrity_flag_rejects_its_cheat(candidate, flag):
     assert reason and reason in verdict.summary()
 
 
+def test_a_candidate_copying_the_answer_from_memory_fails_where_there_is_none():
+    """reads_answer.py finds the verifier's record of its inputs with the reference's outputs and
+    copies the answer out with its own kernel. The last trial's reference is computed only once
+    the candidate has returned, so there it finds nothing to copy."""
+    verdict = verify(CANDIDATES / "reads_answer.py")
+    assert [t.passed for t in verdict.trials] == [True] * 4 + [False], verdict.summary()
+    assert verdict.status == "fail"
+    assert "wrong_on_unseen_inputs" in flag_names(verdict), verdict.summary()
+    assert verify(DATA / "scale_add_correct.py", trials=1).passed, "one trial is the unseen one"
+
+
 def test_monkeypatch_flag_names_what_was_replaced():
     import_time = verify(CANDIDATES / "patches_torch.py")
     assert "torch.allclose" in import_time.flags[0].reason
@@ -92,6 +104,8 @@ def test_monkeypatch_flag_names_what_was_replaced():
     run_time = verify(CANDIDATES / "patches_timer_at_run.py")
     assert "time.perf_counter" in run_time.flags[0].reason
     assert "ran" in run_time.flags[0].reason
+    own_code = verify(CANDIDATES / "patches_verifier.py")
+    assert "kernel_agent.tools.verify.compare" in own_code.flags[0].reason
 
 
 def test_uninitialised_output_never_passes():

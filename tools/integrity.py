@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import math
 import re
+import sys
 import time
+import types
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from types import ModuleType
@@ -36,18 +38,34 @@ def guarded_namespaces() -> dict[str, object]:
 
 
 def snapshot_callables() -> dict[str, int]:
-    """Identity of every callable in the guarded namespaces, to detect monkeypatching."""
+    """Identity of every callable in the guarded namespaces and of every function, class
+    attribute and code object of the verifier's own modules (kernel_agent.*), to detect
+    monkeypatching: the verifier's comparison replaced by the candidate would pass anything."""
     snapshot = {}
     for prefix, namespace in guarded_namespaces().items():
         for name, value in vars(namespace).items():
             if callable(value) or isinstance(value, staticmethod | classmethod | property):
                 snapshot[f"{prefix}.{name}"] = id(value)
+    for name, module in list(sys.modules.items()):
+        if not name.startswith("kernel_agent.") or module is None:
+            continue
+        for attr, value in list(vars(module).items()):
+            snapshot[f"{name}.{attr}"] = id(value)
+            members = vars(value).items() if isinstance(value, type) else ()
+            for member, item in list(members):
+                snapshot[f"{name}.{attr}.{member}"] = id(item)
+                if isinstance(item, types.FunctionType):
+                    snapshot[f"{name}.{attr}.{member}.code"] = id(item.__code__)
+            if isinstance(value, types.FunctionType):
+                snapshot[f"{name}.{attr}.code"] = id(value.__code__)
+            if isinstance(value, dict | list | set | tuple | frozenset):  # settings, in place
+                snapshot[f"{name}.{attr}.value"] = hash(repr(value))
     return snapshot
 
 
 def replaced_callables(before: dict[str, int]) -> list[str]:
     after = snapshot_callables()
-    return sorted(name for name, ident in before.items() if after.get(name, ident) != ident)
+    return sorted(name for name, ident in before.items() if after.get(name) != ident)
 
 
 def monkeypatch_flag(before: dict[str, int], when: str) -> Flag | None:
@@ -55,7 +73,8 @@ def monkeypatch_flag(before: dict[str, int], when: str) -> Flag | None:
     if not replaced:
         return None
     shown = ", ".join(replaced[:5]) + (" ..." if len(replaced) > 5 else "")
-    return Flag("monkeypatched", f"{len(replaced)} torch/timer functions replaced {when}: {shown}")
+    return Flag("monkeypatched", f"{len(replaced)} functions of torch, the timers or the "
+                f"verifier replaced {when}: {shown}")
 
 
 def tensors(values: Iterable[Any]) -> list[torch.Tensor]:
@@ -132,13 +151,17 @@ def poison_free_memory(device: torch.device, nbytes: int) -> None:
     del small, large
 
 
-def poison_freed_like(outputs: list[torch.Tensor], copies: int = 2) -> None:
-    """On a CPU: free blocks of each output's byte size filled with 0xFF (NaN in every float
-    format) just before the candidate runs. The heap hands a freed chunk of the right size out
-    first, so a no-op's empty output holds NaN, not a result computed earlier (the reference's,
-    or an earlier candidate's in a resident process)."""
-    bait = [torch.full((t.numel() * t.element_size(),), 255, dtype=torch.uint8)
-            for t in outputs if t.device.type == "cpu" for _ in range(copies)]
+def cpu_bytes(outputs: list[torch.Tensor]) -> list[int]:
+    """The byte size of each output held in CPU memory."""
+    return [t.numel() * t.element_size() for t in outputs if t.device.type == "cpu"]
+
+
+def poison_freed_like(sizes: list[int], copies: int = 2) -> None:
+    """On a CPU: free blocks of each output's byte size (`cpu_bytes`) filled with 0xFF (NaN in
+    every float format) just before the candidate runs. The heap hands a freed chunk of the right
+    size out first, so a no-op's empty output holds NaN, not a result computed earlier (the
+    reference's, or an earlier candidate's in a resident process)."""
+    bait = [torch.full((size,), 255, dtype=torch.uint8) for size in sizes for _ in range(copies)]
     del bait
 
 

@@ -57,21 +57,24 @@ class ProblemState:
     problem: Problem
     model: torch.nn.Module
     budget: int
-    entries: dict[int, InputEntry] = field(default_factory=dict)
+    entries: dict[tuple[int, bool], InputEntry] = field(default_factory=dict)
     weights: Fingerprint | None = None
 
     def __post_init__(self) -> None:
         self.weights = weight_print(self.model)
 
-    def entry(self, seed: int, make: Callable[[], InputEntry]) -> InputEntry:
-        """The input set for `seed`, made by `make` the first time and kept if it fits."""
-        if seed in self.entries:
-            return self.entries[seed]
+    def entry(self, seed: int, answered: bool, make: Callable[[], InputEntry]) -> InputEntry:
+        """The input set for `seed`, made by `make` the first time and kept if it fits.
+        `answered` sets hold the reference's outputs; the others never do (the verifier computes
+        those after the candidate's calls), so their seeds are kept apart."""
+        key = (seed, answered)
+        if key in self.entries:
+            return self.entries[key]
         made = make()
         if sum(e.nbytes for e in self.entries.values()) + made.nbytes <= self.budget:
             made = in_kept_memory(made)
             made.print = made.fingerprint()
-            self.entries[seed] = made
+            self.entries[key] = made
         return made
 
     def intact(self) -> bool:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import gc
 import sys
-import types
 from typing import Any
 
 import torch
@@ -24,29 +23,13 @@ PROBLEM_MODULE_PREFIX = "kernel_agent_problem_"
 
 
 def code_snapshot() -> dict[str, int]:
-    """Identity of the guarded callables and of every function, class attribute and code object
-    of the verifier's own modules, taken before any candidate has run."""
-    snapshot = integrity.snapshot_callables()
-    for name, module in list(sys.modules.items()):
-        if not name.startswith("kernel_agent.") or module is None:
-            continue
-        for attr, value in list(vars(module).items()):
-            snapshot[f"{name}.{attr}"] = id(value)
-            members = vars(value).items() if isinstance(value, type) else ()
-            for member, item in list(members):
-                snapshot[f"{name}.{attr}.{member}"] = id(item)
-                if isinstance(item, types.FunctionType):
-                    snapshot[f"{name}.{attr}.{member}.code"] = id(item.__code__)
-            if isinstance(value, types.FunctionType):
-                snapshot[f"{name}.{attr}.code"] = id(value.__code__)
-            if isinstance(value, dict | list | set | tuple | frozenset):  # settings, in place
-                snapshot[f"{name}.{attr}.value"] = hash(repr(value))
-    return snapshot
+    """Identity of the guarded callables and of the verifier's own code, taken before any
+    candidate has run."""
+    return integrity.snapshot_callables()
 
 
 def changed(before: dict[str, int]) -> list[str]:
-    after = code_snapshot()
-    return [name for name, ident in before.items() if after.get(name) != ident]
+    return integrity.replaced_callables(before)
 
 
 class Residency:

@@ -15,7 +15,8 @@ a candidate that computes only while it is being verified and returns fast, wron
 on the same TIMED_SETS fresh input sets, made like the correctness inputs (get_inputs() on the
 device, from seeds drawn for this run), rotated call by call, each contender on its own copies.
 A sample of every call's output is gathered right after the call, outside the timed events, and
-each set's last output is compared in full with the reference's for that set, within the
+each set's last output is compared in full with the reference's for that set (computed only
+once the timing is over, so that no answer exists in the process while candidates run), within the
 tolerance the candidate was verified with (its "tolerance", else the problem's as the verifier
 derives it). A candidate with a wrong output is reported under "failed" with the flag's name and
 reason, and has no result, so it cannot win.
@@ -78,15 +79,25 @@ class Field:
     calls: dict[str, Callable[[], Any]] = field(default_factory=dict)
     checked: dict[str, TimedCalls] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
+    tolerances: dict[str, Mapping[str, float | None] | None] = field(default_factory=dict)
+    problem: Problem | None = None
+    reference: Any = None
+    sets: list[InputSet] = field(default_factory=list)
 
     def after(self) -> dict[str, Callable[[Any], None]]:
         """What runs after each call of a candidate, outside the timed events."""
         return {key: calls.record for key, calls in self.checked.items()}
 
     def failures(self) -> dict[str, dict[str, str]]:
-        """{candidate id: {"flag", "reason"}} for each candidate with a wrong output."""
+        """{candidate id: {"flag", "reason"}} for each candidate with a wrong output, judged
+        against the reference's outputs for the sets, computed now that the timing is over
+        (none existed while the candidates ran)."""
+        assert self.problem is not None
+        references = [reference_outputs(self.reference, s.inputs) for s in self.sets]
         found = {}
         for key, calls in self.checked.items():
+            calls.atol, calls.rtol = tolerance(self.tolerances[key], self.problem, references[0])
+            calls.add_references(references)
             flag = calls.flag()
             if flag is not None:
                 found[key] = {"flag": flag.name, "reason": flag.reason}
@@ -101,8 +112,8 @@ def build_field(options: dict[str, Any], workdir: Path, device: torch.device) ->
     torch.manual_seed(options["seed"])
     with device:
         reference = problem.model_class(*init)
-    sets = input_sets(problem, reference, device)
-    entrants = Field()
+    sets = input_sets(problem, device)
+    entrants = Field(problem=problem, reference=reference, sets=sets)
     if options["reference"]:
         entrants.calls[REFERENCE] = rotating(reference, own_copies(sets))
     for number, candidate in enumerate(options["candidates"]):
@@ -113,8 +124,7 @@ def build_field(options: dict[str, Any], workdir: Path, device: torch.device) ->
             with device:
                 model = new_class(*init)
             copy_matching_weights(reference, model)
-            atol, rtol = tolerance(candidate.get("tolerance"), problem, sets[0].reference)
-            calls = TimedCalls(own_copies(sets), model, atol, rtol)
+            calls = TimedCalls(own_copies(sets), model, 0.0, 0.0)  # judged in failures()
             calls.record(calls())  # compile and warm up before any timing
             if device.type == "cuda":
                 torch.cuda.synchronize()
@@ -123,27 +133,31 @@ def build_field(options: dict[str, Any], workdir: Path, device: torch.device) ->
             continue
         entrants.calls[candidate["id"]] = calls
         entrants.checked[candidate["id"]] = calls
+        entrants.tolerances[candidate["id"]] = candidate.get("tolerance")
     return entrants
 
 
-def input_sets(problem: Problem, reference: Any, device: torch.device) -> list[InputSet]:
-    """TIMED_SETS input sets from get_inputs() on the device, seeded afresh for this run, with
-    the reference's outputs for them (computed on copies, so the sets stay as made)."""
+def input_sets(problem: Problem, device: torch.device) -> list[InputSet]:
+    """TIMED_SETS input sets from get_inputs() on the device, seeded afresh for this run; the
+    reference's outputs for them come after the timing (Field.failures)."""
     sets = []
     for _ in range(TIMED_SETS):
         torch.manual_seed(int.from_bytes(os.urandom(4), "little"))
         with device:
-            inputs = problem.inputs(small=False)
-        with torch.no_grad():
-            outputs = flatten_outputs(reference(*clones(inputs)))
-        sets.append(InputSet(inputs, [o.clone() for o in outputs]))
+            sets.append(InputSet(problem.inputs(small=False)))
     return sets
+
+
+def reference_outputs(reference: Any, inputs: list[Any]) -> list[torch.Tensor]:
+    """The reference's outputs for `inputs`, computed on copies so the set stays as made."""
+    with torch.no_grad():
+        return flatten_outputs(reference(*clones(inputs)))
 
 
 def own_copies(sets: list[InputSet]) -> list[InputSet]:
     """The sets with private copies of their inputs: what one contender does to its inputs
     reaches no other."""
-    return [InputSet(clones(s.inputs), s.reference) for s in sets]
+    return [InputSet(clones(s.inputs)) for s in sets]
 
 
 def tolerance(given: Mapping[str, float | None] | None, problem: Problem,

@@ -7,7 +7,9 @@ anything it returned while being timed would go unseen. Here every call made thr
 `TimedCalls` (warm-up, probe and timed runs alike) has a random sample of its output elements
 gathered on the device right after the call, outside the timed events, and the last call on each
 set is compared in full. Each call gets fresh tensor objects over the set's storage, so a cache
-keyed on the Python objects it was given last time finds nothing.
+keyed on the Python objects it was given last time finds nothing. The verifier computes the
+reference's outputs for the sets only after the timed calls, so a candidate that looks for the
+answer in the process's memory finds none while it is timed.
 """
 
 from __future__ import annotations
@@ -29,29 +31,38 @@ FLAG = "timed_output_wrong"
 
 @dataclass
 class InputSet:
-    """One set of timing inputs, its reference outputs and the reference at sampled positions."""
+    """One set of timing inputs and the reference's outputs for it, which may be added only after
+    the timed calls (`TimedCalls.add_references`): then no answer for these inputs exists in the
+    process while the candidate runs, for it to find and copy."""
 
     inputs: list[Any]
-    reference: list[torch.Tensor]
+    reference: list[torch.Tensor] = field(default_factory=list)
     positions: list[torch.Tensor] = field(default_factory=list)
-    expected: list[torch.Tensor] = field(default_factory=list)
+    sizes: list[int] = field(default_factory=list)  # the outputs' sizes the positions are for
 
-    def sample(self, generator: torch.Generator) -> None:
-        """Pick random flat positions in every output; unpredictable to the candidate."""
-        for ref in self.reference:
-            count = min(SAMPLED_ELEMENTS, ref.numel())
-            where = torch.randint(0, max(ref.numel(), 1), (count,), generator=generator)
-            self.positions.append(where.to(ref.device))
-            self.expected.append(ref.reshape(-1)[self.positions[-1]])
+    def sample_positions(self, outputs: list[torch.Tensor], generator: torch.Generator) -> None:
+        """Random flat positions in every output, drawn at the set's first call; unpredictable to
+        the candidate."""
+        for out in outputs:
+            count = min(SAMPLED_ELEMENTS, out.numel())
+            where = torch.randint(0, max(out.numel(), 1), (count,), generator=generator)
+            self.positions.append(where.to(out.device))
+            self.sizes.append(out.numel())
+
+    def expected(self) -> list[torch.Tensor]:
+        return [ref.reshape(-1)[where]
+                for ref, where in zip(self.reference, self.positions, strict=True)]
 
 
 @dataclass
 class CallRecord:
-    """What one call returned: its set, and either sampled values or why it could not be read."""
+    """What one call returned: its set, its output shapes and sampled values, or why it could not
+    be read."""
 
     set_number: int
     samples: list[torch.Tensor]
     problem: str = ""
+    shapes: list[tuple[tuple[int, ...], torch.dtype]] = field(default_factory=list)
 
 
 def fresh_views(inputs: list[Any]) -> list[Any]:
@@ -69,10 +80,8 @@ class TimedCalls:
     def __init__(self, sets: list[InputSet], forward: Callable[..., Any], atol: float,
                  rtol: float, seed: int | None = None) -> None:
         self.sets, self.forward, self.atol, self.rtol = sets, forward, atol, rtol
-        generator = torch.Generator().manual_seed(
+        self.generator = torch.Generator().manual_seed(
             seed if seed is not None else int.from_bytes(os.urandom(8), "little") >> 1)
-        for input_set in sets:
-            input_set.sample(generator)
         self.calls = 0
         self.records: list[CallRecord] = []
         self.last: dict[int, list[torch.Tensor]] = {}
@@ -92,24 +101,34 @@ class TimedCalls:
             self.records.append(CallRecord(number, [], str(exc)))
             return
         shapes = [(tuple(o.shape), o.dtype) for o in outputs]
-        wanted = [(tuple(r.shape), r.dtype) for r in input_set.reference]
-        if shapes != wanted:
-            self.records.append(CallRecord(number, [], f"returned {shapes}, expected {wanted}"))
+        if not input_set.positions:
+            input_set.sample_positions(outputs, self.generator)
+        if [o.numel() for o in outputs] != input_set.sizes:
+            self.records.append(CallRecord(number, [], f"returned {shapes}, unlike its first "
+                                           "call on the same inputs", shapes))
             return
         self.records.append(CallRecord(number, [
-            o.reshape(-1)[where] for o, where in zip(outputs, input_set.positions, strict=True)]))
+            o.reshape(-1)[where] for o, where in zip(outputs, input_set.positions, strict=True)],
+            shapes=shapes))
         self.last[number] = outputs
+
+    def add_references(self, references: list[list[torch.Tensor]]) -> None:
+        """The reference's outputs for each set, computed after the candidate's timed calls."""
+        for input_set, reference in zip(self.sets, references, strict=True):
+            input_set.reference = reference
 
     def wrong_calls(self) -> list[tuple[int, CallRecord, str]]:
         """(call number, record, what was wrong) for every call whose output was wrong."""
         wrong = []
         for number, record in enumerate(self.records):
-            if record.problem:
-                wrong.append((number, record, record.problem))
+            input_set = self.sets[record.set_number]
+            wanted = [(tuple(r.shape), r.dtype) for r in input_set.reference]
+            if record.problem or record.shapes != wanted:
+                wrong.append((number, record, record.problem
+                              or f"returned {record.shapes}, expected {wanted}"))
                 continue
-            expected = self.sets[record.set_number].expected
             bad = sum(int(outside(got, want, self.atol, self.rtol).sum())
-                      for got, want in zip(record.samples, expected, strict=True))
+                      for got, want in zip(record.samples, input_set.expected(), strict=True))
             if bad:
                 total = sum(s.numel() for s in record.samples)
                 wrong.append((number, record, f"{bad}/{total} sampled elements outside "
@@ -118,9 +137,13 @@ class TimedCalls:
 
     def flag(self) -> Flag | None:
         """A rejecting flag when any recorded call, or the last full output of a set, was wrong."""
+        assert all(s.reference for s in self.sets), "add_references first"
         wrong = self.wrong_calls()
         for number, outputs in sorted(self.last.items()):
-            trial = compare(outputs, self.sets[number].reference, 0, self.atol, self.rtol)
+            reference = self.sets[number].reference
+            if [(o.shape, o.dtype) for o in outputs] != [(r.shape, r.dtype) for r in reference]:
+                continue  # already among the wrong calls
+            trial = compare(outputs, reference, 0, self.atol, self.rtol)
             if not trial.passed:
                 wrong.append((-1, CallRecord(number, []), f"its last output on input set "
                               f"{number} has {trial.mismatched}/{trial.elements} elements "

@@ -10,4 +10,6 @@ even with the "eager" backend, would initialise CUDA in the fork server).
 
 from torch._dynamo import mutation_guard
 
-mutation_guard.install_generation_tagging_init()
+install = getattr(mutation_guard, "install_generation_tagging_init", None)
+if install is not None:  # a torch without it has nothing of this kind to install
+    install()

@@ -7,6 +7,12 @@ around every call, then, on a GPU and only for a correct candidate, time it agai
 and torch.compile references on fresh input sets, checking what every timed call returned
 (timed_check). A static review of the source adds its findings last (static_review).
 
+The candidate runs in this process, so it can read anything the verifier holds. Two defences
+follow: the last trial's and the timing sets' reference outputs are computed only after the
+candidate has returned on them (an answer copied out of memory exists for no other inputs, and
+a fast copy is never what is timed), and the verifier's own functions are in the snapshot that
+finds monkeypatching, checked after every judged call.
+
 In a resident sandbox process (sandbox/resident.py) the problem's reference model and its seeded
 input sets with the reference's outputs are kept for the next candidates (problem_state); the
 candidate only ever gets copies of the inputs. `settle` tells the process whether it may take the
@@ -85,6 +91,9 @@ RESIDENCY = Residency()
 # variables at a folder per candidate source below it).
 COMPILE_CACHE_BASE = os.environ.get("TRITON_CACHE_DIR")
 UNCLEAN_ERRORS = {"cuda_error", "out_of_memory"}
+# The last trial's inputs are seeded apart from the others: its reference outputs are computed
+# only after the candidate returns and never kept, so no answer for them exists while it runs.
+UNSEEN_SEED_OFFSET = 500
 
 
 def run(payload: dict[str, Any]) -> dict[str, Any]:
@@ -342,17 +351,31 @@ class Verification:
         with self.clock.phase("inputs"), torch.device(self.device):
             return self.problem.inputs(self.small)
 
-    def input_set(self, seed: int) -> InputEntry:
-        """The inputs for `seed` as made and the reference's outputs for them, kept by the
-        problem's state where they fit. The reference runs on copies: the kept inputs stay as
-        get_inputs() made them, whatever the reference does to its arguments."""
+    def input_set(self, seed: int, answered: bool = True) -> InputEntry:
+        """The inputs for `seed` as made and, if `answered`, the reference's outputs for them,
+        kept by the problem's state where they fit. An unanswered set's outputs come from
+        `reference_after`, once the candidate has returned. The reference runs on copies: the
+        kept inputs stay as get_inputs() made them, whatever the reference does to them."""
         def make() -> InputEntry:
             inputs = self.make_inputs(seed)
-            with self.clock.phase("inputs"):
-                copies = clones(inputs)
-            return InputEntry(inputs, self.call_reference(copies))
+            return InputEntry(inputs, self.reference_after(inputs) if answered else [])
         assert self.state is not None
-        return self.state.entry(seed, make)
+        return self.state.entry(seed, answered, make)
+
+    def reference_after(self, inputs: list[Any]) -> list[torch.Tensor]:
+        """The reference's outputs for `inputs`, computed on copies of them."""
+        with self.clock.phase("inputs"):
+            copies = clones(inputs)
+        return self.call_reference(copies)
+
+    def answer_after(self, entry: InputEntry, before: integrity.Fingerprint) -> list[Any]:
+        """The reference's outputs for an unanswered set, once the candidate has returned on it;
+        flagged if the verifier's own copy of the inputs changed meanwhile (`before` is its
+        fingerprint): the reference would judge the candidate on what the candidate wrote."""
+        if not integrity.Fingerprint.of(integrity.tensors(entry.inputs)).same_as(before):
+            self.add_flag(Flag("verifier_inputs_modified", "the verifier's own copy of the "
+                               "inputs changed while the candidate ran"))
+        return self.reference_after(entry.inputs)
 
     def candidate_inputs(self, entry: InputEntry) -> list[Any]:
         """The candidate's own copies: whatever it does to them, the kept set stays as made."""
@@ -364,14 +387,17 @@ class Verification:
 
     def run_trials(self) -> None:
         previous: tuple[Any, Any] | None = None
+        output_bytes: list[int] = []  # the reference's outputs' sizes, for an unseen trial
         for number in range(self.trial_count):
-            seed = self.trial_seed(number)
-            entry = self.input_set(seed)
+            unseen = number == self.trial_count - 1
+            seed = self.trial_seed(number) + (UNSEEN_SEED_OFFSET if unseen else 0)
+            entry = self.input_set(seed, answered=not unseen)
             inputs = self.candidate_inputs(entry)
             originals = integrity.tensors(entry.inputs)
+            as_made = integrity.Fingerprint.of(originals)
             input_bytes = sum(t.numel() * t.element_size() for t in originals)
             integrity.poison_free_memory(self.device, 2 * input_bytes)
-            integrity.poison_freed_like(entry.outputs)
+            integrity.poison_freed_like(integrity.cpu_bytes(entry.outputs) or output_bytes)
             outputs = self.call_candidate(inputs)
             subclassed = [type(o).__name__ for o in outputs
                           if type(o) not in (torch.Tensor, torch.nn.Parameter)]
@@ -388,7 +414,7 @@ class Verification:
             if changed:
                 self.add_flag(Flag(
                     "inputs_modified", f"the candidate wrote into input(s) {changed}"))
-            reference = list(entry.outputs)
+            reference = list(entry.outputs) if not unseen else self.answer_after(entry, as_made)
             try:
                 check_structure(outputs, reference)
             except OutputMismatch as exc:
@@ -399,6 +425,14 @@ class Verification:
                 self.add_flag(flag)
             trial = compare(outputs, reference, seed, self.atol, self.rtol)
             self.trials.append(trial)
+            self.check_patching()
+            output_bytes = integrity.cpu_bytes(reference)
+            if unseen and number and not trial.passed and all(t.passed for t in self.trials[:-1]):
+                self.add_flag(Flag(
+                    "wrong_on_unseen_inputs", f"right on the {number} input set(s) whose "
+                    "reference outputs were in memory while it ran, wrong on the one whose "
+                    "reference was computed only after it returned: the output may be read from "
+                    "the verifier's memory rather than computed"))
             if trial.mismatched > trial.elements // 2 and not self.has_flag("stale_memory"):
                 self.check_stale_memory(inputs, reference)
             prints = (integrity.Fingerprint.of(outputs), integrity.Fingerprint.of(reference))
@@ -409,6 +443,12 @@ class Verification:
                     "(cached result)"))
             previous = prints
             del outputs, reference, inputs, originals
+
+    def check_patching(self) -> None:
+        """After each of the candidate's calls is judged: nothing of torch, the timers or the
+        verifier's own code replaced (a comparison that passes anything, say)."""
+        if not self.has_flag("monkeypatched"):
+            self.add_flag(integrity.monkeypatch_flag(self.snapshot, "while the candidate ran"))
 
     def check_stale_memory(self, inputs: list[Any], reference: list[Any]) -> None:
         """Mostly wrong on poisoned memory, right once the reference's result was freed: stale.
@@ -433,7 +473,7 @@ class Verification:
         reference.extend(kept)
 
     def check_after_trials(self) -> None:
-        self.add_flag(integrity.monkeypatch_flag(self.snapshot, "while the candidate ran"))
+        self.check_patching()
         names = integrity.custom_kernel_names(self.candidate_module, self.candidate_source.text)
         if self.device.type == "cuda":
             inputs = self.candidate_inputs(self.input_set(self.trial_seed(0)))
@@ -463,14 +503,20 @@ class Verification:
         All three rotate over the same fresh input sets; every candidate call made here is
         checked against the reference for its set (see timed_check).
         """
-        calls = TimedCalls(self.timing_sets(), self.new, self.atol or 0.0, self.rtol or 0.0)
+        entries = self.timing_entries()
+        as_made = [integrity.Fingerprint.of(integrity.tensors(e.inputs)) for e in entries]
+        calls = TimedCalls([InputSet(self.candidate_inputs(e)) for e in entries], self.new,
+                           self.atol or 0.0, self.rtol or 0.0)
         flush = L2Flusher(self.device)
         box = self.options["time_box_s"]
         event_ms, wall_ms = synchronised_wall_ms(calls, after=calls.record)
         self.add_flag(integrity.stream_escape_flag(event_ms, wall_ms))
         timing = Timing(candidate=time_gpu(calls, flush, time_box_s=box, after=calls.record))
         with self.clock.phase("timed_output_check"):
+            calls.add_references([self.answer_after(e, before)
+                                  for e, before in zip(entries, as_made, strict=True)])
             self.add_flag(calls.flag())
+            self.check_patching()
         if self.rejecting():  # no baselines for a candidate that already failed
             return timing
         baseline = self.options["baselines"].get(baseline_key(self.device_info()))
@@ -494,13 +540,11 @@ class Verification:
             self.add_flag(integrity.speedup_flag(timing.speedup_compiled, "torch.compile"))
         return timing
 
-    def timing_sets(self) -> list[InputSet]:
-        """Fresh input sets for timing, made like the trials' inputs (seeds no trial used)."""
-        sets = []
-        for number in range(TIMED_SETS):
-            entry = self.input_set(self.trial_seed(self.trial_count) + 7 * (number + 1))
-            sets.append(InputSet(self.candidate_inputs(entry), list(entry.outputs)))
-        return sets
+    def timing_entries(self) -> list[InputEntry]:
+        """Fresh input sets for timing, made like the trials' inputs (seeds no trial used), with
+        no reference outputs: those are computed after the timed calls."""
+        return [self.input_set(self.trial_seed(self.trial_count) + 7 * (number + 1),
+                               answered=False) for number in range(TIMED_SETS)]
 
     def time_baselines(self, sets: list[InputSet], flush: L2Flusher,
                        box: float) -> tuple[Stats, Stats | None, str | None]:

@@ -14,7 +14,8 @@ import pytest
 
 from kernel_agent.sandbox import Limits, Sandbox, get_sandbox
 from kernel_agent.sandbox.resident import holding
-from tests.sandbox.helpers import CORRECT, DATA, descendants, verify
+from kernel_agent.tools.check import check_files
+from tests.sandbox.helpers import CORRECT, DATA, PROBLEM, descendants, verify
 
 CANDIDATES = DATA / "candidates"
 
@@ -47,8 +48,7 @@ def test_the_next_candidate_is_verified_by_the_same_process(resident: Sandbox) -
     second = verify(resident, CORRECT)
     assert first.passed and second.passed, (first.summary(), second.summary())
     assert process is not None and kept(resident) == process
-    # The second found the problem's reference outputs kept, and nothing left to import.
-    assert "reference_outputs" in first.phases and "reference_outputs" not in second.phases
+    # The second found nothing left to import.
     assert second.phases["imports"] < 0.01 < first.phases["imports"]
     assert leftovers(resident) == set()
     # Each verdict says which job of its process it was, and why that process was started.
@@ -57,6 +57,17 @@ def test_the_next_candidate_is_verified_by_the_same_process(resident: Sandbox) -
                      "(no settle())")
     assert first.process == {"job": 1, "fresh_because": first_because}
     assert second.process == {"job": 2, "fresh_because": first_because}
+
+
+def test_kept_reference_outputs_are_no_answer_for_the_unseen_trial(resident: Sandbox) -> None:
+    """The kept state holds the reference's outputs for the answered trials' inputs; a candidate
+    that copies them out passes those, but the unseen trial's answer exists nowhere while it
+    runs, in the first verification or any later one."""
+    for _ in range(2):
+        verdict = check_files(PROBLEM, CANDIDATES / "reads_answer.py", sandbox=resident,
+                              limits=Limits(wall_s=60), trials=3, timing=False)
+        assert [t.passed for t in verdict.trials] == [True, True, False], verdict.summary()
+        assert "wrong_on_unseen_inputs" in {f.name for f in verdict.flags}
 
 
 def test_a_candidate_writing_into_its_inputs_changes_nothing_for_the_next(
@@ -83,13 +94,16 @@ def test_a_no_op_finds_no_earlier_candidates_results_in_freed_memory(resident: S
 def test_a_candidate_corrupting_the_kept_state_ends_the_process(resident: Sandbox) -> None:
     verify(resident, CORRECT)
     process = kept(resident)
-    verify(resident, CANDIDATES / "corrupts_kept_state.py")
+    corrupting = verify(resident, CANDIDATES / "corrupts_kept_state.py")
     assert kept(resident) == process  # it answered from that process
+    # Its one trial is the unseen one: the reference would have run on the zeroed inputs.
+    assert "verifier_inputs_modified" in {f.name for f in corrupting.flags}, corrupting.summary()
+    assert corrupting.status == "fail"
     honest = verify(resident, CORRECT)
     assert kept(resident) not in (None, process), "the corrupted process took another task"
     assert honest.passed, honest.summary()
     assert all(t.passed and t.max_abs_error == 0 for t in honest.trials)
-    assert "reference_outputs" in honest.phases  # the reference ran again, in a new process
+    assert honest.phases["imports"] > 0.01  # a new process, which imported again
     assert honest.process == {"job": 1, "fresh_because": "the kept problem state changed"}
 
 

@@ -60,9 +60,8 @@ def test_a_wrong_last_call_is_caught_even_where_no_sample_lands() -> None:
         return out
 
     sets = input_sets(n=1 << 16)
-    calls = TimedCalls(sets, wrong_in_one_element, 1e-2, 1e-2, seed=3)
+    calls = run(TimedCalls(sets, wrong_in_one_element, 1e-2, 1e-2, seed=3), 3)
     hit = any(bool((s.positions[0] == (1 << 16) - 1).any()) for s in sets)
-    calls = run(calls, 3)
     flag = calls.flag()
     assert flag is not None
     assert hit or "last output on input set" in flag.reason
@@ -87,3 +86,38 @@ def test_each_call_gets_fresh_tensor_objects_over_the_same_storage() -> None:
     run(TimedCalls(sets, remembers, 1e-2, 1e-2), 2)
     assert seen[0] is not seen[1] and seen[0] is not sets[0].inputs[0]
     assert seen[0].data_ptr() == seen[1].data_ptr() == sets[0].inputs[0].data_ptr()
+
+
+def test_references_may_come_after_the_calls_and_judge_them_the_same() -> None:
+    """The verifier computes the reference's outputs only after the timed calls, so that none
+    exists while the candidate runs; the calls are judged exactly as with references given
+    first."""
+    answered = input_sets()
+    unanswered = [InputSet(s.inputs) for s in answered]
+    seen: list[int] = []
+
+    def counts_calls(x: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        seen.append(sum(bool(s.reference) for s in unanswered))
+        return scale_add(x, b) if len(seen) <= 4 else torch.zeros_like(x)
+
+    calls = run(TimedCalls(unanswered, counts_calls, 1e-2, 1e-2, seed=2), 9)
+    assert seen == [0] * 9, "no reference existed during any call"
+    calls.add_references([s.reference for s in answered])
+    flag = calls.flag()
+    assert flag is not None and "5 of 9 calls" in flag.reason, flag
+    honest = run(TimedCalls([InputSet(s.inputs) for s in answered], scale_add, 1e-2, 1e-2), 6)
+    honest.add_references([s.reference for s in answered])
+    assert honest.flag() is None
+
+
+def test_an_output_changing_size_between_calls_on_one_set_is_wrong() -> None:
+    state = {"calls": 0}
+
+    def shrinks(x: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        state["calls"] += 1
+        return scale_add(x, b)[: -(state["calls"] // 4) or None]
+
+    calls = run(TimedCalls(input_sets(), shrinks, 1e-2, 1e-2, seed=4), 9)
+    flag = calls.flag()
+    assert flag is not None and "6 of 9 calls" in flag.reason, flag
+    assert "first, call 4 on input set 0" in flag.reason and "unlike its first call" in flag.reason

@@ -1,7 +1,7 @@
 """Hostile candidate: finds the input sets a resident verifier keeps for the next candidates (by
-walking the garbage collector's objects) and zeroes the reference's outputs in them, then answers
-correctly. Expected: the verifier notices that its kept state changed, drops it and the process,
-and the next candidate's verdict is what it would have been anyway."""
+walking the garbage collector's objects) and zeroes the inputs and the reference's outputs in
+them, then answers correctly. Expected: the verifier notices that its kept state changed, drops it
+and the process, and the next candidate's verdict is what it would have been anyway."""
 
 import gc
 
@@ -30,8 +30,8 @@ def scale_add(x: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 def corrupt() -> None:
     for obj in gc.get_objects():
         if type(obj).__name__ == "InputEntry":
-            for output in obj.outputs:
-                output.zero_()
+            for tensor in (*obj.inputs, *obj.outputs):
+                tensor.zero_()
 
 
 class ModelNew(nn.Module):
