@@ -4,7 +4,7 @@
 # benchmarks/gpu_wheels.sh in .whl/ are installed first when present (hosts without a registry).
 #
 #   benchmarks/gpu_session.sh [STEP ...]
-#   steps: env tests latency sandbox eval attention multigpu graph   (default: all of them)
+#   steps: env tests latency check sandbox eval attention multigpu graph   (default: all)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out=${OUT:-gpu-results}
@@ -26,11 +26,15 @@ step() {  # step NAME COMMAND...: run it, keep its output, say how it ended
     echo "$name: exit $? after $((SECONDS - started)) s ($out/$name.log)"
 }
 
-for s in ${@:-env tests latency sandbox eval attention multigpu graph}; do
+for s in ${@:-env tests latency check sandbox eval attention multigpu graph}; do
     case $s in
         env) step env bash -c 'nvidia-smi; python3 -c "import torch, triton; print(torch.__version__, triton.__version__, torch.cuda.get_device_name())"; ncu --version' ;;
         tests) step tests env KERNEL_AGENT_REQUIRE_GPU=1 python3 -m pytest -m gpu -q -rs tests ;;
         latency) step latency python3 benchmarks/verifier_latency.py --repeats 5 --markdown "$out/latency.md" ;;
+        check)  # `kernel-agent check` wall time: the first (baselines measured), then warm runs
+            step check bash -c 'p=benchmarks/problems/softmax; for run in first warm warm; do
+                /usr/bin/time -f "check $run: exit %x after %e s" \
+                    kernel-agent check $p/problem.py $p/kernel.py > /dev/null; done' ;;
         sandbox) step sandbox python3 benchmarks/sandbox_overhead.py --runs 20 ;;
         eval) step eval python3 benchmarks/eval_suite.py --markdown "$out/eval.md" ;;
         attention) step attention python3 benchmarks/attention_tuning.py --markdown "$out/attention.md" ;;
