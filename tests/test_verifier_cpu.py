@@ -93,7 +93,9 @@ def test_a_candidate_copying_the_answer_from_memory_fails_where_there_is_none():
     verdict = verify(CANDIDATES / "reads_answer.py")
     assert [t.passed for t in verdict.trials] == [True] * 4 + [False], verdict.summary()
     assert verdict.status == "fail"
-    assert "wrong_on_unseen_inputs" in flag_names(verdict), verdict.summary()
+    assert {"wrong_on_unseen_inputs", "searched_verifier_memory"} <= flag_names(verdict)
+    static = next(f for f in verdict.flags if f.name == "static_introspection")
+    assert "gc.get_objects" in static.reason and static.severity == "reject", static
     assert verify(DATA / "scale_add_correct.py", trials=1).passed, "one trial is the unseen one"
 
 

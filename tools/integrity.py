@@ -12,7 +12,8 @@ import re
 import sys
 import time
 import types
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
@@ -35,6 +36,46 @@ def guarded_namespaces() -> dict[str, object]:
     return {"torch": torch, "torch.Tensor": torch.Tensor, "torch.nn.functional": functional,
             "torch.nn.Module": torch.nn.Module, "torch.cuda": torch.cuda,
             "torch.cuda.Event": torch.cuda.Event, "torch.testing": torch.testing, "time": time}
+
+
+OBJECT_SEARCH_EVENTS = ("gc.get_objects", "gc.get_referrers", "gc.get_referents")
+
+
+class ObjectSearchWatch:
+    """Sees, through the interpreter's audit events, a search of its objects while candidate code
+    may run. The candidate runs in the verifier's process: the verifier's inputs, the reference's
+    outputs and its records of the trials are all found by walking the garbage collector's
+    objects, and a kernel has no other reason to do so. (An audit hook cannot be removed; this
+    one does nothing unless watching.)"""
+
+    def __init__(self) -> None:
+        self.watching = False
+        self.seen: list[str] = []
+
+    def __call__(self, event: str, args: tuple[Any, ...]) -> None:
+        if self.watching and event in OBJECT_SEARCH_EVENTS:
+            self.seen.append(event)
+
+    @contextmanager
+    def watch(self, on: bool = True) -> Iterator[None]:
+        """Watch (or, with on=False, pause watching, for the verifier's own library work)."""
+        before, self.watching = self.watching, on
+        try:
+            yield
+        finally:
+            self.watching = before
+
+    def flag(self) -> Flag | None:
+        if not self.seen:
+            return None
+        calls = ", ".join(sorted(set(self.seen)))
+        return Flag("searched_verifier_memory", f"the candidate searched the interpreter's objects "
+                    f"({calls}, {len(self.seen)} call(s)) while it ran, the way the verifier's "
+                    "inputs, reference outputs and trial records are found")
+
+
+OBJECT_SEARCHES = ObjectSearchWatch()
+sys.addaudithook(OBJECT_SEARCHES)
 
 
 def snapshot_callables() -> dict[str, int]:

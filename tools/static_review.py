@@ -25,6 +25,11 @@ THREAD_MODULES = {"threading", "concurrent.futures", "multiprocessing", "_thread
 TIMER_TARGETS = re.compile(r"(^|\.)(Event|elapsed_time|synchronize|perf_counter|time|record|"
                            r"monotonic|cuda)$")
 CUDA_STREAM_CALL = re.compile(r"cudaStreamCreate|at::cuda::getStreamFromPool")
+# Ways into the verifier's own memory (the candidate runs in its process): its objects through
+# the garbage collector, its locals through the call stack, its modules by import.
+INTROSPECTION_CALLS = {"gc.get_objects", "gc.get_referrers", "gc.get_referents", "sys._getframe",
+                       "inspect.currentframe", "inspect.stack", "inspect.getouterframes"}
+FRAME_ATTRIBUTES = {"f_back", "f_locals", "f_globals"}
 
 # Which run-time flags confirm each static finding.
 CONFIRMED_BY = {
@@ -34,6 +39,8 @@ CONFIRMED_BY = {
     "static_stream_creation": {"work_off_timed_stream"},
     "static_tensor_subclass": {"output_not_plain_tensor"},
     "static_timer_patching": {"monkeypatched"},
+    "static_introspection": {"searched_verifier_memory", "monkeypatched",
+                             "wrong_on_unseen_inputs", "verifier_inputs_modified"},
 }
 
 
@@ -105,9 +112,18 @@ def review(source: str) -> list[Flag]:
             if any(m in THREAD_MODULES or m.split(".")[0] in THREAD_MODULES for m in modules):
                 note("static_threads", f"imports {', '.join(modules)} (line {node.lineno}): "
                      "work in another thread can escape the timed region")
+            if any(m.split(".")[0] == "kernel_agent" for m in modules):
+                note("static_introspection", f"imports the verifier's own package (line "
+                     f"{node.lineno}): its state and functions are there to read or replace")
+        elif isinstance(node, ast.Attribute) and node.attr in FRAME_ATTRIBUTES:
+            note("static_introspection", f"reads a frame's {node.attr} (line {node.lineno}): "
+                 "the callers' locals are the verifier's")
         elif isinstance(node, ast.Call):
             name = dotted(node.func)
-            if name.endswith(("cuda.Stream", "cuda.stream", "ExternalStream")):
+            if name in INTROSPECTION_CALLS:
+                note("static_introspection", f"calls {name} (line {node.lineno}): the "
+                     "verifier's inputs, reference outputs and records are found that way")
+            elif name.endswith(("cuda.Stream", "cuda.stream", "ExternalStream")):
                 note("static_stream_creation", f"creates or switches CUDA streams ({name}, line "
                      f"{node.lineno}): work there can escape the timed stream")
             elif name in {"setattr"} and node.args and dotted(node.args[0]).startswith(

@@ -198,19 +198,22 @@ class Verification:
         except SpecError as exc:
             return self.bad_problem(exc)
         verdict = Verdict(status="fail", stage="load_candidate", device=self.device_info())
+        searches = integrity.OBJECT_SEARCHES
+        searches.seen.clear()
         try:
-            with phase("load_candidate"):
-                self.load_candidate()
-            verdict.compiled = True
-            with phase("build_models"):
-                self.build_models()
-            with phase("correctness_trials"):
-                self.run_trials()
-            with phase("kernel_share"):
-                self.check_after_trials()
-            verdict.correct = all(t.passed for t in self.trials)
-            if verdict.correct and not self.rejecting():
-                verdict.timing = self.time_if_possible(verdict)
+            with searches.watch():  # from here on, candidate code may run
+                with phase("load_candidate"):
+                    self.load_candidate()
+                verdict.compiled = True
+                with phase("build_models"):
+                    self.build_models()
+                with phase("correctness_trials"):
+                    self.run_trials()
+                with phase("kernel_share"):
+                    self.check_after_trials()
+                verdict.correct = all(t.passed for t in self.trials)
+                if verdict.correct and not self.rejecting():
+                    verdict.timing = self.time_if_possible(verdict)
         except CandidateError as exc:
             verdict.stage = exc.stage
             verdict.error = ErrorInfo(exc.kind, exc.message_text(), exc.file, exc.line,
@@ -218,6 +221,7 @@ class Verification:
             verdict.correct = False if exc.stage != "load_candidate" else None
         except SpecError as exc:  # the problem failed at run time (e.g. get_inputs raised)
             return self.bad_problem(exc)
+        self.add_flag(searches.flag())
         with phase("static_review"):
             for flag in static_review.review(self.candidate_source.text):
                 self.add_flag(flag)
@@ -553,7 +557,8 @@ class Verification:
             return eager_stats, None, "torch.compile baseline turned off"
         compiled = rotating(compiled_here(self.model), sets)
         try:
-            return eager_stats, time_gpu(compiled, flush, time_box_s=box), None
+            with integrity.OBJECT_SEARCHES.watch(on=False):  # Inductor's own, not the candidate's
+                return eager_stats, time_gpu(compiled, flush, time_box_s=box), None
         except Exception as exc:  # an inductor failure must not cost the candidate its verdict
             return eager_stats, None, f"torch.compile failed: {type(exc).__name__}: {exc}"[:500]
 
