@@ -120,15 +120,16 @@ class TimedCalls:
     def wrong_calls(self) -> list[tuple[int, CallRecord, str]]:
         """(call number, record, what was wrong) for every call whose output was wrong."""
         wrong = []
+        wanted = [[(tuple(r.shape), r.dtype) for r in s.reference] for s in self.sets]
+        expected = [s.expected() if s.sizes == [r.numel() for r in s.reference] else []
+                    for s in self.sets]  # else every call on the set has the wrong shapes
         for number, record in enumerate(self.records):
-            input_set = self.sets[record.set_number]
-            wanted = [(tuple(r.shape), r.dtype) for r in input_set.reference]
-            if record.problem or record.shapes != wanted:
-                wrong.append((number, record, record.problem
-                              or f"returned {record.shapes}, expected {wanted}"))
+            if record.problem or record.shapes != wanted[record.set_number]:
+                wrong.append((number, record, record.problem or f"returned {record.shapes}, "
+                              f"expected {wanted[record.set_number]}"))
                 continue
-            bad = sum(int(outside(got, want, self.atol, self.rtol).sum())
-                      for got, want in zip(record.samples, input_set.expected(), strict=True))
+            bad = sum(int(outside(got, want, self.atol, self.rtol).sum()) for got, want
+                      in zip(record.samples, expected[record.set_number], strict=True))
             if bad:
                 total = sum(s.numel() for s in record.samples)
                 wrong.append((number, record, f"{bad}/{total} sampled elements outside "
