@@ -22,16 +22,6 @@ CANDIDATE_MODULE_PREFIX = "kernel_agent_candidate_"
 PROBLEM_MODULE_PREFIX = "kernel_agent_problem_"
 
 
-def code_snapshot() -> dict[str, int]:
-    """Identity of the guarded callables and of the verifier's own code, taken before any
-    candidate has run."""
-    return integrity.snapshot_callables()
-
-
-def changed(before: dict[str, int]) -> list[str]:
-    return integrity.replaced_callables(before)
-
-
 class Residency:
     """What the verifier task tells the resident process after each candidate."""
 
@@ -42,7 +32,7 @@ class Residency:
     def begin(self) -> None:
         """Called as a task starts: the first one records the untouched code."""
         if self.pristine is None:
-            self.pristine = code_snapshot()
+            self.pristine = integrity.snapshot_callables()
         self.last_clean = False
 
     def finish(self, clean: bool) -> None:
@@ -61,7 +51,7 @@ class Residency:
             return "the task ended unclean (a CUDA or memory error, or a C++ extension loaded)"
         if self.pristine is None:
             return "no snapshot of the untouched code was taken"
-        if names := changed(self.pristine):
+        if names := integrity.replaced_callables(self.pristine):
             return f"changed while the task ran: {', '.join(names[:5])}"
         if not STATES.check():
             return "the kept problem state changed"

@@ -398,7 +398,7 @@ class Verification:
             entry = self.input_set(seed, answered=not unseen)
             inputs = self.candidate_inputs(entry)
             originals = integrity.tensors(entry.inputs)
-            as_made = integrity.Fingerprint.of(originals)
+            as_made = integrity.Fingerprint.of(originals) if unseen else None
             input_bytes = sum(t.numel() * t.element_size() for t in originals)
             integrity.poison_free_memory(self.device, 2 * input_bytes)
             integrity.poison_freed_like(integrity.cpu_bytes(entry.outputs) or output_bytes)
@@ -418,7 +418,10 @@ class Verification:
             if changed:
                 self.add_flag(Flag(
                     "inputs_modified", f"the candidate wrote into input(s) {changed}"))
-            reference = list(entry.outputs) if not unseen else self.answer_after(entry, as_made)
+            if as_made is None:
+                reference = list(entry.outputs)
+            else:
+                reference = self.answer_after(entry, as_made)
             try:
                 check_structure(outputs, reference)
             except OutputMismatch as exc:

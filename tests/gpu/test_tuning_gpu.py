@@ -16,6 +16,7 @@ from kernel_agent.tools.tune_compare import ROUNDS, compare_interleaved
 from kernel_agent.tools.tuning import tune_sources
 from tests.graphs.chosen import chosen_candidate
 from tests.graphs.scripts import CountingSandbox
+from tests.graphs.streaming import stream_to_end
 
 from ..conftest import DATA
 
@@ -81,15 +82,8 @@ def test_a_faster_variant_replaces_the_chosen_kernel_in_the_graph(
                                               verifier_options=OPTIONS))
     assert off["chosen"] == chosen and counting.verified() == []
 
-    events, final = [], None
-    for mode, data in graph.stream(start, context=Context(sandbox=counting,
-                                                          verifier_options=OPTIONS),
-                                   stream_mode=["custom", "values"]):
-        if mode == "custom":
-            events.append(data)
-        else:
-            final = data
-    assert final is not None
+    final, events = stream_to_end(graph, start, Context(sandbox=counting,
+                                                        verifier_options=OPTIONS))
     tuned = final["chosen"]
     assert tuned["id"] == f"{chosen['id']}-tuned" and tuned["status"] == "pass"
     assert tuned["code"] != chosen["code"]

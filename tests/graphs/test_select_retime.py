@@ -13,6 +13,7 @@ from kernel_agent.graphs.report import render
 from kernel_agent.graphs.select import RETIME_TASK, select
 from kernel_agent.graphs.state import State
 from kernel_agent.sandbox import Limits, TaskResult
+from tests.graphs.streaming import stream_to_end
 
 WRONG = {"flag": "timed_output_wrong", "reason": "12 of 40 calls made while timing returned a "
          "wrong output"}
@@ -49,17 +50,9 @@ def run_select(sandbox: RetimeAnswers, candidates: list[dict[str, Any]]
     builder.add_node("tune", lambda state: {})
     builder.add_edge(START, "select")
     builder.add_edge("tune", END)
-    graph = builder.compile()
-    events, final = [], None
     start = {"problem": {"text": "", "path": "problem.py"}, "candidates": candidates}
-    for mode, data in graph.stream(start, context=Context(sandbox=sandbox),  # type: ignore[arg-type]
-                                   stream_mode=["custom", "values"]):
-        if mode == "custom":
-            events.append(data)
-        else:
-            final = data
-    assert final is not None
-    return final, events
+    return stream_to_end(builder.compile(), start,
+                         Context(sandbox=sandbox))  # type: ignore[arg-type]
 
 
 def retimed(results: dict[str, float], failed: dict[str, Any]) -> dict[str, Any]:

@@ -21,9 +21,9 @@ import importlib, json, sys, threading
 for module in sys.argv[1:]:
     importlib.import_module(module)
 import torch
-from kernel_agent.tools import residency, verify
+from kernel_agent.tools import integrity, verify
 
-before, threads = residency.code_snapshot(), set(threading.enumerate())
+before, threads = integrity.snapshot_callables(), set(threading.enumerate())
 with torch.profiler.profile():
     torch.ones(64).add_(1)
 compiled = verify.compiled_here(lambda x: torch.relu(x * 2 + 1).sum(-1))
@@ -33,7 +33,7 @@ try:  # torch 2.11's Inductor makes a hidden progress bar for every compile; thi
     tqdm(total=1, disable=True).close()
 except ImportError:
     pass
-print(json.dumps({"changed": residency.changed(before),
+print(json.dumps({"changed": integrity.replaced_callables(before),
                   "threads": sorted(t.name for t in set(threading.enumerate()) - threads)}))
 """
 
