@@ -168,6 +168,9 @@ def main() -> None:
     Console(width=200).print(breakdown)
     processes = process_lines(results)
     print("\n".join(processes))
+    for r in results:
+        if "error" in r:
+            print(f"\n{r['name']} failed:\n{r['error']}")
     if args.markdown:
         device = next((r["device"] for r in results if "device" in r), "?")
         lines = [f"Measured {date.today().isoformat()} on {device}, {args.repeats} warm runs.", ""]

@@ -77,6 +77,9 @@ class ProblemState:
             self.entries[key] = made
         return made
 
+    def keeps(self, entry: InputEntry) -> bool:
+        return any(kept is entry for kept in self.entries.values())
+
     def intact(self) -> bool:
         """Weights and every kept tensor as they were when kept."""
         assert self.weights is not None

@@ -15,7 +15,7 @@ answer in the process's memory finds none while it is timed.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,6 +39,8 @@ class InputSet:
     reference: list[torch.Tensor] = field(default_factory=list)
     positions: list[torch.Tensor] = field(default_factory=list)
     sizes: list[int] = field(default_factory=list)  # the outputs' sizes the positions are for
+    wanted: list[tuple[tuple[int, ...], torch.dtype]] = field(default_factory=list)
+    expected: list[torch.Tensor] = field(default_factory=list)  # the reference's samples
 
     def sample_positions(self, outputs: list[torch.Tensor], generator: torch.Generator) -> None:
         """Random flat positions in every output, drawn at the set's first call; unpredictable to
@@ -49,9 +51,9 @@ class InputSet:
             self.positions.append(where.to(out.device))
             self.sizes.append(out.numel())
 
-    def expected(self) -> list[torch.Tensor]:
-        return [ref.reshape(-1)[where]
-                for ref, where in zip(self.reference, self.positions, strict=True)]
+    def samples_of(self, outputs: list[torch.Tensor]) -> list[torch.Tensor]:
+        return [out.reshape(-1)[where]
+                for out, where in zip(outputs, self.positions, strict=True)]
 
 
 @dataclass
@@ -84,7 +86,8 @@ class TimedCalls:
             seed if seed is not None else int.from_bytes(os.urandom(8), "little") >> 1)
         self.calls = 0
         self.records: list[CallRecord] = []
-        self.last: dict[int, list[torch.Tensor]] = {}
+        self.last: dict[int, list[torch.Tensor]] = {}  # each set's last output, until judged
+        self.last_wrong: dict[int, str | None] = {}  # what was wrong with it, once judged
 
     def __call__(self) -> Any:
         number = self.calls % len(self.sets)
@@ -107,29 +110,50 @@ class TimedCalls:
             self.records.append(CallRecord(number, [], f"returned {shapes}, unlike its first "
                                            "call on the same inputs", shapes))
             return
-        self.records.append(CallRecord(number, [
-            o.reshape(-1)[where] for o, where in zip(outputs, input_set.positions, strict=True)],
-            shapes=shapes))
+        self.records.append(CallRecord(number, input_set.samples_of(outputs), shapes=shapes))
         self.last[number] = outputs
 
-    def add_references(self, references: list[list[torch.Tensor]]) -> None:
-        """The reference's outputs for each set, computed after the candidate's timed calls."""
-        for input_set, reference in zip(self.sets, references, strict=True):
+    def add_references(self, references: Iterable[list[torch.Tensor]], keep: bool = True) -> None:
+        """The reference's outputs for each set, computed after the candidate's timed calls, taken
+        one set at a time: each set's last full output is judged and then let go, so that an
+        iterable computing each reference on demand never holds every output and every reference
+        at once. `keep=False` lets go of each reference too, once its samples are taken."""
+        for number, reference in enumerate(references):
+            input_set = self.sets[number]
             input_set.reference = reference
+            input_set.wanted = [(tuple(r.shape), r.dtype) for r in reference]
+            # else every call on the set has the wrong shapes, and is wrong without samples
+            input_set.expected = (input_set.samples_of(reference)
+                                  if input_set.sizes == [r.numel() for r in reference] else [])
+            self.last_wrong[number] = self.judge_last(number, reference)
+            if not keep:
+                input_set.reference = []
+            del reference
+
+    def judge_last(self, number: int, reference: list[torch.Tensor]) -> str | None:
+        """What was wrong with the last full output on set `number`, which is then let go."""
+        outputs = self.last.pop(number, None)
+        if outputs is None or [(o.shape, o.dtype) for o in outputs] != [
+                (r.shape, r.dtype) for r in reference]:
+            return None  # never recorded, or already among the wrong calls
+        trial = compare(outputs, reference, 0, self.atol, self.rtol)
+        if trial.passed:
+            return None
+        return (f"its last output on input set {number} has {trial.mismatched}/"
+                f"{trial.elements} elements outside tolerance (max abs err "
+                f"{trial.max_abs_error:.3g})")
 
     def wrong_calls(self) -> list[tuple[int, CallRecord, str]]:
         """(call number, record, what was wrong) for every call whose output was wrong."""
         wrong = []
-        wanted = [[(tuple(r.shape), r.dtype) for r in s.reference] for s in self.sets]
-        expected = [s.expected() if s.sizes == [r.numel() for r in s.reference] else []
-                    for s in self.sets]  # else every call on the set has the wrong shapes
         for number, record in enumerate(self.records):
-            if record.problem or record.shapes != wanted[record.set_number]:
+            input_set = self.sets[record.set_number]
+            if record.problem or record.shapes != input_set.wanted:
                 wrong.append((number, record, record.problem or f"returned {record.shapes}, "
-                              f"expected {wanted[record.set_number]}"))
+                              f"expected {input_set.wanted}"))
                 continue
             bad = sum(int(outside(got, want, self.atol, self.rtol).sum()) for got, want
-                      in zip(record.samples, expected[record.set_number], strict=True))
+                      in zip(record.samples, input_set.expected, strict=True))
             if bad:
                 total = sum(s.numel() for s in record.samples)
                 wrong.append((number, record, f"{bad}/{total} sampled elements outside "
@@ -138,17 +162,12 @@ class TimedCalls:
 
     def flag(self) -> Flag | None:
         """A rejecting flag when any recorded call, or the last full output of a set, was wrong."""
-        assert all(s.reference for s in self.sets), "add_references first"
-        wrong = self.wrong_calls()
-        for number, outputs in sorted(self.last.items()):
-            reference = self.sets[number].reference
-            if [(o.shape, o.dtype) for o in outputs] != [(r.shape, r.dtype) for r in reference]:
-                continue  # already among the wrong calls
-            trial = compare(outputs, reference, 0, self.atol, self.rtol)
-            if not trial.passed:
-                wrong.append((-1, CallRecord(number, []), f"its last output on input set "
-                              f"{number} has {trial.mismatched}/{trial.elements} elements "
-                              f"outside tolerance (max abs err {trial.max_abs_error:.3g})"))
+        if len(self.last_wrong) < len(self.sets):  # the references came with the sets
+            assert all(s.reference for s in self.sets), "add_references first"
+            self.add_references([s.reference for s in self.sets])
+        wrong = self.wrong_calls() + [
+            (-1, CallRecord(number, []), problem)
+            for number, problem in sorted(self.last_wrong.items()) if problem]
         if not wrong:
             return None
         calls = [n for n, _, _ in wrong if n >= 0]

@@ -372,14 +372,26 @@ class Verification:
             copies = clones(inputs)
         return self.call_reference(copies)
 
-    def answer_after(self, entry: InputEntry, before: integrity.Fingerprint) -> list[Any]:
+    def answer_after(self, entry: InputEntry, before: integrity.Fingerprint,
+                     shared: bool = False) -> list[Any]:
         """The reference's outputs for an unanswered set, once the candidate has returned on it;
-        flagged if the verifier's own copy of the inputs changed meanwhile (`before` is its
-        fingerprint): the reference would judge the candidate on what the candidate wrote."""
+        flagged if the verifier's copy of the inputs changed meanwhile (`before` is its
+        fingerprint): the reference would judge the candidate on what the candidate wrote.
+        `shared`: the candidate was given these very tensors (timing_inputs)."""
         if not integrity.Fingerprint.of(integrity.tensors(entry.inputs)).same_as(before):
-            self.add_flag(Flag("verifier_inputs_modified", "the verifier's own copy of the "
-                               "inputs changed while the candidate ran"))
+            self.add_flag(Flag("inputs_modified", "the candidate wrote into its inputs while "
+                               "it was timed") if shared else Flag(
+                "verifier_inputs_modified", "the verifier's own copy of the inputs changed "
+                "while the candidate ran"))
         return self.reference_after(entry.inputs)
+
+    def timing_inputs(self, entry: InputEntry) -> list[Any]:
+        """A timing set's inputs for the candidate: its own copies of a set kept for later
+        candidates; the verifier's own tensors of a set made for this verdict alone, which
+        halves the inputs' memory for problems too large to keep (the reference for them is
+        computed after the timing only if they are still as made)."""
+        assert self.state is not None
+        return self.candidate_inputs(entry) if self.state.keeps(entry) else list(entry.inputs)
 
     def candidate_inputs(self, entry: InputEntry) -> list[Any]:
         """The candidate's own copies: whatever it does to them, the kept set stays as made."""
@@ -512,7 +524,7 @@ class Verification:
         """
         entries = self.timing_entries()
         as_made = [integrity.Fingerprint.of(integrity.tensors(e.inputs)) for e in entries]
-        calls = TimedCalls([InputSet(self.candidate_inputs(e)) for e in entries], self.new,
+        calls = TimedCalls([InputSet(self.timing_inputs(e)) for e in entries], self.new,
                            self.atol or 0.0, self.rtol or 0.0)
         flush = L2Flusher(self.device)
         box = self.options["time_box_s"]
@@ -520,8 +532,9 @@ class Verification:
         self.add_flag(integrity.stream_escape_flag(event_ms, wall_ms))
         timing = Timing(candidate=time_gpu(calls, flush, time_box_s=box, after=calls.record))
         with self.clock.phase("timed_output_check"):
-            calls.add_references([self.answer_after(e, before)
-                                  for e, before in zip(entries, as_made, strict=True)])
+            calls.add_references((self.answer_after(e, before, not self.state.keeps(e))
+                                  for e, before in zip(entries, as_made, strict=True)),
+                                 keep=False)
             self.add_flag(calls.flag())
             self.check_patching()
         if self.rejecting():  # no baselines for a candidate that already failed

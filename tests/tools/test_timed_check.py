@@ -31,8 +31,9 @@ def run(calls: TimedCalls, times: int) -> TimedCalls:
 
 def test_honest_calls_on_rotating_sets_raise_no_flag() -> None:
     calls = run(TimedCalls(input_sets(), scale_add, 1e-2, 1e-2, seed=1), 10)
-    assert calls.flag() is None
     assert sorted(calls.last) == [0, 1, 2], "every set was used and its last output kept"
+    assert calls.flag() is None
+    assert not calls.last, "each last output let go once judged"
     assert all(r.samples[0].numel() == 4096 for r in calls.records)
 
 
@@ -121,3 +122,24 @@ def test_an_output_changing_size_between_calls_on_one_set_is_wrong() -> None:
     flag = calls.flag()
     assert flag is not None and "6 of 9 calls" in flag.reason, flag
     assert "first, call 4 on input set 0" in flag.reason and "unlike its first call" in flag.reason
+
+
+def test_references_computed_one_at_a_time_never_meet_every_output() -> None:
+    """A multi-gigabyte problem's references are computed set by set after the timing: by the
+    time one is computed, the sets before it are judged and their outputs and references gone,
+    so at most one set's reference and the unjudged sets' outputs are alive at once."""
+    answered = input_sets()
+    calls = run(TimedCalls([InputSet(s.inputs) for s in answered], scale_add, 1e-2, 1e-2), 7)
+    alive: list[tuple[int, int]] = []
+
+    def on_demand():
+        for number, made in enumerate(answered):
+            alive.append((len(calls.last), sum(bool(s.reference) for s in calls.sets)))
+            yield [scale_add(*made.inputs)] if number != 1 else [torch.zeros(10_000)]
+
+    calls.add_references(on_demand(), keep=False)
+    assert alive == [(3, 0), (2, 0), (1, 0)]
+    assert not calls.last and not any(s.reference for s in calls.sets)
+    flag = calls.flag()
+    assert flag is not None and "input set 1" in flag.reason, "judged from what was kept"
+    assert "2 of 7 calls" in flag.reason  # calls 2 and 5 were on set 1
