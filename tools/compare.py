@@ -7,6 +7,7 @@ done in chunks so that comparing multi-gigabyte outputs does not double the memo
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +23,14 @@ DEFAULT_TOLERANCE = {
     # bf16 keeps 8 mantissa bits (eps 7.8e-3): 1e-2 would be about one ulp, so allow two.
     torch.bfloat16: 2e-2,
 }
+
+
+def flat_chunks(tensor: torch.Tensor) -> Iterator[torch.Tensor]:
+    """A tensor's elements, flattened, in views of at most CHUNK_ELEMENTS: whatever is computed
+    from one chunk in float64 stays a fraction of the tensor's own size."""
+    flat = tensor.detach().reshape(-1)
+    for start in range(0, flat.numel(), CHUNK_ELEMENTS):
+        yield flat[start:start + CHUNK_ELEMENTS]
 
 
 class OutputMismatch(Exception):
@@ -128,9 +137,12 @@ def compare(candidate: list[torch.Tensor], reference: list[torch.Tensor], seed: 
 def bad_region(candidate: torch.Tensor, reference: torch.Tensor, atol: float,
                rtol: float) -> list[list[int]]:
     """[first, last] index along each dimension where any element is out of tolerance."""
-    c, r = candidate.detach().float(), reference.detach().float()
-    same = (c == r) | (c.isnan() & r.isnan())
-    bad = ~(((c - r).abs() <= atol + rtol * r.abs()) | same)
+    bad = torch.empty(candidate.shape, dtype=torch.bool, device=candidate.device)
+    for out, c, r in zip(flat_chunks(bad), flat_chunks(candidate), flat_chunks(reference),
+                         strict=True):
+        c, r = c.float(), r.float()
+        same = (c == r) | (c.isnan() & r.isnan())
+        out.copy_(~(((c - r).abs() <= atol + rtol * r.abs()) | same))
     region = []
     for dim in range(bad.dim()):
         others = [d for d in range(bad.dim()) if d != dim]

@@ -20,6 +20,7 @@ from typing import Any
 
 import torch
 
+from kernel_agent.tools.compare import flat_chunks
 from kernel_agent.tools.verdict import Flag
 
 SUSPICIOUS_SPEEDUP = 10.0
@@ -164,7 +165,8 @@ class Fingerprint:
             flat = t.detach().reshape(-1)
             step = max(1, flat.numel() // SAMPLE_ELEMENTS)
             samples.append(flat[::step].clone())
-        sums = tuple(float(torch.sum(t.detach(), dtype=torch.float64)) for t in outputs)
+        sums = tuple(sum(float(torch.sum(chunk, dtype=torch.float64))
+                         for chunk in flat_chunks(t)) for t in outputs)
         return cls(sums, tuple(samples))
 
     def same_as(self, other: Fingerprint) -> bool:

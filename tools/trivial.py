@@ -10,21 +10,23 @@ from __future__ import annotations
 
 import torch
 
-from kernel_agent.tools.compare import default_tolerance
+from kernel_agent.tools.compare import default_tolerance, flat_chunks
 from kernel_agent.tools.verdict import Flag
 
 FLAG = "trivial_output_passes"
 
 
 def passes_as(output: torch.Tensor, value: float, atol: float, rtol: float) -> bool:
-    """Whether a tensor full of `value` would meet the tolerance against `output`."""
-    ref = output.detach().double()
-    return bool(((ref - value).abs() <= atol + rtol * ref.abs()).all())
+    """Whether a tensor full of `value` would meet the tolerance against `output` (a chunk at a
+    time: a multi-gigabyte output in float64 would not fit beside itself)."""
+    return all(bool(((ref - value).abs() <= atol + rtol * ref.abs()).all())
+               for ref in map(torch.Tensor.double, flat_chunks(output)))
 
 
 def trivial_passing(output: torch.Tensor, atol: float, rtol: float) -> str | None:
     """'all-zero' or 'constant' when such an output would pass against this reference output."""
-    if not output.is_floating_point() or output.numel() == 0 or not output.isfinite().all():
+    if not output.is_floating_point() or output.numel() == 0 or not all(
+            bool(chunk.isfinite().all()) for chunk in flat_chunks(output)):
         return None
     if passes_as(output, 0.0, atol, rtol):
         return "all-zero"
@@ -33,7 +35,8 @@ def trivial_passing(output: torch.Tensor, atol: float, rtol: float) -> str | Non
 
 
 def rms(output: torch.Tensor) -> float:
-    return float(output.detach().double().pow(2).mean().sqrt())
+    squares = sum(float(chunk.double().pow(2).sum()) for chunk in flat_chunks(output))
+    return (squares / output.numel()) ** 0.5
 
 
 def scaled_tolerance(reference: list[torch.Tensor], atol: float,

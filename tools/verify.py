@@ -366,10 +366,11 @@ class Verification:
         assert self.state is not None
         return self.state.entry(seed, answered, make)
 
-    def reference_after(self, inputs: list[Any]) -> list[torch.Tensor]:
-        """The reference's outputs for `inputs`, computed on copies of them."""
+    def reference_after(self, inputs: list[Any], copy: bool = True) -> list[torch.Tensor]:
+        """The reference's outputs for `inputs`, computed on copies of them unless the inputs
+        are needed for nothing else (`copy=False`)."""
         with self.clock.phase("inputs"):
-            copies = clones(inputs)
+            copies = clones(inputs) if copy else inputs
         return self.call_reference(copies)
 
     def answer_after(self, entry: InputEntry, before: integrity.Fingerprint,
@@ -383,13 +384,14 @@ class Verification:
                                "it was timed") if shared else Flag(
                 "verifier_inputs_modified", "the verifier's own copy of the inputs changed "
                 "while the candidate ran"))
-        return self.reference_after(entry.inputs)
+        assert self.state is not None
+        return self.reference_after(entry.inputs, copy=self.state.keeps(entry))
 
     def timing_inputs(self, entry: InputEntry) -> list[Any]:
         """A timing set's inputs for the candidate: its own copies of a set kept for later
         candidates; the verifier's own tensors of a set made for this verdict alone, which
-        halves the inputs' memory for problems too large to keep (the reference for them is
-        computed after the timing only if they are still as made)."""
+        halves the inputs' memory for problems too large to keep (a write into them while timed
+        is flagged before the reference runs on them)."""
         assert self.state is not None
         return self.candidate_inputs(entry) if self.state.keeps(entry) else list(entry.inputs)
 

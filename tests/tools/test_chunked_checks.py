@@ -1,0 +1,56 @@
+"""The verifier's whole-output checks work a chunk at a time, so that a multi-gigabyte output
+(KernelBench's largest elementwise problems are 6 GiB) never needs a float64 copy of itself: the
+answers must be those of the same check on the whole tensor at once."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from kernel_agent.tools import compare, trivial
+from kernel_agent.tools.integrity import Fingerprint
+
+CHUNK = 1000
+
+
+@pytest.fixture
+def small_chunks(monkeypatch):
+    monkeypatch.setattr(compare, "CHUNK_ELEMENTS", CHUNK)
+
+
+def test_chunks_cover_every_element_once(small_chunks) -> None:
+    t = torch.arange(10_500).reshape(105, 100)
+    chunks = list(compare.flat_chunks(t))
+    assert [c.numel() for c in chunks] == [CHUNK] * 10 + [500]
+    assert torch.equal(torch.cat(chunks), t.reshape(-1))
+
+
+def test_trivial_output_checks_agree_with_whole_tensor_ones(small_chunks) -> None:
+    torch.manual_seed(0)
+    tiny, big = torch.randn(50, 77) * 1e-4, torch.randn(50, 77)
+    assert trivial.trivial_passing(tiny, 1e-2, 1e-2) == "all-zero"
+    assert trivial.trivial_passing(big, 1e-2, 1e-2) is None
+    assert trivial.trivial_passing(torch.full((3001,), 5.0), 1e-2, 1e-2) == "constant"
+    with_inf = big.clone()
+    with_inf.view(-1)[2500] = float("inf")
+    assert trivial.trivial_passing(with_inf * 1e-6, 1e-2, 1e-2) is None, "a non-finite chunk"
+    whole = float(big.double().pow(2).mean().sqrt())
+    assert trivial.rms(big) == pytest.approx(whole, rel=1e-12)
+
+
+def test_fingerprint_sees_a_change_in_any_chunk(small_chunks) -> None:
+    t = torch.randn(20_000)
+    before = Fingerprint.of([t])
+    assert before.sums[0] == pytest.approx(float(t.double().sum()), rel=1e-9, abs=1e-9)
+    t[12_345] += 1.0
+    assert not Fingerprint.of([t]).same_as(before)
+
+
+def test_bad_region_built_chunk_by_chunk(small_chunks) -> None:
+    reference = torch.zeros(40, 60)
+    candidate = reference.clone()
+    candidate[17, 5] = candidate[33, 41] = 1.0
+    candidate[20, 50] = float("nan")
+    assert compare.bad_region(candidate, reference, 1e-2, 1e-2) == [[17, 33], [5, 50]]
+    trial = compare.compare([candidate], [reference], 0, 1e-2, 1e-2)
+    assert trial.mismatched == 3 and trial.bad_region == [[17, 33], [5, 50]]
