@@ -15,7 +15,7 @@ tuner's own rule (tools/tune_compare.py), so the table states whether it agrees 
 Exit status: 0 every implementation matched, 1 one did not (or failed), 2 no GPU / bad options.
 
     python benchmarks/attention_tuning.py [--variants NAME ...] [--shapes B,H,S,D ...]
-                                          [--rounds 5] [--runs 30] [--max-variants 8]
+                                          [--rounds 10] [--runs 30] [--max-variants 8]
                                           [--markdown benchmarks/RESULTS.md] [--json FILE]
     python benchmarks/attention_tuning.py --cpu-check   # no GPU: tiny fp32 shapes, correctness
 """
@@ -42,7 +42,7 @@ from rich.table import Table
 from kernel_agent.tools.check import read_source
 from kernel_agent.tools.retime import interleaved
 from kernel_agent.tools.timing import L2Flusher, time_gpu
-from kernel_agent.tools.tune_compare import decide
+from kernel_agent.tools.tune_compare import ROUNDS, decide
 from kernel_agent.tools.tuning import TuneResult, tune_sources
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -371,7 +371,8 @@ def main() -> int:
                         help="examples to run [default: all four]")
     parser.add_argument("--shapes", nargs="+", type=parse_shape, metavar="B,H,S,D",
                         help="shapes to run [default: 8,16,4096,128 8,16,4096,64]")
-    parser.add_argument("--rounds", type=int, default=5, help="interleaved timing rounds")
+    parser.add_argument("--rounds", type=int, default=ROUNDS,
+                        help="interleaved timing rounds [default: as many as the tuner's]")
     parser.add_argument("--runs", type=int, default=30, help="timed runs per round (>= 20)")
     parser.add_argument("--max-variants", type=int, default=8, help="variants tuning verifies")
     parser.add_argument("--cpu-check", action="store_true",
