@@ -9,15 +9,20 @@ Their outputs are checked there as the verifier checks timed calls: a kernel who
 wrong while re-timed is named in `failed`, and nothing is decided.
 
 The rule: each kernel's time is the median of its per-round medians and its spread the range
-(max - min) of those round medians; the variant wins only if the original's time minus the
-variant's is larger than the larger of the two spreads. Anything less is within what the same
-kernel varies by from round to round, and the original is kept. A caller that times kernels in
-its own process (a benchmark) applies the same rule with `decide` to the per-round medians that
-`kernel_agent.tools.retime.interleaved` measures.
+(max - min) of those round medians. The two are paired round by round (the same round saw the
+same clocks and temperature), and the variant wins only if it was faster in so many of the
+rounds that chance alone would give that in at most one re-timing in twenty (a one-sided sign
+test: all 5 of 5 rounds, 9 of 10), and its time is at least MIN_GAIN below the original's.
+Anything less is within what the same kernel varies by, and the original is kept. A count of
+rounds, unlike the gap between medians set against the widest spread, is not overturned by one
+disturbed round. A caller that times kernels in its own process (a benchmark) applies the same
+rule with `decide` to the per-round medians that `kernel_agent.tools.retime.interleaved`
+measures.
 """
 
 from __future__ import annotations
 
+import math
 import statistics
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -27,6 +32,8 @@ from kernel_agent.tools.wall_limit import DEFAULT_POLICY
 
 RETIME_TASK = "kernel_agent.tools.retime:run"
 ROUNDS = 10
+SIGNIFICANCE = 0.05  # the chance, for two equally fast kernels, that the variant still wins
+MIN_GAIN = 0.01  # a smaller gain than this share of the original's time is not worth a change
 ORIGINAL, VARIANT = "original", "variant"
 
 
@@ -99,13 +106,37 @@ def decide(original_rounds: list[float], variant_rounds: list[float],
     original, variant = statistics.median(original_rounds), statistics.median(variant_rounds)
     spreads = (max(original_rounds) - min(original_rounds),
                max(variant_rounds) - min(variant_rounds))
-    spread, gain = max(spreads), original - variant
-    faster = gain > spread
     rounds = min(len(original_rounds), len(variant_rounds))
-    verdict = (f"faster by {gain:.4g} ms, beyond the larger spread ({spread:.2g} ms)" if faster
-               else f"not faster beyond the larger spread ({spread:.2g} ms): the original is kept")
+    wins = sum(v < o for o, v in zip(original_rounds, variant_rounds, strict=False))
+    needed = rounds_needed(rounds)
+    gain = original - variant
+    share = gain / original if original > 0 else 0.0
+    if needed is None:
+        faster, verdict = False, (f"{rounds} rounds cannot show a difference beyond chance: "
+                                  "the original is kept")
+    elif wins < needed:
+        faster, verdict = False, (f"faster in {wins} of {rounds} rounds, not beyond chance "
+                                  f"({needed} needed): the original is kept")
+    elif share < MIN_GAIN:
+        faster, verdict = False, (f"faster in {wins} of {rounds} rounds but by {share:.1%}, "
+                                  f"under the {MIN_GAIN:.0%} a change must gain: the original "
+                                  "is kept")
+    else:
+        faster, verdict = True, (f"faster by {gain:.4g} ms ({share:.1%}), in {wins} of {rounds} "
+                                 f"rounds: beyond chance ({needed} needed)")
     reason = (f"re-timed interleaved over {rounds} rounds: variant {variant:.4g} ms (spread "
               f"{spreads[1]:.2g} ms) vs the original's {original:.4g} ms (spread "
               f"{spreads[0]:.2g} ms); {verdict}")
     return Comparison(True, faster, reason, rounds, device, original, variant, *spreads,
                       list(original_rounds), list(variant_rounds))
+
+
+def rounds_needed(rounds: int) -> int | None:
+    """The fewest rounds of `rounds` a variant must win for a one-sided sign test at
+    SIGNIFICANCE; None when even winning all of them is not enough."""
+    tail = 0.0
+    for wins in range(rounds, 0, -1):
+        tail += math.comb(rounds, wins) / 2 ** rounds
+        if tail > SIGNIFICANCE:
+            return wins + 1 if wins < rounds else None
+    return None

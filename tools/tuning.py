@@ -10,8 +10,8 @@ timed). The fastest passing variant by median time, if it is faster than the ori
 is the finalist. Timings taken
 minutes apart differ by more than a good variant gains, so the finalist and the original are
 then re-timed interleaved in one process (tools/tune_compare.py): the finalist replaces the
-original only if its median over the rounds is faster by more than the larger of the two
-kernels' spreads (the range of their per-round medians). The re-timing checks both kernels'
+original only if it was faster in so many of the rounds that chance would rarely give that,
+and by at least 1% (tools/tune_compare.py states the rule). The re-timing checks both kernels'
 outputs again; one that is wrong there is marked failed and the original is kept. Without a GPU
 nothing is timed: the variants are checked for correctness, in parallel, and the original is
 kept.

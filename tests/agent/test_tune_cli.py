@@ -69,17 +69,18 @@ def test_json_result_and_bad_input(tmp_path: Path):
 def test_the_interleaved_re_timing_is_shown_with_both_medians_spreads_and_the_decision(
         capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("COLUMNS", "200")
-    comparison = decide([0.4, 0.41, 0.42], [0.2, 0.205, 0.21], "NVIDIA H100 80GB HBM3")
+    comparison = decide([0.4, 0.41, 0.42, 0.41, 0.41], [0.2, 0.205, 0.21, 0.205, 0.205],
+                        "NVIDIA H100 80GB HBM3")
     rows = [VariantResult(0, {}, "pass", 0.41, 0.01, text="original"),
             VariantResult(1, {"BLOCK": ["16", "64"]}, "pass", 0.2, 0.01, text="tuned")]
     result = TuneResult("original", "tuned", True, 1, "cuda", f"sweep; {comparison.reason}",
                         [], [], rows, finalist=1, comparison=comparison)
     show(result, Path("kernel.py"), Path("kernel.tuned.py"))
     out = capsys.readouterr().out
-    assert "re-timed interleaved, 3 rounds on NVIDIA H100 80GB HBM3" in out
+    assert "re-timed interleaved, 5 rounds on NVIDIA H100 80GB HBM3" in out
     retimed = {cells[1].strip(): [c.strip() for c in cells[2:4]]
                for cells in (line.split("│") for line in out.splitlines()
                              if line.count("│") == 4)}
     assert retimed == {"original": ["0.41", "0.02"], "variant 1": ["0.205", "0.01"]}
-    assert "faster by 0.205 ms, beyond the larger spread (0.02 ms)" in out
+    assert "faster by 0.205 ms (50.0%), in 5 of 5 rounds: beyond chance (5 needed)" in out
     assert "wrote the tuned kernel to kernel.tuned.py" in out
