@@ -373,27 +373,42 @@ class Verification:
             copies = clones(inputs) if copy else inputs
         return self.call_reference(copies)
 
-    def answer_after(self, entry: InputEntry, before: integrity.Fingerprint,
-                     shared: bool = False) -> list[Any]:
+    def answer_after(self, entry: InputEntry, before: integrity.Fingerprint) -> list[Any]:
         """The reference's outputs for an unanswered set, once the candidate has returned on it;
         flagged if the verifier's copy of the inputs changed meanwhile (`before` is its
-        fingerprint): the reference would judge the candidate on what the candidate wrote.
-        `shared`: the candidate was given these very tensors (timing_inputs)."""
+        fingerprint): the reference would judge the candidate on what the candidate wrote."""
         if not integrity.Fingerprint.of(integrity.tensors(entry.inputs)).same_as(before):
-            self.add_flag(Flag("inputs_modified", "the candidate wrote into its inputs while "
-                               "it was timed") if shared else Flag(
-                "verifier_inputs_modified", "the verifier's own copy of the inputs changed "
-                "while the candidate ran"))
+            self.add_flag(Flag("verifier_inputs_modified", "the verifier's own copy of the "
+                               "inputs changed while the candidate ran"))
         assert self.state is not None
         return self.reference_after(entry.inputs, copy=self.state.keeps(entry))
 
     def timing_inputs(self, entry: InputEntry) -> list[Any]:
         """A timing set's inputs for the candidate: its own copies of a set kept for later
-        candidates; the verifier's own tensors of a set made for this verdict alone, which
-        halves the inputs' memory for problems too large to keep (a write into them while timed
-        is flagged before the reference runs on them)."""
+        candidates; the tensors themselves of a set made for this verdict alone, which halves
+        the inputs' memory for problems too large to keep (see timing_answer)."""
         assert self.state is not None
         return self.candidate_inputs(entry) if self.state.keeps(entry) else list(entry.inputs)
+
+    def timing_answer(self, seed: int, entry: InputEntry,
+                      before: integrity.Fingerprint) -> list[Any]:
+        """The reference's outputs for a timing set, after the timed calls. A set the candidate
+        was timed on itself (timing_inputs) must not feed the reference: the candidate holds
+        those tensors and could change them again (from a thread, say) between this check and
+        the reference's run. The set is made again from its seed instead, never seen by the
+        candidate, and used if it is what was made before; a write into the candidate's set is
+        `inputs_modified`. Only where get_inputs does not give the same set for the same seed
+        does the reference run on the candidate's set, checked just before."""
+        assert self.state is not None
+        if self.state.keeps(entry):
+            return self.answer_after(entry, before)
+        if not integrity.Fingerprint.of(integrity.tensors(entry.inputs)).same_as(before):
+            self.add_flag(Flag("inputs_modified", "the candidate wrote into its inputs while "
+                               "it was timed"))
+        made = self.make_inputs(seed)
+        if integrity.Fingerprint.of(integrity.tensors(made)).same_as(before):
+            return self.reference_after(made, copy=False)
+        return self.reference_after(entry.inputs, copy=False)
 
     def candidate_inputs(self, entry: InputEntry) -> list[Any]:
         """The candidate's own copies: whatever it does to them, the kept set stays as made."""
@@ -524,7 +539,8 @@ class Verification:
         All three rotate over the same fresh input sets; every candidate call made here is
         checked against the reference for its set (see timed_check).
         """
-        entries = self.timing_entries()
+        seeds = self.timing_seeds()
+        entries = [self.input_set(seed, answered=False) for seed in seeds]
         as_made = [integrity.Fingerprint.of(integrity.tensors(e.inputs)) for e in entries]
         calls = TimedCalls([InputSet(self.timing_inputs(e)) for e in entries], self.new,
                            self.atol or 0.0, self.rtol or 0.0)
@@ -534,8 +550,8 @@ class Verification:
         self.add_flag(integrity.stream_escape_flag(event_ms, wall_ms))
         timing = Timing(candidate=time_gpu(calls, flush, time_box_s=box, after=calls.record))
         with self.clock.phase("timed_output_check"):
-            calls.add_references((self.answer_after(e, before, not self.state.keeps(e))
-                                  for e, before in zip(entries, as_made, strict=True)),
+            calls.add_references((self.timing_answer(*set_made)
+                                  for set_made in zip(seeds, entries, as_made, strict=True)),
                                  keep=False)
             self.add_flag(calls.flag())
             self.check_patching()
@@ -562,11 +578,11 @@ class Verification:
             self.add_flag(integrity.speedup_flag(timing.speedup_compiled, "torch.compile"))
         return timing
 
-    def timing_entries(self) -> list[InputEntry]:
-        """Fresh input sets for timing, made like the trials' inputs (seeds no trial used), with
-        no reference outputs: those are computed after the timed calls."""
-        return [self.input_set(self.trial_seed(self.trial_count) + 7 * (number + 1),
-                               answered=False) for number in range(TIMED_SETS)]
+    def timing_seeds(self) -> list[int]:
+        """The seeds of the timing sets: fresh sets made like the trials' inputs (seeds no trial
+        used), with no reference outputs: those are computed after the timed calls."""
+        return [self.trial_seed(self.trial_count) + 7 * (number + 1)
+                for number in range(TIMED_SETS)]
 
     def time_baselines(self, sets: list[InputSet], flush: L2Flusher,
                        box: float) -> tuple[Stats, Stats | None, str | None]:
