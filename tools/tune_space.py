@@ -9,8 +9,10 @@ the code reads it (a launch, or a kernel reading it as a global constexpr); and 
 `@triton.autotune` decorator. Knobs are recognised by name because a name like HEAD_DIM or CAUSAL
 changes what the kernel computes: varying it would cost a verification to learn nothing. Each
 parameter records the byte range of the text a variant replaces, so a variant differs from the
-candidate only there and the kernel the user reads stays as written. A value computed at run time
-cannot be tuned from the source; the space says so in its notes instead of guessing.
+candidate only there and the kernel the user reads stays as written. A launch value computed
+from one module knob (a tile halved for small heads, say) tunes that knob; any other value
+computed at run time cannot be tuned from the source, and the space says so in its notes
+instead of guessing.
 """
 
 from __future__ import annotations
@@ -364,6 +366,11 @@ class _Finder:
                 label = qualified = expr.id
                 self.reached.add(expr.id)
         where = f"line {expr.lineno}: {kernel.name} gets {name}={ast.unparse(expr)}"
+        if literal is None and (knob := self._derived_from(kind, expr, function)) is not None:
+            literal, label = self.constants[knob], knob
+            qualified = knob
+            self.reached.add(knob)
+            where += f", derived from the module constant {knob}"
         if literal is None:
             self.notes.append(f"{where}, computed at run time; not tuned")
             return
@@ -408,6 +415,35 @@ class _Finder:
             if parameter is not None:
                 parameter.feeds += [(k.name, name) for k in self.kernels.values()
                                     if name in k.reads]
+
+    def _derived_from(self, kind: str, expr: ast.expr,
+                      function: ast.FunctionDef | None) -> str | None:
+        """The one module knob of `kind` that a computed launch value is derived from, directly
+        (`BLOCK_M >> halve`) or through a local bound once to such an expression: a kernel that
+        picks its tile by shape (halved for small heads, say) still has the constant tuned, and
+        the kernel parameter counts as fed by it (its static asserts are judged on the
+        constant's own value, which a shift of every tied block leaves true or false alike)."""
+        if function is not None and isinstance(expr, ast.Name):
+            bound = self._local_expressions(function).get(expr.id)
+            if bound is None:
+                return None
+            expr = bound
+        local = self._locals(function) if function is not None else set()
+        knobs = {n.id for n in ast.walk(expr) if isinstance(n, ast.Name)
+                 and n.id in self.constants and n.id not in local
+                 and knob_kind(n.id) is not None}
+        if len(knobs) != 1:
+            return None
+        knob = knobs.pop()
+        return knob if knob_kind(knob) == kind else None
+
+    @staticmethod
+    def _local_expressions(function: ast.FunctionDef) -> dict[str, ast.expr]:
+        """Names bound exactly once in `function`'s own body, by a plain assignment."""
+        counts = _stored_names(function.body)
+        return {s.targets[0].id: s.value for s in function.body
+                if isinstance(s, ast.Assign) and len(s.targets) == 1
+                and isinstance(s.targets[0], ast.Name) and counts[s.targets[0].id] == 1}
 
     def _locals(self, function: ast.FunctionDef) -> set[str]:
         arguments = function.args

@@ -313,3 +313,45 @@ def test_the_finalist_is_the_fastest_passing_variant_and_only_if_faster_than_the
                       "took 0.8 ms, the original 1 ms")
     number, reason = finalist([original, wrong_but_fast, slower], "cuda")
     assert number is None and reason.endswith("no variant was faster, the original is kept")
+
+
+DERIVED = """import triton
+import triton.language as tl
+
+BLOCK_M = 128
+BLOCK_N = 64
+NUM_WARPS = 8
+
+
+@triton.jit
+def tile_kernel(x, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr):
+    tl.static_assert(BLOCK_M % BLOCK_N == 0)
+
+
+def launch(x, small):
+    halve = int(small)
+    block_m = BLOCK_M >> halve
+    tile_kernel[(1,)](x, BLOCK_M=block_m, BLOCK_N=BLOCK_N >> halve,
+                      num_warps=NUM_WARPS // (1 + halve))
+
+
+def mixed(x):
+    tile_kernel[(1,)](x, BLOCK_M=BLOCK_M * BLOCK_N // 64, BLOCK_N=BLOCK_N, num_warps=NUM_WARPS)
+"""
+
+
+def test_a_launch_value_derived_from_one_module_knob_tunes_that_knob():
+    """A kernel that picks its tile by shape (halved for small heads) keeps its constants
+    tunable and tied by its static assert; a value mixing two knobs is only noted."""
+    space = find_space(DERIVED)
+    by_name = {p.name: p for p in space.parameters}
+    assert sorted(by_name) == ["BLOCK_M", "BLOCK_N", "NUM_WARPS"]
+    assert by_name["BLOCK_M"].feeds == [("tile_kernel", "BLOCK_M")]  # through the local
+    assert ("tile_kernel", "BLOCK_N") in by_name["BLOCK_N"].feeds  # the expression itself
+    assert set(by_name["NUM_WARPS"].launches) == {"tile_kernel"}
+    assert [n for n in space.notes if "computed at run time" in n] == [
+        "line 22: tile_kernel gets BLOCK_M=BLOCK_M * BLOCK_N // 64, computed at run time; "
+        "not tuned"]
+    halved_m = next(v for v in plan_variants(space, max_variants=40)
+                    if v.changes == {"BLOCK_M": ["128", "32"]})
+    assert "BLOCK_M % BLOCK_N == 0" in (halved_m.skipped or ""), "judged on the constants"
