@@ -156,3 +156,14 @@ def test_a_tensor_subclass_output_is_rejected_and_confirms_the_static_finding():
     assert flags["output_not_plain_tensor"].severity == "reject"
     assert flags["static_tensor_subclass"].severity == "reject"
     assert "confirmed at run time" in flags["static_tensor_subclass"].reason
+
+
+def test_a_thread_left_running_confirms_the_static_finding_and_rejects():
+    verdict = verify(CANDIDATES / "leaves_thread.py")
+    assert all(t.passed for t in verdict.trials), "right on every call"
+    assert verdict.status == "fail", verdict.summary()
+    flags = {f.name: f for f in verdict.flags}
+    assert flags["thread_left_running"].severity == "review"
+    assert "lingering" in flags["thread_left_running"].reason
+    assert flags["static_threads"].severity == "reject"
+    assert "thread_left_running" in flags["static_threads"].reason

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import re
 import sys
+import threading
 import time
 import types
 from collections.abc import Callable, Iterable, Iterator
@@ -309,6 +310,22 @@ def stream_escape_flag(event_ms: float, synced_wall_ms: float) -> Flag | None:
                     f"device-wide synchronised wall clock {synced_wall_ms:.3f} ms: work escapes "
                     "the timed stream")
     return None
+
+
+def threads_running() -> set[threading.Thread]:
+    return set(threading.enumerate())
+
+
+def thread_flag(before: set[threading.Thread], when: str) -> Flag | None:
+    """Python threads started since `before` and still running: a kernel has no use for one
+    that outlives its calls, and in one, work goes on outside the timed region and can change
+    what the verifier reads next (its inputs, its records). For a human to look at; it
+    confirms a static finding of thread use, which then rejects."""
+    started = sorted(t.name for t in threads_running() - before)
+    if not started:
+        return None
+    return Flag("thread_left_running", f"{len(started)} thread(s) started by the candidate "
+                f"still running {when}: {', '.join(started)[:200]}", "review")
 
 
 def speedup_flag(speedup: float | None, baseline: str) -> Flag | None:

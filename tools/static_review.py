@@ -35,7 +35,7 @@ FRAME_ATTRIBUTES = {"f_back", "f_locals", "f_globals"}
 CONFIRMED_BY = {
     "static_torch_fallback": {"custom_kernels_minor", "no_custom_kernel"},
     "static_torch_compute": {"custom_kernels_minor", "no_custom_kernel"},
-    "static_threads": {"work_off_timed_stream", "timed_output_wrong"},
+    "static_threads": {"work_off_timed_stream", "timed_output_wrong", "thread_left_running"},
     "static_stream_creation": {"work_off_timed_stream"},
     "static_tensor_subclass": {"output_not_plain_tensor"},
     "static_timer_patching": {"monkeypatched"},

@@ -200,6 +200,7 @@ class Verification:
         verdict = Verdict(status="fail", stage="load_candidate", device=self.device_info())
         searches = integrity.OBJECT_SEARCHES
         searches.seen.clear()
+        self.threads_before = integrity.threads_running()
         try:
             with searches.watch():  # from here on, candidate code may run
                 with phase("load_candidate"):
@@ -211,6 +212,7 @@ class Verification:
                     self.run_trials()
                 with phase("kernel_share"):
                     self.check_after_trials()
+                self.add_flag(integrity.thread_flag(self.threads_before, "after its checked calls"))
                 verdict.correct = all(t.passed for t in self.trials)
                 if verdict.correct and not self.rejecting():
                     verdict.timing = self.time_if_possible(verdict)
@@ -555,6 +557,7 @@ class Verification:
                                  keep=False)
             self.add_flag(calls.flag())
             self.check_patching()
+            self.add_flag(integrity.thread_flag(self.threads_before, "after its timed calls"))
         if self.rejecting():  # no baselines for a candidate that already failed
             return timing
         baseline = self.options["baselines"].get(baseline_key(self.device_info()))
