@@ -10,7 +10,9 @@ all problems and per problem.
     python benchmarks/verifier_latency.py [--repeats 5] [--markdown FILE] [--no-resident]
 
 A GPU worker keeps its task process between candidates (sandbox/resident.py); --no-resident
-measures a fresh process per verification, as before.
+measures a fresh process per verification, as before. The cold time includes the reference's
+own run (what check_files does first for a new problem), shown as its own phase and, per
+problem, with the phases of that run.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from rich.console import Console
 from rich.table import Table
 
 from kernel_agent.sandbox import get_sandbox
-from kernel_agent.tools.check import BaselineCache, check_files
+from kernel_agent.tools.check import BaselineCache, check_files, read_source, run_reference
 from kernel_agent.tools.phases import ORDER
 
 PROBLEMS = Path(__file__).resolve().parent / "problems"
@@ -40,6 +42,10 @@ def measure(problem_dir: Path, repeats: int, cache: BaselineCache,
     sandbox = get_sandbox("local", resident=resident)
     problem, kernel = problem_dir / "problem.py", problem_dir / "kernel.py"
     started = time.perf_counter()
+    # What check_files does first for a new problem, done here to be timed apart: the
+    # reference's own run, whose time sets the candidates' wall limit.
+    reference = run_reference(read_source(problem, "problem"), sandbox=sandbox, baselines=cache)
+    reference_s = time.perf_counter() - started
     cold = check_files(problem, kernel, sandbox=sandbox, baselines=cache)
     cold_s = time.perf_counter() - started
     gpu = cold.device.get("type") == "cuda"
@@ -60,7 +66,9 @@ def measure(problem_dir: Path, repeats: int, cache: BaselineCache,
     sandbox.close()
     result = {"name": problem_dir.name, "cold_s": cold_s, "warm_s": statistics.median(latencies),
               "warm_max_s": max(latencies), "device": cold.device.get("name"),
-              "cold_phases": with_outside(cold.phases, cold_s), "warm_phases": warm_phases,
+              "cold_phases": {**with_outside(cold.phases, cold_s - reference_s),
+                              REFERENCE_RUN: reference_s},
+              "reference_phases": reference.phases, "warm_phases": warm_phases,
               "processes": processes,
               "baseline_s": None, "kernel_ms": None, "spread": None, "speedup_eager": None,
               "speedup_compiled": None}
@@ -73,7 +81,8 @@ def measure(problem_dir: Path, repeats: int, cache: BaselineCache,
     return result
 
 
-OUTSIDE = "outside the verdict"  # the reference's first run (cold), sandbox start, host work
+OUTSIDE = "outside the verdict"  # sandbox start, host work
+REFERENCE_RUN = "reference run"  # cold only: the reference verified as its own candidate
 
 
 def with_outside(phases: dict[str, float], wall_s: float) -> dict[str, float]:
@@ -96,13 +105,28 @@ def process_lines(results: list[dict]) -> list[str]:
     return lines
 
 
+def reference_lines(results: list[dict]) -> list[str]:
+    """Where each problem's reference run spent its time (its own phases, in seconds)."""
+    lines = []
+    for r in results:
+        if "error" in r:
+            continue
+        total = r["cold_phases"][REFERENCE_RUN]
+        phases = sorted(with_outside(r["reference_phases"], total).items(),
+                        key=lambda item: -item[1])
+        shown_phases = ", ".join(f"{name} {seconds:.2f}" for name, seconds in phases[:6])
+        lines.append(f"Reference run, {r['name']}: {total:.2f} s ({shown_phases}; outside its "
+                     "verdict: the sandbox's start when it is the first task)")
+    return lines
+
+
 def phase_rows(results: list[dict]) -> tuple[list[str], list[list[str]]]:
     """Headers and rows of the breakdown: median seconds per phase, cold and warm, then warm per
     problem; a phase a run did not reach counts as 0 s in it."""
     done = [r for r in results if "error" not in r]
     cold = [r["cold_phases"] for r in done]
     warm = [p for r in done for p in r["warm_phases"]]
-    names = [n for n in (*ORDER, OUTSIDE) if any(n in p for p in cold + warm)]
+    names = [n for n in (*ORDER, OUTSIDE, REFERENCE_RUN) if any(n in p for p in cold + warm)]
     headers = ["phase", "cold s (median)", "warm s (median)", "warm share"] + [
         f"{r['name']} warm s" for r in done]
     warm_total = sum(median_of(warm, n) for n in names) or 1.0
@@ -166,7 +190,7 @@ def main() -> None:
     for row in phases:
         breakdown.add_row(*row)
     Console(width=200).print(breakdown)
-    processes = process_lines(results)
+    processes = process_lines(results) + reference_lines(results)
     print("\n".join(processes))
     for r in results:
         if "error" in r:
