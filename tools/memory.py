@@ -17,6 +17,7 @@ import platform
 import sqlite3
 import tempfile
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -253,6 +254,20 @@ class KernelMemory:
     # -- SQLite ----------------------------------------------------------------------------
 
     def _create_schema(self) -> None:
+        """Make or check the schema. Processes opening one new file at the same moment race to
+        switch it to WAL, and SQLite answers the loser "database is locked" at once, without
+        waiting out the busy timeout (the switch needs the file to itself): so wait here."""
+        deadline = time.monotonic() + BUSY_TIMEOUT_S
+        while True:
+            try:
+                self._create_schema_once()
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+
+    def _create_schema_once(self) -> None:
         with self._connection() as conn:
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("BEGIN IMMEDIATE")

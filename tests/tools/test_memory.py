@@ -269,6 +269,36 @@ def write_many(path: str, problem: str, fingerprint: Fingerprint, verdict: dict[
     ids.put((worker, own, common))
 
 
+def open_at_once(paths: list[str], start: Any, opened: Any) -> None:
+    """One process opening new memory files, each at the same moment as the others."""
+    for path in paths:
+        try:
+            start.wait(timeout=120)
+            KernelMemory(path)
+        except Exception as exc:
+            opened.put(f"{type(exc).__name__}: {exc}")
+            continue
+        opened.put("ok")
+
+
+def test_processes_opening_one_new_file_at_once_all_get_it(tmp_path: Path):
+    """They race to make the schema and switch the file to WAL; SQLite tells the losers
+    "database is locked" at once rather than after its busy timeout, and they must wait."""
+    paths, count = [str(tmp_path / f"new{n}.sqlite") for n in range(10)], 8
+    context = multiprocessing.get_context("spawn")
+    start, opened = context.Barrier(count), context.Queue()
+    processes = [context.Process(target=open_at_once, args=(paths, start, opened))
+                 for _ in range(count)]
+    for process in processes:
+        process.start()
+    answers = [opened.get(timeout=300) for _ in range(count * len(paths))]
+    for process in processes:
+        process.join(timeout=60)
+    assert [a for a in answers if a != "ok"] == []
+    assert all(sqlite3.connect(p).execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+               for p in paths)
+
+
 def test_concurrent_writers_lose_nothing(tmp_path: Path, verdict: dict[str, Any],
                                          sandbox: Sandbox):
     path, writers, count, shared = str(tmp_path / "shared.sqlite"), 2, 150, 30
