@@ -31,7 +31,8 @@ from triton.tools.tensor_descriptor import TensorDescriptor
 
 LOG2E = tl.constexpr(1.44269504)
 
-# Launch configuration (H100, bf16, S = 4096: measured best or tied at D = 128 and D = 64).
+# Launch configuration (H100, bf16, S = 4096, D = 128: measured best or tied; smaller heads
+# double the blocks, see rel_pos_attention).
 BLOCK_M = 64
 BLOCK_N = 64
 NUM_WARPS = 4
@@ -103,12 +104,19 @@ def rel_pos_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torc
         return TensorDescriptor.from_tensor(x.view(batch * heads, seq_len, head_dim),
                                             [1, rows, head_dim])
 
+    # Heads of 64 or fewer: twice the rows and keys per tile. A tile then holds as many values
+    # as a 64 x 64 one of a 128-wide head, and each program issues larger matrix products
+    # (H100, D = 64: 1.37-1.41 ms against 1.42-1.47 ms re-timed interleaved).
+    double = int(head_dim <= 64)
+    block_m = BLOCK_M << double
+    block_n = BLOCK_N << double
+
     qk_scale = 1.0 / math.sqrt(head_dim) * LOG2E.value
-    grid = (triton.cdiv(seq_len, BLOCK_M), batch * heads)
+    grid = (triton.cdiv(seq_len, block_m), batch * heads)
     rel_pos_attention_kernel[grid](
-        slabs(q, BLOCK_M), slabs(k, BLOCK_N), slabs(v, BLOCK_N), slabs(out, BLOCK_M),
+        slabs(q, block_m), slabs(k, block_n), slabs(v, block_n), slabs(out, block_m),
         qk_scale, seq_len,
-        HEAD_DIM=head_dim, BLOCK_M=BLOCK_M, BLOCK_N=BLOCK_N,
+        HEAD_DIM=head_dim, BLOCK_M=block_m, BLOCK_N=block_n,
         num_warps=NUM_WARPS, num_stages=NUM_STAGES,
     )
     return out
