@@ -89,11 +89,11 @@ def compare(candidate: list[torch.Tensor], reference: list[torch.Tensor], seed: 
     worst = _Worst()
     first_bad: tuple[int, int] | None = None
     for out_index, (c_full, r_full) in enumerate(zip(candidate, reference, strict=True)):
-        c_flat, r_flat = c_full.detach().reshape(-1), r_full.detach().reshape(-1)
-        trial.elements += c_flat.numel()
-        for start in range(0, c_flat.numel(), CHUNK_ELEMENTS):
-            c = c_flat[start:start + CHUNK_ELEMENTS].float()
-            r = r_flat[start:start + CHUNK_ELEMENTS].float()
+        trial.elements += c_full.numel()
+        for number, (c, r) in enumerate(zip(flat_chunks(c_full), flat_chunks(r_full),
+                                            strict=True)):
+            start = number * CHUNK_ELEMENTS
+            c, r = c.float(), r.float()
             diff = (c - r).abs()
             bound = atol + rtol * r.abs()
             same = (c == r) | (c.isnan() & r.isnan())

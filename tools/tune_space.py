@@ -183,8 +183,8 @@ def _stored_names(nodes: list[ast.stmt]) -> dict[str, int]:
     return counts
 
 
-def _single_literals(body: list[ast.stmt], excluded: set[str]) -> dict[str, ast.Constant]:
-    """Names bound exactly once in `body`, by a plain assignment of an int or bool literal."""
+def _single_assignments(body: list[ast.stmt], excluded: set[str]) -> dict[str, ast.expr]:
+    """Names bound exactly once in `body`, by a plain assignment, and the values bound."""
     counts = _stored_names(body)
     found = {}
     for statement in body:
@@ -194,11 +194,16 @@ def _single_literals(body: list[ast.stmt], excluded: set[str]) -> dict[str, ast.
             target, value = statement.target, statement.value
         else:
             continue
-        literal = _literal(value)
-        if (isinstance(target, ast.Name) and literal is not None
-                and counts.get(target.id) == 1 and target.id not in excluded):
-            found[target.id] = literal
+        if (isinstance(target, ast.Name) and counts.get(target.id) == 1
+                and target.id not in excluded):
+            found[target.id] = value
     return found
+
+
+def _single_literals(body: list[ast.stmt], excluded: set[str]) -> dict[str, ast.Constant]:
+    """Names bound exactly once in `body`, by a plain assignment of an int or bool literal."""
+    return {name: literal for name, value in _single_assignments(body, excluded).items()
+            if (literal := _literal(value)) is not None}
 
 
 def _kernel(node: ast.FunctionDef) -> Kernel | None:
@@ -440,25 +445,23 @@ class _Finder:
     @staticmethod
     def _local_expressions(function: ast.FunctionDef) -> dict[str, ast.expr]:
         """Names bound exactly once in `function`'s own body, by a plain assignment."""
-        counts = _stored_names(function.body)
-        return {s.targets[0].id: s.value for s in function.body
-                if isinstance(s, ast.Assign) and len(s.targets) == 1
-                and isinstance(s.targets[0], ast.Name) and counts[s.targets[0].id] == 1}
+        return _single_assignments(function.body, set())
+
+    @staticmethod
+    def _parameters(function: ast.FunctionDef) -> set[str]:
+        arguments = function.args
+        return {a.arg for a in [*arguments.posonlyargs, *arguments.args, *arguments.kwonlyargs]}
 
     def _locals(self, function: ast.FunctionDef) -> set[str]:
         arguments = function.args
-        names = {a.arg for a in [*arguments.posonlyargs, *arguments.args,
-                                 *arguments.kwonlyargs]}
+        names = self._parameters(function)
         names |= {a.arg for a in (arguments.vararg, arguments.kwarg) if a is not None}
         return names | set(_stored_names(function.body))
 
     def _local_literals(self, function: ast.FunctionDef | None) -> dict[str, ast.Constant]:
         if function is None:
             return {}
-        arguments = function.args
-        params = {a.arg for a in [*arguments.posonlyargs, *arguments.args,
-                                  *arguments.kwonlyargs]}
-        return _single_literals(function.body, params)
+        return _single_literals(function.body, self._parameters(function))
 
     def _insert(self, option: str, kernel: Kernel, call: ast.Call) -> None:
         """A launch without num_warps (or num_stages, for a kernel with a loop) runs on

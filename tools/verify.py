@@ -379,7 +379,7 @@ class Verification:
         """The reference's outputs for an unanswered set, once the candidate has returned on it;
         flagged if the verifier's copy of the inputs changed meanwhile (`before` is its
         fingerprint): the reference would judge the candidate on what the candidate wrote."""
-        if not integrity.Fingerprint.of(integrity.tensors(entry.inputs)).same_as(before):
+        if changed_since(entry, before):
             self.add_flag(Flag("verifier_inputs_modified", "the verifier's own copy of the "
                                "inputs changed while the candidate ran"))
         assert self.state is not None
@@ -404,7 +404,7 @@ class Verification:
         assert self.state is not None
         if self.state.keeps(entry):
             return self.answer_after(entry, before)
-        if not integrity.Fingerprint.of(integrity.tensors(entry.inputs)).same_as(before):
+        if changed_since(entry, before):
             self.add_flag(Flag("inputs_modified", "the candidate wrote into its inputs while "
                                "it was timed"))
         made = self.make_inputs(seed)
@@ -449,10 +449,8 @@ class Verification:
             if changed:
                 self.add_flag(Flag(
                     "inputs_modified", f"the candidate wrote into input(s) {changed}"))
-            if as_made is None:
-                reference = list(entry.outputs)
-            else:
-                reference = self.answer_after(entry, as_made)
+            reference = (list(entry.outputs) if as_made is None
+                         else self.answer_after(entry, as_made))
             try:
                 check_structure(outputs, reference)
             except OutputMismatch as exc:
@@ -677,6 +675,11 @@ class Verification:
         return Verdict(status="bad_input", stage="load_problem", device=self.device_info(),
                        error=ErrorInfo("bad_problem", str(exc), exc.path, exc.line,
                                        excerpt(source.text, exc.line, EXCERPT_CONTEXT)))
+
+
+def changed_since(entry: InputEntry, before: integrity.Fingerprint) -> bool:
+    """Whether the set's input tensors differ from their fingerprint `before`."""
+    return not integrity.Fingerprint.of(integrity.tensors(entry.inputs)).same_as(before)
 
 
 def copy_matching_weights(source: Any, target: Any) -> None:
