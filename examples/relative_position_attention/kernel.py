@@ -31,12 +31,14 @@ from triton.tools.tensor_descriptor import TensorDescriptor
 
 LOG2E = tl.constexpr(1.44269504)
 
-# Launch configuration (H100, bf16, S = 4096, D = 128: measured best or tied; smaller heads
-# double the blocks, see rel_pos_attention).
-BLOCK_M = 64
+# Launch configuration (H100, bf16, S = 4096, D = 128: the best of 39 measured; smaller heads
+# pipeline one stage deeper, see rel_pos_attention). One warp group owns 128 query rows, and two
+# stages of K and V keep shared memory under half the SM's, so two programs share each SM and
+# one's softmax runs while the other's matrix products do.
+BLOCK_M = 128
 BLOCK_N = 64
 NUM_WARPS = 4
-NUM_STAGES = 3
+NUM_STAGES = 2
 
 
 @triton.jit
@@ -104,20 +106,17 @@ def rel_pos_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torc
         return TensorDescriptor.from_tensor(x.view(batch * heads, seq_len, head_dim),
                                             [1, rows, head_dim])
 
-    # Heads of 64 or fewer: twice the rows and keys per tile. A tile then holds as many values
-    # as a 64 x 64 one of a 128-wide head, and each program issues larger matrix products
-    # (H100, D = 64: 1.37-1.41 ms against 1.42-1.47 ms re-timed interleaved).
-    double = int(head_dim <= 64)
-    block_m = BLOCK_M << double
-    block_n = BLOCK_N << double
+    # Heads of 64 or fewer: tiles of half the bytes, so a third stage still leaves room for
+    # several programs per SM (H100, D = 64: 1.30 ms with three stages, 1.48 ms with two).
+    num_stages = NUM_STAGES + int(head_dim <= 64)
 
     qk_scale = 1.0 / math.sqrt(head_dim) * LOG2E.value
-    grid = (triton.cdiv(seq_len, block_m), batch * heads)
+    grid = (triton.cdiv(seq_len, BLOCK_M), batch * heads)
     rel_pos_attention_kernel[grid](
-        slabs(q, block_m), slabs(k, block_n), slabs(v, block_n), slabs(out, block_m),
+        slabs(q, BLOCK_M), slabs(k, BLOCK_N), slabs(v, BLOCK_N), slabs(out, BLOCK_M),
         qk_scale, seq_len,
-        HEAD_DIM=head_dim, BLOCK_M=block_m, BLOCK_N=block_n,
-        num_warps=NUM_WARPS, num_stages=NUM_STAGES,
+        HEAD_DIM=head_dim, BLOCK_M=BLOCK_M, BLOCK_N=BLOCK_N,
+        num_warps=NUM_WARPS, num_stages=num_stages,
     )
     return out
 
