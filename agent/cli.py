@@ -18,7 +18,7 @@ from kernel_agent.agent.cli_sandbox import sandbox_app
 from kernel_agent.agent.cli_solve import solve
 from kernel_agent.agent.cli_style import App, SandboxName
 from kernel_agent.agent.cli_tune import tune_command
-from kernel_agent.sandbox import Limits, get_sandbox
+from kernel_agent.sandbox import Limits, one_shot_sandbox
 from kernel_agent.tools.check import BadInput, check_files
 
 app = App(add_completion=False, no_args_is_help=True,
@@ -76,7 +76,7 @@ def check(
                                  "small": small}.items() if v is not None}
     console = Console()
     try:
-        runner = get_sandbox(sandbox)
+        runner = one_shot_sandbox(sandbox)
     except ValueError as exc:
         Console(stderr=True).print(f"[bold yellow]bad input:[/] {exc}")
         raise typer.Exit(EXIT_BAD_INPUT) from None

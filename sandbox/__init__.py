@@ -35,5 +35,11 @@ def get_sandbox(name: str = "local", **options: Any) -> Sandbox:
     return backend(**options)
 
 
+def one_shot_sandbox(name: str = "local") -> Sandbox:
+    """A backend for a caller that runs a task or two and closes it (`kernel-agent check`): the
+    local one then keeps no task process, and its server skips what only a kept process needs."""
+    return get_sandbox(name, resident=False) if name == "local" else get_sandbox(name)
+
+
 __all__ = ["BACKENDS", "Failure", "FailureKind", "Limits", "LocalSandbox", "Sandbox", "TaskResult",
-           "get_sandbox"]
+           "get_sandbox", "one_shot_sandbox"]

@@ -113,7 +113,7 @@ class DockerSandbox:
             container = self.client.containers.create(
                 self.image, ["python", "-m", "kernel_agent.sandbox.container", REQUEST_PATH,
                              *(self.preload if self.preload is not None else
-                               default_preload(0 if limits.gpu_ids else None))],
+                               default_preload(0 if limits.gpu_ids else None, resident=False))],
                 user=USER, working_dir=WORKDIR,
                 environment=task_env(self.env, WORKDIR),
                 network_mode="none", read_only=True, ipc_mode="private",

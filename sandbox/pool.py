@@ -47,8 +47,9 @@ class ForkServer:
                  env: dict[str, str]) -> None:
         self.gpu, self.python = gpu, python
         resident = config.get("resident")
-        self.config = {**config, "preload": list(config["preload"] or default_preload(gpu)),
-                       "resident": gpu is not None if resident is None else resident}
+        resident = gpu is not None if resident is None else resident
+        self.config = {**config, "resident": resident,
+                       "preload": list(config["preload"] or default_preload(gpu, resident))}
         # GPUs are numbered as NVML numbers them (PCI bus order); CUDA's default order (fastest
         # first) differs on hosts with mixed GPU models, so the pin names the same device.
         self.env = {**env, "CUDA_DEVICE_ORDER": "PCI_BUS_ID",
@@ -162,15 +163,19 @@ class ForkServer:
 META_DEVICE = ("torch._meta_registrations", "torch.fx.experimental.symbolic_shapes")
 
 
-# torch's changes to itself that a GPU verdict's profiler and compiled baseline make, made before
-# the fork so that no resident task process reads them as a candidate's (tools/torch_settled.py).
-GPU_ONLY = ("triton", "kernel_agent.tools.torch_settled")
+# torch's changes to itself that a problem's first compiled baseline makes, made before the fork
+# so that no resident task process reads them as a candidate's (tools/torch_settled.py).
+SETTLED = "kernel_agent.tools.torch_settled"
 
 
-def default_preload(gpu: int | None) -> tuple[str, ...]:
+def default_preload(gpu: int | None, resident: bool) -> tuple[str, ...]:
     """torch always; for a GPU also triton (on the CPU the verifier wants Triton's interpreter,
-    chosen before triton is first imported) and torch's changes to itself."""
-    return ("torch", *META_DEVICE, *GPU_ONLY) if gpu is not None else ("torch", *META_DEVICE)
+    chosen before triton is first imported) and, where task processes are kept, torch's changes
+    to itself: importing Dynamo for them costs 0.7 s, which a server whose tasks each get a new
+    process (a one-shot `kernel-agent check`) would pay before every verdict."""
+    if gpu is None:
+        return ("torch", *META_DEVICE)
+    return ("torch", *META_DEVICE, "triton", *((SETTLED,) if resident else ()))
 
 
 def kill_group(pgid: int) -> None:

@@ -18,7 +18,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
-from kernel_agent.sandbox import Limits, Sandbox, TaskResult, get_sandbox
+from kernel_agent.sandbox import Limits, Sandbox, TaskResult, one_shot_sandbox
 from kernel_agent.sandbox.environment import user_cache_root
 from kernel_agent.tools.cpu_verdict import explain_cpu_failure
 from kernel_agent.tools.locks import lock_for
@@ -96,7 +96,7 @@ def verify_sources(problem: dict[str, str], candidate: dict[str, str], *,
     """
     baselines = baselines if baselines is not None else BaselineCache()
     own_sandbox = sandbox is None
-    sandbox = sandbox or get_sandbox("local")
+    sandbox = sandbox or one_shot_sandbox()
     try:
         time_left = None if deadline is None else deadline - time.time()
         if limits is not None:

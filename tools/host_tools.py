@@ -15,7 +15,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from kernel_agent.sandbox import Limits, Sandbox, TaskResult, get_sandbox
+from kernel_agent.sandbox import Limits, Sandbox, TaskResult, one_shot_sandbox
 from kernel_agent.tools import disasm
 from kernel_agent.tools.build_report import BINARY_ARTIFACTS, BuildReport, KernelBuild
 from kernel_agent.tools.ncu import ProfileReport
@@ -32,7 +32,7 @@ INSPECT_VIEWS = ("sass", "ptx", "ttgir", "ttir", "llir")
 def run_task(task: str, payload: dict[str, Any], sandbox: Sandbox | None,
              limits: Limits) -> TaskResult:
     own = sandbox is None
-    sandbox = sandbox or get_sandbox("local")
+    sandbox = sandbox or one_shot_sandbox()
     try:
         return sandbox.run(task, payload, limits)
     finally:

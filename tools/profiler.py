@@ -67,18 +67,9 @@ def find_ncu(explicit: str | None) -> str | None:
 
 def count_launches(fn: Any, calls: int, names: set[str]) -> int:
     """Launches of the candidate's own kernels during `calls` calls of `fn`, by torch's profiler."""
-    import torch
-    from torch.autograd import DeviceType
-    from torch.profiler import ProfilerActivity, profile
+    from kernel_agent.tools.integrity import cuda_kernel_events, is_custom
 
-    from kernel_agent.tools.integrity import is_custom
-
-    with profile(activities=[ProfilerActivity.CUDA]) as prof:
-        for _ in range(calls):
-            fn()
-        torch.cuda.synchronize()
-    return sum(1 for e in prof.events()
-               if e.device_type == DeviceType.CUDA and is_custom(e.name, names))
+    return sum(1 for name, _ in cuda_kernel_events(fn, calls) if is_custom(name, names))
 
 
 def available_metrics(tool: str) -> set[str] | None:

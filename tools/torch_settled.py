@@ -1,11 +1,11 @@
-"""Imported by a GPU worker before it forks task processes (sandbox/pool.py, default_preload):
-torch's one-time changes to itself are made here, so that a resident task process finds them in
-its pristine snapshot instead of reading them as a candidate's patching (tools/residency.py).
+"""Imported by a GPU worker that keeps its task processes, before it forks them (sandbox/pool.py,
+default_preload): torch's one-time changes to itself are made here, so that a resident task
+process finds them in its pristine snapshot instead of reading them as a candidate's patching
+(tools/residency.py).
 
-On a GPU every verdict runs torch's profiler, whose first use imports torch._dynamo, which wraps
-torch.manual_seed; the first compiled baseline of a problem makes Dynamo wrap
-torch.nn.Module.__init__ and __setstate__ (a one-time install, called here directly: a compile,
-even with the "eager" backend, would initialise CUDA in the fork server).
+The first compiled baseline of a problem imports torch._dynamo, which wraps torch.manual_seed,
+and makes Dynamo wrap torch.nn.Module.__init__ and __setstate__ (a one-time install, called here
+directly: a compile, even with the "eager" backend, would initialise CUDA in the fork server).
 """
 
 from torch._dynamo import mutation_guard

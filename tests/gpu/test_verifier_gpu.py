@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
 from kernel_agent.sandbox import Sandbox, get_sandbox
@@ -138,3 +141,17 @@ def test_example_kernels_pass_at_full_size(example, check):
     assert verdict.status == "pass", verdict.summary()
     assert verdict.timing and verdict.timing.speedup_eager > 1, verdict.summary()
     assert "timed_output_wrong" not in flag_names(verdict)
+
+
+def test_the_kernel_profiler_counts_launches_without_importing_dynamo() -> None:
+    """integrity.cuda_kernel_events, run in a fresh interpreter as a one-shot check's task is:
+    it sees every launch, and Dynamo (0.7 s to import) stays out."""
+    script = ("import sys, torch\n"
+              "from kernel_agent.tools.integrity import cuda_kernel_events\n"
+              "x = torch.ones(1 << 20, device='cuda')\n"
+              "events = cuda_kernel_events(lambda: x.add_(1), 3)\n"
+              "print(len(events), sum(t > 0 for _, t in events), 'torch._dynamo' in sys.modules)\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.split() == ["3", "3", "False"], done.stdout

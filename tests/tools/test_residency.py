@@ -24,7 +24,7 @@ import torch
 from kernel_agent.tools import integrity, verify
 
 before, threads = integrity.snapshot_callables(), set(threading.enumerate())
-with torch.profiler.profile():
+with torch.autograd.profiler.profile(use_kineto=True):  # as integrity.cuda_kernel_events, on CPU
     torch.ones(64).add_(1)
 compiled = verify.compiled_here(lambda x: torch.relu(x * 2 + 1).sum(-1))
 compiled(torch.randn(8, 64))
@@ -46,10 +46,29 @@ def library_leftovers(preload: tuple[str, ...]) -> dict[str, list[str]]:
 
 
 def test_profiler_and_compiled_baseline_leave_a_gpu_worker_process_fit() -> None:
-    assert library_leftovers(default_preload(0)) == {"changed": [], "threads": []}
+    assert library_leftovers(default_preload(0, resident=True)) == {"changed": [], "threads": []}
 
 
-def test_without_the_gpu_preload_the_profiler_would_end_the_process() -> None:
-    """The case the preload is for: torch's profiler imports torch._dynamo, which wraps
+def test_without_the_gpu_preload_the_compiled_baseline_would_end_the_process() -> None:
+    """The case the preload is for: torch.compile imports torch._dynamo, which wraps
     torch.manual_seed."""
-    assert "torch.manual_seed" in library_leftovers(default_preload(None))["changed"]
+    leftovers = library_leftovers(default_preload(None, resident=False))
+    assert "torch.manual_seed" in leftovers["changed"]
+
+
+def test_one_shot_gpu_servers_leave_dynamo_unloaded() -> None:
+    """A server whose every task gets a new process has nothing to keep pristine: it does not
+    import Dynamo up front, and the verifier's profiler does not import it either."""
+    preload = default_preload(0, resident=False)
+    script = ("import importlib, sys\n"
+              "for module in sys.argv[1:]:\n"
+              "    importlib.import_module(module)\n"
+              "import torch\n"
+              "with torch.autograd.profiler.profile(use_kineto=True):\n"
+              "    torch.ones(64).add_(1)\n"
+              "print('torch._dynamo' in sys.modules)\n")
+    done = subprocess.run([sys.executable, "-c", script, *preload], capture_output=True,
+                          text=True, timeout=300, env={**os.environ, "TRITON_INTERPRET": "1"})
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "triton" in preload
+    assert done.stdout.strip().splitlines()[-1] == "False"
