@@ -14,12 +14,14 @@ import json
 import os
 import tempfile
 import time
+from contextlib import suppress
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
 from kernel_agent.sandbox import Limits, Sandbox, TaskResult, one_shot_sandbox
 from kernel_agent.sandbox.environment import user_cache_root
+from kernel_agent.tools.compiled_store import CompiledFilesError, CompiledStore
 from kernel_agent.tools.cpu_verdict import explain_cpu_failure
 from kernel_agent.tools.locks import lock_for
 from kernel_agent.tools.phases import with_host_phases
@@ -87,12 +89,15 @@ def read_source(path: str | Path, role: str) -> dict[str, str]:
 def verify_sources(problem: dict[str, str], candidate: dict[str, str], *,
                    sandbox: Sandbox | None = None, limits: Limits | None = None,
                    baselines: BaselineCache | None = None, deadline: float | None = None,
-                   policy: WallPolicy = DEFAULT_POLICY, **options: Any) -> Verdict:
+                   policy: WallPolicy = DEFAULT_POLICY, compiled: CompiledStore | None = None,
+                   **options: Any) -> Verdict:
     """Verify candidate source against problem source; options go to the verifier payload.
 
     The wall limit is `limits.wall_s` when given, else derived from the reference's run time
     (measured once per problem and machine, then cached), and never more than the time left
     before `deadline` (epoch seconds); the verdict states it and how it was derived.
+    `compiled`: where this source's compiled kernels are kept between processes, for callers
+    whose sandbox dies with them (`kernel-agent check`).
     """
     baselines = baselines if baselines is not None else BaselineCache()
     own_sandbox = sandbox is None
@@ -106,17 +111,28 @@ def verify_sources(problem: dict[str, str], candidate: dict[str, str], *,
                                           options), time_left)
         payload = {"problem": problem, "candidate": candidate,
                    "baselines": baselines.load(problem["text"]), **options}
+        if compiled is not None:
+            payload.update(compiled=compiled.load(candidate["text"]), keep_compiled=True)
         sent = time.time()
         result = sandbox.run(VERIFY_TASK, payload,
                              replace(limits or Limits(), wall_s=wall.seconds))
     finally:
         if own_sandbox:
             sandbox.close()
+    keep_compiled(result, candidate["text"], compiled)
     verdict = explain_cpu_failure(verdict_from_result(result, wall), candidate["text"])
     verdict.phases = with_host_phases(verdict.phases, result.clock, sent, time.time())
     verdict.wall_limit = wall.as_dict()
     remember_baseline(verdict, problem["text"], baselines)
     return verdict
+
+
+def keep_compiled(result: TaskResult, source_text: str, store: CompiledStore | None) -> None:
+    """Take the files the task compiled out of its answer and keep them, if they can be kept."""
+    files = result.value.pop("compiled", None) if isinstance(result.value, dict) else None
+    if files and store is not None:
+        with suppress(CompiledFilesError, OSError):
+            store.store(source_text, files)
 
 
 def run_reference(problem: dict[str, str], *, sandbox: Sandbox,
@@ -164,7 +180,9 @@ def reference_limit(problem: dict[str, str], sandbox: Sandbox, baselines: Baseli
 
 
 def check_files(problem_path: str | Path, candidate_path: str | Path, **kwargs: Any) -> Verdict:
-    """`kernel-agent check`: verify a candidate file against a problem file."""
+    """`kernel-agent check`: verify a candidate file against a problem file, its compiled kernels
+    kept between runs."""
+    kwargs.setdefault("compiled", CompiledStore(cache_dir() / "compiled"))
     return verify_sources(read_source(problem_path, "problem"),
                           read_source(candidate_path, "candidate"), **kwargs)
 

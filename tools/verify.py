@@ -21,7 +21,6 @@ next candidate (residency). Each verdict says how long each phase took (phases).
 
 from __future__ import annotations
 
-import hashlib
 import inspect
 import itertools
 import os
@@ -48,6 +47,7 @@ from kernel_agent.tools.compare import (
     compare,
     flatten_outputs,
 )
+from kernel_agent.tools.compiled_store import CompiledFilesError, pack, source_key, unpack
 from kernel_agent.tools.phases import PhaseClock
 from kernel_agent.tools.problem import (
     Source,
@@ -82,6 +82,10 @@ PAYLOAD_DEFAULTS: dict[str, Any] = {
     "small": None,  # None: small inputs on CPU, real inputs on a GPU
     "max_cpu_input_mb": 1024,
     "time_box_s": 2.0,
+    # What the host kept of an earlier task's compiling of this source (tools/compiled_store.py),
+    # and whether to send back what this task compiles when it was given nothing.
+    "compiled": None,
+    "keep_compiled": False,
 }
 DEFAULT_TRIALS = 5
 EXCERPT_CONTEXT = 2
@@ -101,7 +105,7 @@ def run(payload: dict[str, Any]) -> dict[str, Any]:
     started = perf_counter()
     RESIDENCY.begin()
     options = {**PAYLOAD_DEFAULTS, **payload}
-    use_compile_caches(options["candidate"]["text"])
+    compiled = use_compile_caches(options["candidate"]["text"], options["compiled"])
     gpu = gpu_available()
     if not gpu:
         os.environ["TRITON_INTERPRET"] = "1"  # must precede the candidate's `import triton`
@@ -119,7 +123,10 @@ def run(payload: dict[str, Any]) -> dict[str, Any]:
         verdict.process = asdict(RESIDENT_PROCESS)
     RESIDENCY.finish(clean=(verdict.error is None or verdict.error.kind not in UNCLEAN_ERRORS)
                      and not uses_cpp_extension(options["candidate"]["text"]))
-    return Verdict.to_dict(verdict)
+    result = Verdict.to_dict(verdict)
+    if compiled is not None and options["keep_compiled"] and not options["compiled"]:
+        result["compiled"] = pack(compiled)
+    return result
 
 
 def settle() -> str:
@@ -129,15 +136,20 @@ def settle() -> str:
                                   else "the compile caches could not be pruned")
 
 
-def use_compile_caches(candidate_text: str) -> None:
+def use_compile_caches(candidate_text: str, kept: Any = None) -> Path | None:
     """Triton's and load_inline's build folders, one per candidate source: a source verified
-    again (re-timing, `check` again) compiles nothing, and different sources share nothing."""
+    again (re-timing, `check` again) compiles nothing, and different sources share nothing.
+    `kept`: the host's files from an earlier task's compiling of this source, put in place
+    unless this process already has the folder. Returns the folder (None outside a sandbox)."""
     if COMPILE_CACHE_BASE is None:
-        return
-    folder = os.path.join(COMPILE_CACHE_BASE,
-                          hashlib.sha256(candidate_text.encode()).hexdigest()[:24])
-    os.environ["TRITON_CACHE_DIR"] = os.path.join(folder, "triton")
-    os.environ["TORCH_EXTENSIONS_DIR"] = os.path.join(folder, "torch_extensions")
+        return None
+    folder = Path(COMPILE_CACHE_BASE) / source_key(candidate_text)
+    os.environ["TRITON_CACHE_DIR"] = str(folder / "triton")
+    os.environ["TORCH_EXTENSIONS_DIR"] = str(folder / "torch_extensions")
+    if kept and not folder.exists():
+        with suppress(CompiledFilesError, OSError):  # then it compiles, as without them
+            unpack(kept, folder)
+    return folder
 
 
 def prune_compile_caches() -> bool:
