@@ -112,7 +112,7 @@ def verify_sources(problem: dict[str, str], candidate: dict[str, str], *,
         payload = {"problem": problem, "candidate": candidate,
                    "baselines": baselines.load(problem["text"]), **options}
         if compiled is not None:
-            payload.update(compiled=compiled.load(candidate["text"]), keep_compiled=True)
+            payload.update(compiled_files=compiled.load(candidate["text"]), keep_compiled=True)
         sent = time.time()
         result = sandbox.run(VERIFY_TASK, payload,
                              replace(limits or Limits(), wall_s=wall.seconds))
@@ -129,7 +129,7 @@ def verify_sources(problem: dict[str, str], candidate: dict[str, str], *,
 
 def keep_compiled(result: TaskResult, source_text: str, store: CompiledStore | None) -> None:
     """Take the files the task compiled out of its answer and keep them, if they can be kept."""
-    files = result.value.pop("compiled", None) if isinstance(result.value, dict) else None
+    files = result.value.pop("compiled_files", None) if isinstance(result.value, dict) else None
     if files and store is not None:
         with suppress(CompiledFilesError, OSError):
             store.store(source_text, files)

@@ -84,7 +84,7 @@ PAYLOAD_DEFAULTS: dict[str, Any] = {
     "time_box_s": 2.0,
     # What the host kept of an earlier task's compiling of this source (tools/compiled_store.py),
     # and whether to send back what this task compiles when it was given nothing.
-    "compiled": None,
+    "compiled_files": None,
     "keep_compiled": False,
 }
 DEFAULT_TRIALS = 5
@@ -105,7 +105,7 @@ def run(payload: dict[str, Any]) -> dict[str, Any]:
     started = perf_counter()
     RESIDENCY.begin()
     options = {**PAYLOAD_DEFAULTS, **payload}
-    compiled = use_compile_caches(options["candidate"]["text"], options["compiled"])
+    compiled = use_compile_caches(options["candidate"]["text"], options["compiled_files"])
     gpu = gpu_available()
     if not gpu:
         os.environ["TRITON_INTERPRET"] = "1"  # must precede the candidate's `import triton`
@@ -124,8 +124,8 @@ def run(payload: dict[str, Any]) -> dict[str, Any]:
     RESIDENCY.finish(clean=(verdict.error is None or verdict.error.kind not in UNCLEAN_ERRORS)
                      and not uses_cpp_extension(options["candidate"]["text"]))
     result = Verdict.to_dict(verdict)
-    if compiled is not None and options["keep_compiled"] and not options["compiled"]:
-        result["compiled"] = pack(compiled)
+    if compiled is not None and options["keep_compiled"] and not options["compiled_files"]:
+        result["compiled_files"] = pack(compiled)  # beside the verdict's own "compiled"
     return result
 
 
