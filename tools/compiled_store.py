@@ -22,6 +22,7 @@ import os
 import re
 import shutil
 import tempfile
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
@@ -104,20 +105,21 @@ class CompiledStore:
         return files
 
     def store(self, source_text: str, files: Any) -> None:
-        """Keep `files` for this source (raises CompiledFilesError for files it refuses); a
-        folder already there stays as it is. Only the KEPT_SOURCES most recent folders stay."""
+        """Keep `files` for this source in place of what was kept (raises CompiledFilesError,
+        changing nothing, for files it refuses). Only the KEPT_SOURCES most recent stay."""
         folder = self.directory / source_key(source_text)
-        if folder.exists():
-            return
         self.directory.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(dir=self.directory, prefix=".incoming-"))
+        retired = self.directory / f".retired-{staging.name}"
         try:
             unpack(files, staging)
-            os.replace(staging, folder)  # whole or not at all, whoever else is writing
-        except OSError:
-            pass  # another process kept this source first
+            with suppress(FileNotFoundError):
+                os.replace(folder, retired)
+            with suppress(OSError):  # another process put its folder in first: it stays
+                os.replace(staging, folder)  # readers see the whole folder or none
         finally:
             shutil.rmtree(staging, ignore_errors=True)
+            shutil.rmtree(retired, ignore_errors=True)
         self.prune()
 
     def prune(self) -> None:

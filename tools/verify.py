@@ -83,7 +83,8 @@ PAYLOAD_DEFAULTS: dict[str, Any] = {
     "max_cpu_input_mb": 1024,
     "time_box_s": 2.0,
     # What the host kept of an earlier task's compiling of this source (tools/compiled_store.py),
-    # and whether to send back what this task compiles when it was given nothing.
+    # and whether to send back the folder when this task compiled something new (a first run,
+    # or one on another GPU or toolchain than the kept files were made for).
     "compiled_files": None,
     "keep_compiled": False,
 }
@@ -124,8 +125,10 @@ def run(payload: dict[str, Any]) -> dict[str, Any]:
     RESIDENCY.finish(clean=(verdict.error is None or verdict.error.kind not in UNCLEAN_ERRORS)
                      and not uses_cpp_extension(options["candidate"]["text"]))
     result = Verdict.to_dict(verdict)
-    if compiled is not None and options["keep_compiled"] and not options["compiled_files"]:
-        result["compiled_files"] = pack(compiled)  # beside the verdict's own "compiled"
+    if compiled is not None and options["keep_compiled"]:
+        files = pack(compiled)
+        if files is not None and set(files) != set(options["compiled_files"] or ()):
+            result["compiled_files"] = files  # beside the verdict's own "compiled"
     return result
 
 

@@ -81,12 +81,15 @@ def test_the_store_keeps_one_folder_per_source_and_only_the_most_recent(tmp_path
     assert store.load("first source") is None
     kept = store.load("third source")
     assert base64.b64decode(kept["triton/k.json"][0]) == b"third source"
-    store.store("third source", {"other": entry(b"later")})  # a kept folder is left as it is
-    assert set(store.load("third source")) == {"triton/k.json"}
-    with pytest.raises(CompiledFilesError):
-        store.store("fourth source", {"../x": entry(b"x")})
+    # a task that compiled something new (another GPU, say) replaces what was kept
+    store.store("third source", {"triton/other.json": entry(b"later")})
+    assert set(store.load("third source")) == {"triton/other.json"}
+    for text in ("third source", "fourth source"):  # a refused store changes nothing
+        with pytest.raises(CompiledFilesError):
+            store.store(text, {"../x": entry(b"x")})
+    assert set(store.load("third source")) == {"triton/other.json"}
     assert store.load("fourth source") is None
-    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".incoming-")]
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
 
 
 def test_a_second_check_of_a_cpp_extension_loads_the_kept_build() -> None:
