@@ -163,6 +163,10 @@ class ForkServer:
 META_DEVICE = ("torch._meta_registrations", "torch.fx.experimental.symbolic_shapes")
 
 
+# A one-shot server's: a task imports the rest itself when it needs it (triton, on a GPU; the meta
+# device's machinery only for a CPU size check or an input signature).
+ONE_SHOT_PRELOAD = ("torch",)
+
 # torch's changes to itself that a problem's first compiled baseline makes, made before the fork
 # so that no resident task process reads them as a candidate's (tools/torch_settled.py).
 SETTLED = "kernel_agent.tools.torch_settled"
@@ -171,8 +175,8 @@ SETTLED = "kernel_agent.tools.torch_settled"
 def default_preload(gpu: int | None, resident: bool) -> tuple[str, ...]:
     """torch always; for a GPU also triton (on the CPU the verifier wants Triton's interpreter,
     chosen before triton is first imported) and, where task processes are kept, torch's changes
-    to itself: importing Dynamo for them costs 0.7 s, which a server whose tasks each get a new
-    process (a one-shot `kernel-agent check`) would pay before every verdict."""
+    to itself: importing Dynamo for them costs 0.7 s, of no use where every task gets a new
+    process."""
     if gpu is None:
         return ("torch", *META_DEVICE)
     return ("torch", *META_DEVICE, "triton", *((SETTLED,) if resident else ()))
