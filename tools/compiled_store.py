@@ -41,22 +41,26 @@ def source_key(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:24]
 
 
+def file_names(folder: Path) -> dict[str, Path]:
+    """The regular files under `folder` (links left out) by relative path: what `pack` would
+    send, named without reading them."""
+    if not folder.is_dir():
+        return {}
+    return {path.relative_to(folder).as_posix(): path for path in sorted(folder.rglob("*"))
+            if not path.is_symlink() and path.is_file()}
+
+
 def pack(folder: Path) -> dict[str, list[Any]] | None:
     """Every regular file under `folder` as {relative path: [base64, mtime_ns]}; None when there is
     nothing, or more than MAX_FILES files or MAX_BYTES bytes."""
-    if not folder.is_dir():
-        return None
     files: dict[str, list[Any]] = {}
     total = 0
-    for path in sorted(folder.rglob("*")):
-        if path.is_symlink() or not path.is_file():
-            continue
+    for name, path in file_names(folder).items():
         stat = path.stat()
         total += stat.st_size
         if total > MAX_BYTES or len(files) >= MAX_FILES:
             return None
-        files[path.relative_to(folder).as_posix()] = [
-            base64.b64encode(path.read_bytes()).decode(), stat.st_mtime_ns]
+        files[name] = [base64.b64encode(path.read_bytes()).decode(), stat.st_mtime_ns]
     return files or None
 
 

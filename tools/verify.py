@@ -47,7 +47,13 @@ from kernel_agent.tools.compare import (
     compare,
     flatten_outputs,
 )
-from kernel_agent.tools.compiled_store import CompiledFilesError, pack, source_key, unpack
+from kernel_agent.tools.compiled_store import (
+    CompiledFilesError,
+    file_names,
+    pack,
+    source_key,
+    unpack,
+)
 from kernel_agent.tools.phases import PhaseClock
 from kernel_agent.tools.problem import (
     Source,
@@ -125,10 +131,10 @@ def run(payload: dict[str, Any]) -> dict[str, Any]:
     RESIDENCY.finish(clean=(verdict.error is None or verdict.error.kind not in UNCLEAN_ERRORS)
                      and not uses_cpp_extension(options["candidate"]["text"]))
     result = Verdict.to_dict(verdict)
-    if compiled is not None and options["keep_compiled"]:
-        files = pack(compiled)
-        if files is not None and set(files) != set(options["compiled_files"] or ()):
-            result["compiled_files"] = files  # beside the verdict's own "compiled"
+    # Read and sent only when this task compiled something the host did not send.
+    if (compiled is not None and options["keep_compiled"]
+            and set(file_names(compiled)) != set(options["compiled_files"] or ())):
+        result["compiled_files"] = pack(compiled)  # beside the verdict's own "compiled"
     return result
 
 
@@ -394,7 +400,7 @@ class Verification:
         """The reference's outputs for an unanswered set, once the candidate has returned on it;
         flagged if the verifier's copy of the inputs changed meanwhile (`before` is its
         fingerprint): the reference would judge the candidate on what the candidate wrote."""
-        if changed_since(entry, before):
+        if changed_since(entry.inputs, before):
             self.add_flag(Flag("verifier_inputs_modified", "the verifier's own copy of the "
                                "inputs changed while the candidate ran"))
         assert self.state is not None
@@ -419,11 +425,11 @@ class Verification:
         assert self.state is not None
         if self.state.keeps(entry):
             return self.answer_after(entry, before)
-        if changed_since(entry, before):
+        if changed_since(entry.inputs, before):
             self.add_flag(Flag("inputs_modified", "the candidate wrote into its inputs while "
                                "it was timed"))
         made = self.make_inputs(seed)
-        if integrity.Fingerprint.of(integrity.tensors(made)).same_as(before):
+        if not changed_since(made, before):
             return self.reference_after(made, copy=False)
         return self.reference_after(entry.inputs, copy=False)
 
@@ -692,9 +698,9 @@ class Verification:
                                        excerpt(source.text, exc.line, EXCERPT_CONTEXT)))
 
 
-def changed_since(entry: InputEntry, before: integrity.Fingerprint) -> bool:
-    """Whether the set's input tensors differ from their fingerprint `before`."""
-    return not integrity.Fingerprint.of(integrity.tensors(entry.inputs)).same_as(before)
+def changed_since(inputs: list[Any], before: integrity.Fingerprint) -> bool:
+    """Whether the tensors of a set's inputs differ from the fingerprint `before`."""
+    return not integrity.Fingerprint.of(integrity.tensors(inputs)).same_as(before)
 
 
 def copy_matching_weights(source: Any, target: Any) -> None:
