@@ -38,11 +38,16 @@ print(json.dumps({"changed": integrity.replaced_callables(before),
 """
 
 
-def library_leftovers(preload: tuple[str, ...]) -> dict[str, list[str]]:
-    done = subprocess.run([sys.executable, "-c", SCRIPT, *preload], capture_output=True,
+def last_line_after(preload: tuple[str, ...], script: str) -> str:
+    """What `script` prints last in a fresh interpreter that first imported `preload`."""
+    done = subprocess.run([sys.executable, "-c", script, *preload], capture_output=True,
                           text=True, timeout=300, env={**os.environ, "TRITON_INTERPRET": "1"})
     assert done.returncode == 0, done.stderr[-3000:]
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return done.stdout.strip().splitlines()[-1]
+
+
+def library_leftovers(preload: tuple[str, ...]) -> dict[str, list[str]]:
+    return json.loads(last_line_after(preload, SCRIPT))
 
 
 def test_profiler_and_compiled_baseline_leave_a_gpu_worker_process_fit() -> None:
@@ -56,9 +61,9 @@ def test_without_the_gpu_preload_the_compiled_baseline_would_end_the_process() -
     assert "torch.manual_seed" in leftovers["changed"]
 
 
-def test_one_shot_gpu_servers_leave_dynamo_unloaded() -> None:
-    """A server whose every task gets a new process has nothing to keep pristine: it does not
-    import Dynamo up front, and the verifier's profiler does not import it either."""
+def test_gpu_servers_that_keep_no_process_leave_dynamo_unloaded() -> None:
+    """A server whose every task gets a new process (a Docker container's) has nothing to keep
+    pristine: it does not import Dynamo up front, and the verifier's profiler does not either."""
     preload = default_preload(0, resident=False)
     script = ("import importlib, sys\n"
               "for module in sys.argv[1:]:\n"
@@ -67,8 +72,5 @@ def test_one_shot_gpu_servers_leave_dynamo_unloaded() -> None:
               "with torch.autograd.profiler.profile(use_kineto=True):\n"
               "    torch.ones(64).add_(1)\n"
               "print('torch._dynamo' in sys.modules)\n")
-    done = subprocess.run([sys.executable, "-c", script, *preload], capture_output=True,
-                          text=True, timeout=300, env={**os.environ, "TRITON_INTERPRET": "1"})
-    assert done.returncode == 0, done.stderr[-3000:]
     assert "triton" in preload
-    assert done.stdout.strip().splitlines()[-1] == "False"
+    assert last_line_after(preload, script) == "False"
