@@ -21,8 +21,10 @@ from pathlib import Path
 from typing import Any
 
 from kernel_agent.evals.suites import SuiteProblem
+from kernel_agent.tools.sqlite_wal import use_wal
 
 RESULTS = "results.sqlite"
+BUSY_TIMEOUT_S = 60.0
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS problems (
@@ -120,9 +122,9 @@ class ResultStore:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         elif not self.path.is_file():
             raise FileNotFoundError(f"no {RESULTS} in {run_dir}: not an eval run directory")
-        self.conn = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
+        self.conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
         self.conn.row_factory = sqlite3.Row
-        self.conn.execute("PRAGMA journal_mode=WAL")
+        use_wal(self.conn, BUSY_TIMEOUT_S)
         self.conn.execute("PRAGMA synchronous=NORMAL")
         self.conn.executescript(SCHEMA)
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from kernel_agent.tools.locks import lock_for
+from kernel_agent.tools.sqlite_wal import use_wal
 
 CHECKPOINTS = "checkpoints.sqlite"
 CANDIDATES = "candidates.jsonl"
@@ -25,6 +26,7 @@ ATTEMPTS = "attempts.jsonl"
 BEST_KERNEL = "best_kernel.py"
 REPORT = "report.md"
 META = "run.json"
+BUSY_TIMEOUT_S = 5.0  # sqlite3.connect's own default
 
 class RunDir:
     """One search's directory; safe to share between the branches' threads."""
@@ -42,8 +44,8 @@ class RunDir:
         """The checkpoint database for LangGraph's SqliteSaver, shared by the branches' threads.
         WAL (SqliteSaver sets it too) with synchronous=NORMAL: a commit survives the process
         being killed, which is what resuming needs, without an fsync per branch step."""
-        conn = sqlite3.connect(self.checkpoints, check_same_thread=False)
-        conn.execute("PRAGMA journal_mode=WAL")
+        conn = sqlite3.connect(self.checkpoints, timeout=BUSY_TIMEOUT_S, check_same_thread=False)
+        use_wal(conn, BUSY_TIMEOUT_S)
         conn.execute("PRAGMA synchronous=NORMAL")
         return conn
 

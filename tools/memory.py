@@ -17,7 +17,6 @@ import platform
 import sqlite3
 import tempfile
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -41,6 +40,7 @@ from kernel_agent.tools.memory_record import (
     entry_from_line,
     passing_verdict,
 )
+from kernel_agent.tools.sqlite_wal import use_wal
 
 SCHEMA_VERSION = 1
 BUSY_TIMEOUT_S = 60.0
@@ -254,22 +254,9 @@ class KernelMemory:
     # -- SQLite ----------------------------------------------------------------------------
 
     def _create_schema(self) -> None:
-        """Make or check the schema. Processes opening one new file at the same moment race to
-        switch it to WAL, and SQLite answers the loser "database is locked" at once, without
-        waiting out the busy timeout (the switch needs the file to itself): so wait here."""
-        deadline = time.monotonic() + BUSY_TIMEOUT_S
-        while True:
-            try:
-                self._create_schema_once()
-                return
-            except sqlite3.OperationalError as exc:
-                if "locked" not in str(exc) or time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
-
-    def _create_schema_once(self) -> None:
+        """Make or check the schema; processes opening one new file at once all get it."""
         with self._connection() as conn:
-            conn.execute("PRAGMA journal_mode = WAL")
+            use_wal(conn, BUSY_TIMEOUT_S)
             conn.execute("BEGIN IMMEDIATE")
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             if version > SCHEMA_VERSION:
