@@ -82,6 +82,21 @@ class _Worst:
     flat_index: int = 0
 
 
+def closeness(candidate: torch.Tensor, reference: torch.Tensor, atol: float,
+              rtol: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """|out - ref|, the bound it must stay within, and where both are the same value (NaN
+    included): the module's rule, computed in float32, in one place."""
+    c, r = candidate.float(), reference.float()
+    return (c - r).abs(), atol + rtol * r.abs(), (c == r) | (c.isnan() & r.isnan())
+
+
+def out_of_tolerance(candidate: torch.Tensor, reference: torch.Tensor, atol: float,
+                     rtol: float) -> torch.Tensor:
+    """Where the rule fails: a boolean tensor of the inputs' shape."""
+    diff, bound, same = closeness(candidate, reference, atol, rtol)
+    return ~((diff <= bound) | same)
+
+
 def compare(candidate: list[torch.Tensor], reference: list[torch.Tensor], seed: int,
             atol: float, rtol: float) -> Trial:
     """Compare output lists (already structure-checked) and describe the result as a Trial."""
@@ -94,9 +109,7 @@ def compare(candidate: list[torch.Tensor], reference: list[torch.Tensor], seed: 
                                             strict=True)):
             start = number * CHUNK_ELEMENTS
             c, r = c.float(), r.float()
-            diff = (c - r).abs()
-            bound = atol + rtol * r.abs()
-            same = (c == r) | (c.isnan() & r.isnan())
+            diff, bound, same = closeness(c, r, atol, rtol)
             bad = ~((diff <= bound) | same)
             nonfinite = ~c.isfinite() & r.isfinite()
             ratio = torch.where(same, torch.zeros_like(diff), diff / bound)
@@ -140,9 +153,7 @@ def bad_region(candidate: torch.Tensor, reference: torch.Tensor, atol: float,
     bad = torch.empty(candidate.shape, dtype=torch.bool, device=candidate.device)
     for out, c, r in zip(flat_chunks(bad), flat_chunks(candidate), flat_chunks(reference),
                          strict=True):
-        c, r = c.float(), r.float()
-        same = (c == r) | (c.isnan() & r.isnan())
-        out.copy_(~(((c - r).abs() <= atol + rtol * r.abs()) | same))
+        out.copy_(out_of_tolerance(c, r, atol, rtol))
     region = []
     for dim in range(bad.dim()):
         others = [d for d in range(bad.dim()) if d != dim]

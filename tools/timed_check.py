@@ -21,7 +21,7 @@ from typing import Any
 
 import torch
 
-from kernel_agent.tools.compare import OutputMismatch, compare, flatten_outputs
+from kernel_agent.tools.compare import OutputMismatch, compare, flatten_outputs, out_of_tolerance
 from kernel_agent.tools.verdict import Flag
 
 TIMED_SETS = 3
@@ -152,7 +152,7 @@ class TimedCalls:
                 wrong.append((number, record, record.problem or f"returned {record.shapes}, "
                               f"expected {input_set.wanted}"))
                 continue
-            bad = sum(int(outside(got, want, self.atol, self.rtol).sum()) for got, want
+            bad = sum(int(out_of_tolerance(got, want, self.atol, self.rtol).sum()) for got, want
                       in zip(record.samples, input_set.expected, strict=True))
             if bad:
                 total = sum(s.numel() for s in record.samples)
@@ -179,11 +179,3 @@ class TimedCalls:
                     "when the candidate is called (call counting, clock or caller checks, "
                     "skipped work)")
 
-
-def outside(got: torch.Tensor, want: torch.Tensor, atol: float, rtol: float) -> torch.Tensor:
-    """Elements failing |got - want| <= atol + rtol * |want|; non-finite where want is finite."""
-    got64, want64 = got.double(), want.double()
-    close = (got64 - want64).abs() <= atol + rtol * want64.abs()
-    same_special = ~torch.isfinite(want64) & (got64 == want64)
-    both_nan = want64.isnan() & got64.isnan()
-    return ~(close | same_special | both_nan)
