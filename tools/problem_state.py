@@ -59,6 +59,8 @@ class ProblemState:
     budget: int
     entries: dict[tuple[int, bool], InputEntry] = field(default_factory=dict)
     weights: Fingerprint | None = None
+    # torch's numeric settings as the problem was loaded: its code always runs under them
+    settings: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.weights = weight_print(self.model)

@@ -2,9 +2,10 @@
 
 A candidate runs inside the verifier's process, so whatever it leaves behind would meet the next
 candidate: a replaced function (torch's, the timers', or the verifier's own), a sticky CUDA error,
-a loaded C++ extension (a shared object cannot be unloaded), its modules, or its results in freed
-device memory, where a later no-op could find a correct answer for the same seeded inputs. Any of
-the first three ends the process; the rest are cleared here.
+a loaded C++ extension (a shared object cannot be unloaded), its modules, torch's numeric settings
+as it set them, or its results in freed device memory, where a later no-op could find a correct
+answer for the same seeded inputs. Any of the first three ends the process; the rest are cleared
+here.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 
 import torch
 
-from kernel_agent.tools import integrity
+from kernel_agent.tools import integrity, numeric_settings
 from kernel_agent.tools.problem_state import STATES
 
 CANDIDATE_MODULE_PREFIX = "kernel_agent_candidate_"
@@ -27,12 +28,14 @@ class Residency:
 
     def __init__(self) -> None:
         self.pristine: dict[str, int] | None = None
+        self.settings: dict[str, Any] = {}
         self.last_clean = False
 
     def begin(self) -> None:
         """Called as a task starts: the first one records the untouched code."""
         if self.pristine is None:
             self.pristine = integrity.snapshot_callables()
+            self.settings = numeric_settings.snapshot()
         self.last_clean = False
 
     def finish(self, clean: bool) -> None:
@@ -47,6 +50,7 @@ class Residency:
                      or (n.startswith(PROBLEM_MODULE_PREFIX) and n not in held)]:
             del sys.modules[name]
         gc.collect()
+        numeric_settings.restore(self.settings)
         if not self.last_clean:
             return "the task ended unclean (a CUDA or memory error, or a C++ extension loaded)"
         if self.pristine is None:

@@ -40,7 +40,7 @@ from kernel_agent.sandbox.resident import MARK as RESIDENT_MARK
 from kernel_agent.sandbox.resident import PROCESS as RESIDENT_PROCESS
 from kernel_agent.sandbox.resident import empty
 from kernel_agent.sandbox.worker import failure_kind
-from kernel_agent.tools import integrity, static_review, trivial
+from kernel_agent.tools import integrity, numeric_settings, static_review, trivial
 from kernel_agent.tools.compare import (
     OutputMismatch,
     check_structure,
@@ -222,6 +222,7 @@ class Verification:
         searches = integrity.OBJECT_SEARCHES
         searches.seen.clear()
         self.threads_before = integrity.threads_running()
+        settings_before = numeric_settings.snapshot()
         try:
             with searches.watch():  # from here on, candidate code may run
                 with phase("load_candidate"):
@@ -245,6 +246,7 @@ class Verification:
         except SpecError as exc:  # the problem failed at run time (e.g. get_inputs raised)
             return self.bad_problem(exc)
         self.add_flag(searches.flag())
+        self.add_flag(settings_flag(settings_before))
         with phase("static_review"):
             for flag in static_review.review(self.candidate_source.text):
                 self.add_flag(flag)
@@ -307,6 +309,7 @@ class Verification:
         if self.device.type == "cpu" and not self.small:
             self.require_cpu_sized_inputs()
         self.snapshot = integrity.snapshot_callables()
+        self.settings = self.state.settings if self.state else numeric_settings.snapshot()
 
     def require_cpu_sized_inputs(self) -> None:
         """Refuse GPU-sized problems on a CPU with a message that says what to add."""
@@ -349,12 +352,15 @@ class Verification:
 
     def build_models(self) -> None:
         torch.manual_seed(self.options["seed"])  # init inputs may be random: the same each time
-        init = self.problem.init_inputs(self.small)
+        with numeric_settings.applied(self.settings):
+            init = self.problem.init_inputs(self.small)
         if self.state is None:
             torch.manual_seed(self.options["seed"])
-            with torch.device(self.device), kept_memory(self.device):
+            with (torch.device(self.device), kept_memory(self.device),
+                  numeric_settings.applied(self.settings)):
                 model = self.problem.model_class(*init)
-            self.state = ProblemState(self.problem, model, budget_bytes(self.device))
+            self.state = ProblemState(self.problem, model, budget_bytes(self.device),
+                                      settings=self.settings)
             STATES.keep(self.state_key, self.state)
         self.model = self.state.model
         try:
@@ -375,7 +381,8 @@ class Verification:
 
     def make_inputs(self, seed: int) -> list[Any]:
         torch.manual_seed(seed)
-        with self.clock.phase("inputs"), torch.device(self.device):
+        with (self.clock.phase("inputs"), torch.device(self.device),
+              numeric_settings.applied(self.settings)):
             return self.problem.inputs(self.small)
 
     def input_set(self, seed: int, answered: bool = True) -> InputEntry:
@@ -587,7 +594,7 @@ class Verification:
             timing.compile_error = baseline.get("compile_error")
         else:
             started = perf_counter()
-            with self.clock.phase("baselines"):
+            with self.clock.phase("baselines"), numeric_settings.applied(self.settings):
                 timing.eager, timing.compiled, timing.compile_error = self.time_baselines(
                     calls.sets, flush, box)
             timing.baseline_seconds = round(perf_counter() - started, 3)
@@ -637,7 +644,8 @@ class Verification:
     def call_reference(self, inputs: list[Any]) -> list[Any]:
         """The problem's own forward; if it fails, the problem is what is wrong."""
         try:
-            with self.clock.phase("reference_outputs"), torch.no_grad():
+            with (self.clock.phase("reference_outputs"), torch.no_grad(),
+                  numeric_settings.applied(self.settings)):
                 return flatten_outputs(self.model(*inputs))
         except Exception as exc:
             module_file = self.problem.module.__file__ or ""
@@ -710,6 +718,17 @@ def copy_matching_weights(source: Any, target: Any) -> None:
         for name, tensor in target.state_dict().items():
             if name in theirs and theirs[name].shape == tensor.shape:
                 tensor.copy_(theirs[name])
+
+
+def settings_flag(before: dict[str, Any]) -> Flag | None:
+    """A review flag naming the numeric settings the candidate left changed."""
+    changes = numeric_settings.changed(before)
+    if not changes:
+        return None
+    return Flag("numeric_settings_changed", "the candidate changed torch's process-wide numeric "
+                f"settings ({'; '.join(changes[:6])}); the problem's inputs, reference outputs "
+                "and baselines ran under the original settings, the candidate's own calls under "
+                "its own", severity="review")
 
 
 def compiled_here(model: Callable[..., Any]) -> Callable[..., Any]:
