@@ -2,9 +2,10 @@
 
 A candidate runs in the verifier's process, so a setting it changes (TF32 matmuls or
 convolutions, reduced-precision reductions, the default dtype, cuDNN off or deterministic, an
-SDPA backend off) would also change how the problem's own code runs: its inputs, its reference
-outputs, the eager and torch.compile baselines. Switching cuDNN off makes the eager baseline of a
-convolution many times slower; a TF32 reference judges a TF32 candidate against TF32 arithmetic.
+SDPA backend off, another BLAS or linear-algebra library) would also change how the problem's
+own code runs: its inputs, its reference outputs, the eager and torch.compile baselines.
+Switching cuDNN off makes the eager baseline of a convolution many times slower; a TF32
+reference judges a TF32 candidate against TF32 arithmetic.
 So the verifier takes a snapshot before the candidate is imported, runs every piece of problem
 code under it (`applied`) and names what the candidate changed (`changed`); a resident process
 restores it before the next candidate (`restore`).
@@ -78,6 +79,10 @@ def _settings() -> dict[str, Setting]:
     for backend in SDPA_BACKENDS:
         found[f"torch.backends.cuda.{backend}_sdp_enabled()"] = _functions(
             f"{backend}_sdp_enabled", f"enable_{backend}_sdp", torch.backends.cuda)
+    for library in ("blas", "linalg"):  # one function reads (no argument) and sets
+        preferred = getattr(torch.backends.cuda, f"preferred_{library}_library", None)
+        if preferred is not None:
+            found[f"torch.backends.cuda.preferred_{library}_library()"] = (preferred, preferred)
     return {name: setting for name, setting in found.items() if setting is not None}
 
 
