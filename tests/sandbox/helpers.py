@@ -6,9 +6,12 @@ import os
 import socket
 import tempfile
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
-from kernel_agent.sandbox import Limits, Sandbox
+import pytest
+
+from kernel_agent.sandbox import Limits, Sandbox, get_sandbox
 from kernel_agent.tools.check import check_files
 from kernel_agent.tools.verdict import Verdict
 
@@ -21,6 +24,18 @@ FAKE_KEYS = {"OPENAI_API_KEY": "sk-kernel-agent-fake-openai",
              "NVIDIA_API_KEY": "sk-kernel-agent-fake-nvidia",
              "AWS_SECRET_ACCESS_KEY": "sk-kernel-agent-fake-aws"}
 
+
+
+def resident_sandbox() -> Iterator[Sandbox]:
+    """A fresh one-worker sandbox whose task process stays between tasks (a fixture's body);
+    the test is skipped where this machine allows no namespaces, which residency needs."""
+    sandbox = get_sandbox("local", cpu_workers=1, resident=True)
+    sandbox.run("kernel_agent.sandbox.probe:started", {}, Limits(wall_s=60))
+    if not sandbox.pool.servers[0].info.get("namespaces"):
+        sandbox.close()
+        pytest.skip("a resident process needs namespaces, which this machine does not allow")
+    yield sandbox
+    sandbox.close()
 
 
 class Listener:

@@ -12,23 +12,24 @@ from collections.abc import Iterator
 
 import pytest
 
-from kernel_agent.sandbox import Limits, Sandbox, get_sandbox
+from kernel_agent.sandbox import Limits, Sandbox
 from kernel_agent.sandbox.resident import holding
 from kernel_agent.tools.check import check_files
-from tests.sandbox.helpers import CORRECT, DATA, PROBLEM, descendants, verify
+from tests.sandbox.helpers import (
+    CORRECT,
+    DATA,
+    PROBLEM,
+    descendants,
+    resident_sandbox,
+    verify,
+)
 
 CANDIDATES = DATA / "candidates"
 
 
 @pytest.fixture
 def resident() -> Iterator[Sandbox]:
-    sandbox = get_sandbox("local", cpu_workers=1, resident=True)
-    sandbox.run("kernel_agent.sandbox.probe:started", {}, Limits(wall_s=60))
-    if not sandbox.pool.servers[0].info.get("namespaces"):
-        sandbox.close()
-        pytest.skip("a resident process needs namespaces, which this machine does not allow")
-    yield sandbox
-    sandbox.close()
+    yield from resident_sandbox()
 
 
 def kept(sandbox: Sandbox) -> int | None:

@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from kernel_agent.sandbox import Limits, Sandbox, get_sandbox
+from kernel_agent.sandbox import Sandbox
 from kernel_agent.tools import numeric_settings
 from kernel_agent.tools.check import check_files
+from tests.sandbox.helpers import resident_sandbox
 
 # The problem's code fails loudly if it runs under anything but torch's defaults: get_inputs
 # makes float32 tensors only under the default dtype, and the reference checks cuDNN and the
@@ -38,56 +39,40 @@ def get_inputs():
 def get_init_inputs():
     return []
 '''
-# Changes three settings as it is imported; its own answer is right whatever they are.
-CHANGES_SETTINGS = '''
+# A candidate: these imports, what it does as it is imported, then a doubling kernel.
+IMPORTS = '''
 import torch
 import triton
 import triton.language as tl
 from torch import nn
+'''
+DOUBLING = '''
 
+@triton.jit
+def double_kernel(x_ptr, y_ptr, n, BLOCK: tl.constexpr):
+    offsets = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    mask = offsets < n
+    tl.store(y_ptr + offsets, 2 * tl.load(x_ptr + offsets, mask=mask), mask=mask)
+
+
+class ModelNew(nn.Module):
+    def forward(self, x):
+        y = torch.empty_like(x)
+        double_kernel[(triton.cdiv(x.numel(), 256),)](x, y, x.numel(), BLOCK=256)
+        return y
+'''
+# Changes three settings as it is imported; its own answer is right whatever they are.
+CHANGES_SETTINGS = IMPORTS + '''
 torch.backends.cudnn.enabled = False
 torch.set_float32_matmul_precision("medium")
 torch.backends.cudnn.deterministic = True
-
-
-@triton.jit
-def double_kernel(x_ptr, y_ptr, n, BLOCK: tl.constexpr):
-    offsets = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
-    mask = offsets < n
-    tl.store(y_ptr + offsets, 2 * tl.load(x_ptr + offsets, mask=mask), mask=mask)
-
-
-class ModelNew(nn.Module):
-    def forward(self, x):
-        y = torch.empty_like(x)
-        double_kernel[(triton.cdiv(x.numel(), 256),)](x, y, x.numel(), BLOCK=256)
-        return y
-'''
+''' + DOUBLING
 # Fails as it is imported unless it finds torch's defaults.
-EXPECTS_DEFAULTS = '''
-import torch
-import triton
-import triton.language as tl
-from torch import nn
-
+EXPECTS_DEFAULTS = IMPORTS + '''
 assert torch.get_default_dtype() == torch.float32, torch.get_default_dtype()
 assert torch.backends.cudnn.enabled
 assert torch.get_float32_matmul_precision() == "highest"
-
-
-@triton.jit
-def double_kernel(x_ptr, y_ptr, n, BLOCK: tl.constexpr):
-    offsets = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
-    mask = offsets < n
-    tl.store(y_ptr + offsets, 2 * tl.load(x_ptr + offsets, mask=mask), mask=mask)
-
-
-class ModelNew(nn.Module):
-    def forward(self, x):
-        y = torch.empty_like(x)
-        double_kernel[(triton.cdiv(x.numel(), 256),)](x, y, x.numel(), BLOCK=256)
-        return y
-'''
+''' + DOUBLING
 
 
 @pytest.fixture
@@ -161,13 +146,7 @@ def test_a_candidate_that_leaves_torchs_defaults_is_not_flagged(tmp_path) -> Non
 
 @pytest.fixture
 def resident() -> Iterator[Sandbox]:
-    sandbox = get_sandbox("local", cpu_workers=1, resident=True)
-    sandbox.run("kernel_agent.sandbox.probe:started", {}, Limits(wall_s=60))
-    if not sandbox.pool.servers[0].info.get("namespaces"):
-        sandbox.close()
-        pytest.skip("a resident process needs namespaces, which this machine does not allow")
-    yield sandbox
-    sandbox.close()
+    yield from resident_sandbox()
 
 
 def test_a_resident_process_hands_the_next_candidate_torchs_defaults(tmp_path,
