@@ -76,6 +76,7 @@ def test_loose_tolerance_lets_a_small_error_through_and_tight_one_does_not(tmp_p
     ("patches_torch.py", "monkeypatched"),
     ("patches_timer_at_run.py", "monkeypatched"),
     ("patches_verifier.py", "monkeypatched"),
+    ("shadows_tensor_method.py", "monkeypatched"),
     ("no_kernel.py", "no_custom_kernel"),
 ])
 def test_each_integrity_flag_rejects_its_cheat(candidate, flag):
@@ -108,6 +109,8 @@ def test_monkeypatch_flag_names_what_was_replaced():
     assert "ran" in run_time.flags[0].reason
     own_code = verify(CANDIDATES / "patches_verifier.py")
     assert "kernel_agent.tools.verify.compare" in own_code.flags[0].reason
+    shadowed = verify(CANDIDATES / "shadows_tensor_method.py")
+    assert "torch.Tensor.__le__" in shadowed.flags[0].reason
 
 
 def test_uninitialised_output_never_passes():

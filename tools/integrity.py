@@ -106,9 +106,19 @@ def snapshot_callables() -> dict[str, int]:
     return snapshot
 
 
+# Guarded classes whose methods mostly live on a C base class (torch.Tensor's on TensorBase): a
+# method set on the class itself shadows the inherited one without replacing anything that was
+# there, so a callable that appears on them counts as a replacement too.
+GUARDED_CLASSES = ("torch.Tensor", "torch.nn.Module", "torch.cuda.Event")
+
+
 def replaced_callables(before: dict[str, int]) -> list[str]:
+    """Guarded callables replaced since `before`, and callables newly set on guarded classes."""
     after = snapshot_callables()
-    return sorted(name for name, ident in before.items() if after.get(name) != ident)
+    replaced = [name for name, ident in before.items() if after.get(name) != ident]
+    shadowing = [name for name in after
+                 if name not in before and name.rpartition(".")[0] in GUARDED_CLASSES]
+    return sorted(replaced + shadowing)
 
 
 def monkeypatch_flag(before: dict[str, int], when: str) -> Flag | None:
