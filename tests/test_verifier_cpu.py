@@ -77,6 +77,8 @@ def test_loose_tolerance_lets_a_small_error_through_and_tight_one_does_not(tmp_p
     ("patches_timer_at_run.py", "monkeypatched"),
     ("patches_verifier.py", "monkeypatched"),
     ("shadows_tensor_method.py", "monkeypatched"),
+    ("leaves_function_mode.py", "torch_mode_left_active"),
+    ("leaves_dispatch_mode.py", "torch_mode_left_active"),
     ("no_kernel.py", "no_custom_kernel"),
 ])
 def test_each_integrity_flag_rejects_its_cheat(candidate, flag):

@@ -14,7 +14,7 @@ import threading
 import time
 import types
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
@@ -128,6 +128,28 @@ def monkeypatch_flag(before: dict[str, int], when: str) -> Flag | None:
     shown = ", ".join(replaced[:5]) + (" ..." if len(replaced) > 5 else "")
     return Flag("monkeypatched", f"{len(replaced)} functions of torch, the timers or the "
                 f"verifier replaced {when}: {shown}")
+
+
+def active_torch_modes() -> list[str]:
+    """The torch function and dispatch modes in force, innermost last: a mode sees every torch
+    operation in the process, so one a candidate leaves entered sees the verifier's too."""
+    stacks = ((torch._C._len_torch_function_stack, torch._C._get_function_stack_at),
+              (torch._C._len_torch_dispatch_stack, torch._C._get_dispatch_stack_at))
+    names: list[str] = []
+    for length, mode_at in stacks:
+        with suppress(Exception):  # a torch without one of these stacks has no such modes
+            names += [type(mode_at(i)).__name__ for i in range(length())]
+    return names
+
+
+def torch_mode_flag(before: list[str], when: str) -> Flag | None:
+    """Rejects a mode left in force (`before`: the modes in force as the candidate came in)."""
+    now = active_torch_modes()
+    if now == before:
+        return None
+    return Flag("torch_mode_left_active", f"a torch function or dispatch mode was left in force "
+                f"{when} ({', '.join(now) or 'one the verifier had entered is gone'}): it sees "
+                "every torch operation in the process, the verifier's comparisons included")
 
 
 def tensors(values: Iterable[Any]) -> list[torch.Tensor]:

@@ -57,6 +57,8 @@ class Residency:
             return "no snapshot of the untouched code was taken"
         if names := integrity.replaced_callables(self.pristine):
             return f"changed while the task ran: {', '.join(names[:5])}"
+        if modes := integrity.active_torch_modes():
+            return f"torch modes left in force: {', '.join(modes[:5])}"
         if not STATES.check():
             return "the kept problem state changed"
         if torch.cuda.is_initialized():

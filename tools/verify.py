@@ -309,6 +309,7 @@ class Verification:
         if self.device.type == "cpu" and not self.small:
             self.require_cpu_sized_inputs()
         self.snapshot = integrity.snapshot_callables()
+        self.modes = integrity.active_torch_modes()
         self.settings = self.state.settings if self.state else numeric_settings.snapshot()
 
     def require_cpu_sized_inputs(self) -> None:
@@ -338,6 +339,7 @@ class Verification:
         self.check_backend()
         self.launches = integrity.LaunchCounter(self.candidate_module)
         self.add_flag(integrity.monkeypatch_flag(self.snapshot, "while importing the candidate"))
+        self.add_flag(integrity.torch_mode_flag(self.modes, "after importing the candidate"))
 
     def check_backend(self) -> None:
         text = self.candidate_source.text
@@ -510,9 +512,12 @@ class Verification:
 
     def check_patching(self) -> None:
         """After each of the candidate's calls is judged: nothing of torch, the timers or the
-        verifier's own code replaced (a comparison that passes anything, say)."""
+        verifier's own code replaced (a comparison that passes anything, say), and no torch mode
+        left in force to intercept the verifier's own operations."""
         if not self.has_flag("monkeypatched"):
             self.add_flag(integrity.monkeypatch_flag(self.snapshot, "while the candidate ran"))
+        if not self.has_flag("torch_mode_left_active"):
+            self.add_flag(integrity.torch_mode_flag(self.modes, "after the candidate's calls"))
 
     def check_stale_memory(self, inputs: list[Any], reference: list[Any]) -> None:
         """Mostly wrong on poisoned memory, right once the reference's result was freed: stale.

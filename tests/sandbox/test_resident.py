@@ -121,6 +121,19 @@ def test_a_monkeypatching_candidate_ends_the_process(resident: Sandbox, candidat
     assert why.startswith("changed while the task ran: "), why
 
 
+def test_a_candidate_leaving_a_torch_mode_in_force_ends_the_process(resident: Sandbox) -> None:
+    """Shadowing on torch.Tensor and a mode left entered both reach past the candidate's own
+    calls; neither may meet the next candidate."""
+    for candidate, why in (("shadows_tensor_method.py", "changed while the task ran: "),
+                           ("leaves_function_mode.py", "torch modes left in force: Lenient")):
+        cheat = verify(resident, CANDIDATES / candidate)
+        assert not cheat.passed, cheat.summary()
+        honest = verify(resident, CORRECT)
+        assert honest.passed and honest.flags == [], honest.summary()
+        assert honest.process["job"] == 1 and honest.process["fresh_because"].startswith(why), \
+            honest.process
+
+
 def test_files_a_candidate_left_are_gone_for_the_next(resident: Sandbox) -> None:
     keeper = verify(resident, "secret_keeper.py")
     process = kept(resident)
