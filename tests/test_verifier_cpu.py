@@ -79,6 +79,7 @@ def test_loose_tolerance_lets_a_small_error_through_and_tight_one_does_not(tmp_p
     ("shadows_tensor_method.py", "monkeypatched"),
     ("leaves_function_mode.py", "torch_mode_left_active"),
     ("leaves_dispatch_mode.py", "torch_mode_left_active"),
+    ("replaces_aten_kernel.py", "aten_kernel_replaced"),
     ("no_kernel.py", "no_custom_kernel"),
 ])
 def test_each_integrity_flag_rejects_its_cheat(candidate, flag):

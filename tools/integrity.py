@@ -152,6 +152,43 @@ def torch_mode_flag(before: list[str], when: str) -> Flag | None:
                 "every torch operation in the process, the verifier's comparisons included")
 
 
+# The dispatch keys that run an operator's computation (not its shapes: Meta kernels are
+# registered by torch itself, lazily, as its compilers load).
+COMPUTE_KEYS = frozenset({
+    "CPU", "CUDA", "Autograd", "AutogradCPU", "AutogradCUDA", "AutogradOther",
+    "CompositeImplicitAutograd", "CompositeExplicitAutograd",
+    "CompositeExplicitAutogradNonFunctional"})
+DISPATCH_LINE = re.compile(r"^(\w+): ")
+
+
+def aten_kernels() -> dict[str, int]:
+    """A fingerprint of the kernels registered for each of torch's own (aten) operators.
+
+    torch.library lets any code give an aten operator another kernel for CPU or CUDA, process
+    wide: one that answers `le` with True makes every comparison the verifier does pass."""
+    kernels = {}
+    for name in torch._C._dispatch_get_all_op_names():
+        if name.startswith("aten::"):
+            lines = (line for line in torch._C._dispatch_dump(name).splitlines()
+                     if (key := DISPATCH_LINE.match(line)) and key.group(1) in COMPUTE_KEYS)
+            kernels[name] = hash(tuple(lines))
+    return kernels
+
+
+def replaced_kernels(before: dict[str, int]) -> list[str]:
+    now = aten_kernels()
+    return sorted(name for name, kernel in before.items() if now.get(name) != kernel)
+
+
+def kernel_override_flag(before: dict[str, int], when: str) -> Flag | None:
+    names = replaced_kernels(before)
+    if not names:
+        return None
+    return Flag("aten_kernel_replaced", f"{len(names)} of torch's own operators got another "
+                f"kernel {when} ({', '.join(names[:5])}): every call of them in the process, "
+                "the verifier's comparisons included, ran the candidate's code")
+
+
 def tensors(values: Iterable[Any]) -> list[torch.Tensor]:
     return [v for v in values if isinstance(v, torch.Tensor)]
 

@@ -29,6 +29,7 @@ class Residency:
     def __init__(self) -> None:
         self.pristine: dict[str, int] | None = None
         self.settings: dict[str, Any] = {}
+        self.kernels: dict[str, int] = {}  # torch's operators' kernels as the process started
         self.last_clean = False
 
     def begin(self) -> None:
@@ -36,6 +37,7 @@ class Residency:
         if self.pristine is None:
             self.pristine = integrity.snapshot_callables()
             self.settings = numeric_settings.snapshot()
+            self.kernels = integrity.aten_kernels()
         self.last_clean = False
 
     def finish(self, clean: bool) -> None:
@@ -59,6 +61,8 @@ class Residency:
             return f"changed while the task ran: {', '.join(names[:5])}"
         if modes := integrity.active_torch_modes():
             return f"torch modes left in force: {', '.join(modes[:5])}"
+        if kernels := integrity.replaced_kernels(self.kernels):
+            return f"torch operators given other kernels: {', '.join(kernels[:5])}"
         if not STATES.check():
             return "the kept problem state changed"
         if torch.cuda.is_initialized():

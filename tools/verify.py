@@ -247,6 +247,8 @@ class Verification:
             return self.bad_problem(exc)
         self.add_flag(searches.flag())
         self.add_flag(settings_flag(settings_before))
+        self.add_flag(integrity.kernel_override_flag(RESIDENCY.kernels, "while the candidate was "
+                                                     "loaded or ran"))
         with phase("static_review"):
             for flag in static_review.review(self.candidate_source.text):
                 self.add_flag(flag)

@@ -121,11 +121,13 @@ def test_a_monkeypatching_candidate_ends_the_process(resident: Sandbox, candidat
     assert why.startswith("changed while the task ran: "), why
 
 
-def test_a_candidate_leaving_a_torch_mode_in_force_ends_the_process(resident: Sandbox) -> None:
-    """Shadowing on torch.Tensor and a mode left entered both reach past the candidate's own
-    calls; neither may meet the next candidate."""
+def test_a_candidate_reaching_past_its_own_calls_ends_the_process(resident: Sandbox) -> None:
+    """Shadowing on torch.Tensor, a mode left entered and another kernel for a torch operator
+    all reach past the candidate's own calls; none may meet the next candidate."""
     for candidate, why in (("shadows_tensor_method.py", "changed while the task ran: "),
-                           ("leaves_function_mode.py", "torch modes left in force: Lenient")):
+                           ("leaves_function_mode.py", "torch modes left in force: Lenient"),
+                           ("replaces_aten_kernel.py",
+                            "torch operators given other kernels: aten::le.Tensor")):
         cheat = verify(resident, CANDIDATES / candidate)
         assert not cheat.passed, cheat.summary()
         honest = verify(resident, CORRECT)
