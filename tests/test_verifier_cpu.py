@@ -80,6 +80,7 @@ def test_loose_tolerance_lets_a_small_error_through_and_tight_one_does_not(tmp_p
     ("leaves_function_mode.py", "torch_mode_left_active"),
     ("leaves_dispatch_mode.py", "torch_mode_left_active"),
     ("replaces_aten_kernel.py", "aten_kernel_replaced"),
+    ("leaves_trace_function.py", "interpreter_hook_left_active"),
     ("no_kernel.py", "no_custom_kernel"),
 ])
 def test_each_integrity_flag_rejects_its_cheat(candidate, flag):

@@ -152,6 +152,29 @@ def torch_mode_flag(before: list[str], when: str) -> Flag | None:
                 "every torch operation in the process, the verifier's comparisons included")
 
 
+def interpreter_hooks() -> list[str]:
+    """Trace, profile and monitoring functions set on the interpreter: each is called in every
+    frame of the process, the verifier's own, and a trace function can rewrite their locals."""
+    hooks = [name for name, hook in (("sys.settrace", sys.gettrace()),
+                                      ("sys.setprofile", sys.getprofile()),
+                                      ("threading.settrace", threading.gettrace()),
+                                      ("threading.setprofile", threading.getprofile()))
+             if hook is not None]
+    monitoring = getattr(sys, "monitoring", None)  # Python 3.12 and later
+    if monitoring is not None:
+        hooks += [f"sys.monitoring tool {tool} ({name})" for tool in range(6)
+                  if (name := monitoring.get_tool(tool)) is not None]
+    return hooks
+
+
+def interpreter_hook_flag(before: list[str], when: str) -> Flag | None:
+    now = interpreter_hooks()
+    if now == before:
+        return None
+    return Flag("interpreter_hook_left_active", f"{', '.join(now)} left set {when}: called in "
+                "every frame of the process, the verifier's comparisons included")
+
+
 # The dispatch keys that run an operator's computation (not its shapes: Meta kernels are
 # registered by torch itself, lazily, as its compilers load).
 COMPUTE_KEYS = frozenset({

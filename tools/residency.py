@@ -61,6 +61,8 @@ class Residency:
             return f"changed while the task ran: {', '.join(names[:5])}"
         if modes := integrity.active_torch_modes():
             return f"torch modes left in force: {', '.join(modes[:5])}"
+        if hooks := integrity.interpreter_hooks():
+            return f"interpreter hooks left set: {', '.join(hooks)}"
         if kernels := integrity.replaced_kernels(self.kernels):
             return f"torch operators given other kernels: {', '.join(kernels[:5])}"
         if not STATES.check():

@@ -312,6 +312,7 @@ class Verification:
             self.require_cpu_sized_inputs()
         self.snapshot = integrity.snapshot_callables()
         self.modes = integrity.active_torch_modes()
+        self.hooks = integrity.interpreter_hooks()
         self.settings = self.state.settings if self.state else numeric_settings.snapshot()
 
     def require_cpu_sized_inputs(self) -> None:
@@ -342,6 +343,7 @@ class Verification:
         self.launches = integrity.LaunchCounter(self.candidate_module)
         self.add_flag(integrity.monkeypatch_flag(self.snapshot, "while importing the candidate"))
         self.add_flag(integrity.torch_mode_flag(self.modes, "after importing the candidate"))
+        self.add_flag(integrity.interpreter_hook_flag(self.hooks, "after importing the candidate"))
 
     def check_backend(self) -> None:
         text = self.candidate_source.text
@@ -515,11 +517,14 @@ class Verification:
     def check_patching(self) -> None:
         """After each of the candidate's calls is judged: nothing of torch, the timers or the
         verifier's own code replaced (a comparison that passes anything, say), and no torch mode
-        left in force to intercept the verifier's own operations."""
+        or interpreter hook left in force to intercept the verifier's own operations."""
         if not self.has_flag("monkeypatched"):
             self.add_flag(integrity.monkeypatch_flag(self.snapshot, "while the candidate ran"))
         if not self.has_flag("torch_mode_left_active"):
             self.add_flag(integrity.torch_mode_flag(self.modes, "after the candidate's calls"))
+        if not self.has_flag("interpreter_hook_left_active"):
+            self.add_flag(integrity.interpreter_hook_flag(self.hooks,
+                                                          "after the candidate's calls"))
 
     def check_stale_memory(self, inputs: list[Any], reference: list[Any]) -> None:
         """Mostly wrong on poisoned memory, right once the reference's result was freed: stale.

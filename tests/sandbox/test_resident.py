@@ -122,12 +122,14 @@ def test_a_monkeypatching_candidate_ends_the_process(resident: Sandbox, candidat
 
 
 def test_a_candidate_reaching_past_its_own_calls_ends_the_process(resident: Sandbox) -> None:
-    """Shadowing on torch.Tensor, a mode left entered and another kernel for a torch operator
-    all reach past the candidate's own calls; none may meet the next candidate."""
+    """Shadowing on torch.Tensor, a mode left entered, another kernel for a torch operator and
+    a trace function all reach past the candidate's own calls; none may meet the next one."""
     for candidate, why in (("shadows_tensor_method.py", "changed while the task ran: "),
                            ("leaves_function_mode.py", "torch modes left in force: Lenient"),
                            ("replaces_aten_kernel.py",
-                            "torch operators given other kernels: aten::le.Tensor")):
+                            "torch operators given other kernels: aten::le.Tensor"),
+                           ("leaves_trace_function.py",
+                            "interpreter hooks left set: sys.settrace")):
         cheat = verify(resident, CANDIDATES / candidate)
         assert not cheat.passed, cheat.summary()
         honest = verify(resident, CORRECT)
