@@ -153,8 +153,8 @@ def torch_mode_flag(before: list[str], when: str) -> Flag | None:
 
 
 def interpreter_hooks() -> list[str]:
-    """Trace, profile and monitoring functions set on the interpreter: each is called in every
-    frame of the process, the verifier's own, and a trace function can rewrite their locals."""
+    """Trace, profile, monitoring and frame-evaluation hooks set on the interpreter: each runs in
+    every frame of the process, the verifier's own, and can rewrite their locals or code."""
     hooks = [name for name, hook in (("sys.settrace", sys.gettrace()),
                                       ("sys.setprofile", sys.getprofile()),
                                       ("threading.settrace", threading.gettrace()),
@@ -164,6 +164,11 @@ def interpreter_hooks() -> list[str]:
     if monitoring is not None:
         hooks += [f"sys.monitoring tool {tool} ({name})" for tool in range(6)
                   if (name := monitoring.get_tool(tool)) is not None]
+    # torch.compile's frame evaluation hook (PEP 523), set only while a compiled call runs: one
+    # left set decides what code every later frame runs.
+    with suppress(Exception):
+        if torch._C._dynamo.eval_frame.get_eval_frame_callback() is not None:
+            hooks.append("torch._C._dynamo.eval_frame.set_eval_frame")
     return hooks
 
 
