@@ -247,8 +247,6 @@ class Verification:
             return self.bad_problem(exc)
         self.add_flag(searches.flag())
         self.add_flag(settings_flag(settings_before))
-        self.add_flag(integrity.kernel_override_flag(RESIDENCY.kernels, "while the candidate was "
-                                                     "loaded or ran"))
         with phase("static_review"):
             for flag in static_review.review(self.candidate_source.text):
                 self.add_flag(flag)
@@ -526,6 +524,13 @@ class Verification:
             self.add_flag(integrity.interpreter_hook_flag(self.hooks,
                                                           "after the candidate's calls"))
 
+    def check_kernels(self, when: str) -> None:
+        """No operator of torch's own given another kernel (a comparison answering "close").
+        Not after every call, as check_patching is: fingerprinting the operators takes tens of
+        milliseconds."""
+        if not self.has_flag("aten_kernel_replaced"):
+            self.add_flag(integrity.kernel_override_flag(RESIDENCY.kernels, when))
+
     def check_stale_memory(self, inputs: list[Any], reference: list[Any]) -> None:
         """Mostly wrong on poisoned memory, right once the reference's result was freed: stale.
 
@@ -550,6 +555,7 @@ class Verification:
 
     def check_after_trials(self) -> None:
         self.check_patching()
+        self.check_kernels("while the candidate was loaded or ran")
         names = integrity.custom_kernel_names(self.candidate_module, self.candidate_source.text)
         if self.device.type == "cuda":
             inputs = self.candidate_inputs(self.input_set(self.trial_seed(0)))
@@ -595,6 +601,7 @@ class Verification:
                                  keep=False)
             self.add_flag(calls.flag())
             self.check_patching()
+            self.check_kernels("while the candidate was timed")
             self.add_flag(integrity.thread_flag(self.threads_before, "after its timed calls"))
         if self.rejecting():  # no baselines for a candidate that already failed
             return timing
@@ -609,6 +616,7 @@ class Verification:
             with self.clock.phase("baselines"), numeric_settings.applied(self.settings):
                 timing.eager, timing.compiled, timing.compile_error = self.time_baselines(
                     calls.sets, flush, box)
+            RESIDENCY.trust_kernels()  # whatever torch.compile registered is torch's own
             timing.baseline_seconds = round(perf_counter() - started, 3)
         median = timing.candidate.median_ms
         if timing.eager:
