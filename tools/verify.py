@@ -110,7 +110,6 @@ UNSEEN_SEED_OFFSET = 500
 def run(payload: dict[str, Any]) -> dict[str, Any]:
     """Sandbox task entry point: the payload in, a Verdict as a dict out."""
     started = perf_counter()
-    RESIDENCY.begin()
     options = {**PAYLOAD_DEFAULTS, **payload}
     compiled = use_compile_caches(options["candidate"]["text"], options["compiled_files"])
     gpu = gpu_available()
@@ -123,6 +122,7 @@ def run(payload: dict[str, Any]) -> dict[str, Any]:
         with clock.phase("cuda_init"):
             torch.zeros(1, device="cuda")  # the CUDA context, made once per task
     with tempfile.TemporaryDirectory(prefix="verify-") as tmp, clock.phase("other"):
+        RESIDENCY.begin()  # the process's first task fingerprints what candidates must not touch
         verdict = Verification(options, Path(tmp), clock).verdict()
     verdict.elapsed_s = round(perf_counter() - started, 3)
     verdict.phases = clock.rounded()
