@@ -91,9 +91,10 @@ def settled(task: str, threads_before: set[threading.Thread]) -> str:
     """Why this process may not take another job after running `task`; "" if it may."""
     if new := set(threading.enumerate()) - threads_before:
         return f"threads left running: {', '.join(sorted(t.name for t in new))[:200]}"
-    if children_of(os.getpid()):
-        return "child processes left running"
     module = importlib.import_module(task.partition(":")[0])
+    kept = getattr(module, "kept_children", set)()
+    if set(children_of(os.getpid())) - kept:
+        return "child processes left running"
     settle = getattr(module, "settle", None)
     if settle is None:
         return f"the task {task} keeps nothing between jobs (no settle())"

@@ -20,6 +20,15 @@ from typing import Any
 MESSAGE_CHARS = 4000
 
 
+class TaskFailure(Exception):
+    """A failure the task has diagnosed itself (a process of its own that died, say): reported
+    as that kind, as if the sandbox had seen it, rather than as the task's own error."""
+
+    def __init__(self, kind: str, message: str, signal: int | None = None) -> None:
+        super().__init__(message)
+        self.kind, self.signal = kind, signal
+
+
 def resolve(task: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
     """Turn "pkg.module:function" into the function."""
     module_name, _, attr = task.partition(":")
@@ -57,6 +66,9 @@ def execute(request: dict[str, Any]) -> dict[str, Any]:
         value = task(request["payload"])
         json.dumps(value)
         return {"value": value, "clock": {**clock, "finished": time.time()}}
+    except TaskFailure as exc:
+        return {"failure": {"kind": exc.kind, "message": str(exc)[-MESSAGE_CHARS:],
+                            "signal": exc.signal}}
     except BaseException as exc:  # the task's own failure must still reach the host
         message = "".join(traceback.format_exception_only(exc)).strip()
         return {"failure": {"kind": classify(exc), "message": message[-MESSAGE_CHARS:]}}

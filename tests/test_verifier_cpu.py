@@ -91,6 +91,32 @@ def test_each_integrity_flag_rejects_its_cheat(candidate, flag):
     assert reason and reason in verdict.summary()
 
 
+def test_a_pass_is_audited_on_inputs_no_trial_used():
+    verdict = verify(DATA / "scale_add_correct.py")
+    assert verdict.passed and verdict.audit["passed"], verdict.audit
+    assert verdict.audit["seed"] not in {t.seed for t in verdict.trials}
+    assert verdict.audit["elements"] == verdict.trials[0].elements
+    assert "audit" in verdict.phases
+
+
+def test_a_candidate_speaking_for_the_verifier_fails_the_audit():
+    """forges_claim.py sends a passing verdict down its process's channel to the judge as it is
+    imported, then answers the audit with its wrong kernel's outputs."""
+    verdict = verify(CANDIDATES / "forges_claim.py")
+    assert verdict.status == "fail" and not verdict.correct, verdict.summary()
+    assert "audit_failed" in flag_names(verdict)
+    assert not verdict.audit["passed"] and verdict.audit["mismatched"] > 0
+    assert verdict.timing is None  # its claimed time is not reported
+
+
+def test_a_pass_written_into_every_answer_channel_is_no_verdict():
+    """forges_answer_file.py writes a passing answer into every descriptor it holds and every
+    result file any process shows it, then exits: none of them is the judge's."""
+    verdict = verify(CANDIDATES / "forges_answer_file.py")
+    assert verdict.status == "fail", verdict.summary()
+    assert verdict.error is not None and "candidate's process" in verdict.error.message
+
+
 def test_a_candidate_copying_the_answer_from_memory_fails_where_there_is_none():
     """reads_answer.py finds the verifier's record of its inputs with the reference's outputs and
     copies the answer out with its own kernel. The last trial's reference is computed only once

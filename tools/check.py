@@ -35,7 +35,7 @@ from kernel_agent.tools.wall_limit import (
     within,
 )
 
-VERIFY_TASK = "kernel_agent.tools.verify:run"
+VERIFY_TASK = "kernel_agent.tools.judge:run"
 REFERENCE_RUN = "reference_run"  # the baseline cache's entry for the reference's own run
 REFERENCE_PATH = "reference_check.py"
 

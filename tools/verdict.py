@@ -103,6 +103,9 @@ class Verdict:
     elapsed_s: float = 0.0
     wall_limit: dict[str, Any] = field(default_factory=dict)  # seconds, and how derived
     phases: dict[str, float] = field(default_factory=dict)  # seconds per phase (tools/phases.py)
+    # The judge's check of a claimed pass on inputs the candidate's process never had
+    # (tools/judge.py): passed, seed, elements, mismatched, max_abs_error, atol, rtol
+    audit: dict[str, Any] = field(default_factory=dict)
     # A resident sandbox process's job count, and why it was started fresh (sandbox/resident.py)
     process: dict[str, Any] = field(default_factory=dict)
 

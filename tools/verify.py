@@ -1,22 +1,21 @@
-"""The verifier task: judge one candidate against its reference problem, inside the sandbox.
+"""The candidate's side of verification: judge one candidate against its reference problem.
 
-Run by name (`kernel_agent.tools.verify:run`) on a JSON payload; imports only the standard
-library, torch and (through the candidate) triton. Order of work: load both files, build Model
-and ModelNew with identical weights, run correctness trials on fresh inputs with integrity checks
-around every call, then, on a GPU and only for a correct candidate, time it against the eager
-and torch.compile references on fresh input sets, checking what every timed call returned
-(timed_check). A static review of the source adds its findings last (static_review).
+Runs in the candidate's own process (tools/candidate_process.py), forked fresh for each
+candidate; imports only the standard library, torch and (through the candidate) triton. Order of
+work: load both files, build Model and ModelNew with identical weights, run correctness trials on
+fresh inputs with integrity checks around every call, then, on a GPU and only for a correct
+candidate, time it on fresh input sets, checking what every timed call returned (timed_check). A
+static review of the source adds its findings last (static_review).
 
-The candidate runs in this process, so it can read anything the verifier holds. Two defences
-follow: the last trial's and the timing sets' reference outputs are computed only after the
-candidate has returned on them (an answer copied out of memory exists for no other inputs, and
-a fast copy is never what is timed), and the verifier's own functions are in the snapshot that
-finds monkeypatching, checked after every judged call.
-
-In a resident sandbox process (sandbox/resident.py) the problem's reference model and its seeded
-input sets with the reference's outputs are kept for the next candidates (problem_state); the
-candidate only ever gets copies of the inputs. `settle` tells the process whether it may take the
-next candidate (residency). Each verdict says how long each phase took (phases).
+The candidate runs in this process, so it can read and change anything here: what this module
+returns is the candidate process's claim, which the judge (tools/judge.py), a process that never
+runs candidate code, audits on inputs this process never saw and completes with baselines it
+measures itself. Within the claim, two defences make an honest verdict hard to fool: the last
+trial's and the timing sets' reference outputs are computed only after the candidate has
+returned on them (an answer copied out of memory exists for no other inputs, and a fast copy is
+never what is timed), and the verifier's own functions are in the snapshot that finds
+monkeypatching, checked after every judged call. Each verdict says how long each phase took
+(phases).
 """
 
 from __future__ import annotations
@@ -24,11 +23,9 @@ from __future__ import annotations
 import inspect
 import itertools
 import os
-import tempfile
 import traceback
 from collections.abc import Callable
 from contextlib import nullcontext, suppress
-from dataclasses import asdict
 from pathlib import Path
 from time import perf_counter
 from types import ModuleType
@@ -36,9 +33,6 @@ from typing import Any
 
 import torch
 
-from kernel_agent.sandbox.resident import MARK as RESIDENT_MARK
-from kernel_agent.sandbox.resident import PROCESS as RESIDENT_PROCESS
-from kernel_agent.sandbox.resident import empty
 from kernel_agent.sandbox.worker import failure_kind
 from kernel_agent.tools import integrity, numeric_settings, static_review, trivial
 from kernel_agent.tools.compare import (
@@ -71,10 +65,9 @@ from kernel_agent.tools.problem_state import (
     clones,
     kept_memory,
 )
-from kernel_agent.tools.residency import Residency
 from kernel_agent.tools.timed_check import TIMED_SETS, InputSet, TimedCalls, fresh_views
 from kernel_agent.tools.timing import L2Flusher, synchronised_wall_ms, time_gpu
-from kernel_agent.tools.verdict import ErrorInfo, Flag, Stats, Timing, Verdict, baseline_key
+from kernel_agent.tools.verdict import ErrorInfo, Flag, Stats, Timing, Verdict
 
 PAYLOAD_DEFAULTS: dict[str, Any] = {
     "trials": None,  # None: the problem's KERNEL_AGENT["trials"], else DEFAULT_TRIALS
@@ -97,18 +90,19 @@ PAYLOAD_DEFAULTS: dict[str, Any] = {
 DEFAULT_TRIALS = 5
 EXCERPT_CONTEXT = 2
 MESSAGE_CHARS = 1500
-RESIDENCY = Residency()
 # The sandbox's compile cache folder, as it was when this module was imported (run() points the
 # variables at a folder per candidate source below it).
 COMPILE_CACHE_BASE = os.environ.get("TRITON_CACHE_DIR")
-UNCLEAN_ERRORS = {"cuda_error", "out_of_memory"}
 # The last trial's inputs are seeded apart from the others: its reference outputs are computed
 # only after the candidate returns and never kept, so no answer for them exists while it runs.
 UNSEEN_SEED_OFFSET = 500
 
 
-def run(payload: dict[str, Any]) -> dict[str, Any]:
-    """Sandbox task entry point: the payload in, a Verdict as a dict out."""
+def run(payload: dict[str, Any], workdir: Path) -> tuple[dict[str, Any], Verification | None]:
+    """In the candidate's process (tools/candidate_process.py): the payload in, the claimed
+    Verdict as a dict out, with the Verification that made it (None if the models were never
+    built), through which the judge's audit calls the candidate. `workdir`: where the problem's
+    and the candidate's files are written to be imported."""
     started = perf_counter()
     options = {**PAYLOAD_DEFAULTS, **payload}
     compiled = use_compile_caches(options["candidate"]["text"], options["compiled_files"])
@@ -121,28 +115,17 @@ def run(payload: dict[str, Any]) -> dict[str, Any]:
     if gpu:
         with clock.phase("cuda_init"):
             torch.zeros(1, device="cuda")  # the CUDA context, made once per task
-    with tempfile.TemporaryDirectory(prefix="verify-") as tmp, clock.phase("other"):
-        RESIDENCY.begin()  # the process's first task fingerprints what candidates must not touch
-        verdict = Verification(options, Path(tmp), clock).verdict()
+    with clock.phase("other"):
+        verification = Verification(options, workdir, clock)
+        verdict = verification.verdict()
     verdict.elapsed_s = round(perf_counter() - started, 3)
     verdict.phases = clock.rounded()
-    if os.environ.get(RESIDENT_MARK):
-        verdict.process = asdict(RESIDENT_PROCESS)
-    RESIDENCY.finish(clean=(verdict.error is None or verdict.error.kind not in UNCLEAN_ERRORS)
-                     and not uses_cpp_extension(options["candidate"]["text"]))
     result = Verdict.to_dict(verdict)
     # Read and sent only when this task compiled something the host did not send.
     if (compiled is not None and options["keep_compiled"]
             and set(file_names(compiled)) != set(options["compiled_files"] or ())):
         result["compiled_files"] = pack(compiled)  # beside the verdict's own "compiled"
-    return result
-
-
-def settle() -> str:
-    """For a resident sandbox process (sandbox/resident.py): why it may not verify another
-    candidate ("" if it may)."""
-    return RESIDENCY.settle() or ("" if prune_compile_caches()
-                                  else "the compile caches could not be pruned")
+    return result, verification if hasattr(verification, "new") else None
 
 
 def use_compile_caches(candidate_text: str, kept: Any = None) -> Path | None:
@@ -159,16 +142,6 @@ def use_compile_caches(candidate_text: str, kept: Any = None) -> Path | None:
         with suppress(CompiledFilesError, OSError):  # then it compiles, as without them
             unpack(kept, folder)
     return folder
-
-
-def prune_compile_caches() -> bool:
-    """Keep only the compile folder of the candidate just verified. Every candidate can write
-    into every folder it finds, so an earlier candidate's folder, verified again later, could
-    load what this one put there; its own folder only ever serves its own source."""
-    if COMPILE_CACHE_BASE is None or not os.path.isdir(COMPILE_CACHE_BASE):
-        return True
-    current = os.path.dirname(os.environ.get("TRITON_CACHE_DIR", ""))
-    return empty(COMPILE_CACHE_BASE, keep=(current,))
 
 
 def uses_cpp_extension(text: str) -> bool:
@@ -312,6 +285,7 @@ class Verification:
         self.modes = integrity.active_torch_modes()
         self.hooks = integrity.interpreter_hooks()
         self.settings = self.state.settings if self.state else numeric_settings.snapshot()
+        self.kernels = integrity.aten_kernels()
 
     def require_cpu_sized_inputs(self) -> None:
         """Refuse GPU-sized problems on a CPU with a message that says what to add."""
@@ -354,7 +328,9 @@ class Verification:
                 "backend_not_allowed", f"the candidate uses {sorted(disallowed)} but the problem "
                 f"allows only {list(self.problem.metadata.backends)}", "load_candidate")
 
-    def build_models(self) -> None:
+    def build_reference(self) -> list[Any]:
+        """The reference Model, built from the seed (the same weights in every process that
+        builds it: the judge's audit relies on it); returns the init inputs."""
         torch.manual_seed(self.options["seed"])  # init inputs may be random: the same each time
         with numeric_settings.applied(self.settings):
             init = self.problem.init_inputs(self.small)
@@ -367,6 +343,10 @@ class Verification:
                                       settings=self.settings)
             STATES.keep(self.state_key, self.state)
         self.model = self.state.model
+        return init
+
+    def build_models(self) -> None:
+        init = self.build_reference()
         try:
             inspect.signature(self.new_class).bind(*init)
         except TypeError as exc:
@@ -529,7 +509,7 @@ class Verification:
         Not after every call, as check_patching is: fingerprinting the operators takes tens of
         milliseconds."""
         if not self.has_flag("aten_kernel_replaced"):
-            self.add_flag(integrity.kernel_override_flag(RESIDENCY.kernels, when))
+            self.add_flag(integrity.kernel_override_flag(self.kernels, when))
 
     def check_stale_memory(self, inputs: list[Any], reference: list[Any]) -> None:
         """Mostly wrong on poisoned memory, right once the reference's result was freed: stale.
@@ -603,28 +583,6 @@ class Verification:
             self.check_patching()
             self.check_kernels("while the candidate was timed")
             self.add_flag(integrity.thread_flag(self.threads_before, "after its timed calls"))
-        if self.rejecting():  # no baselines for a candidate that already failed
-            return timing
-        baseline = self.options["baselines"].get(baseline_key(self.device_info()))
-        if baseline:
-            timing.baseline_cached = True
-            timing.eager = Stats(**baseline["eager"])
-            timing.compiled = Stats(**baseline["compiled"]) if baseline.get("compiled") else None
-            timing.compile_error = baseline.get("compile_error")
-        else:
-            started = perf_counter()
-            with self.clock.phase("baselines"), numeric_settings.applied(self.settings):
-                timing.eager, timing.compiled, timing.compile_error = self.time_baselines(
-                    calls.sets, flush, box)
-            RESIDENCY.trust_kernels()  # whatever torch.compile registered is torch's own
-            timing.baseline_seconds = round(perf_counter() - started, 3)
-        median = timing.candidate.median_ms
-        if timing.eager:
-            timing.speedup_eager = timing.eager.median_ms / median
-            self.add_flag(integrity.speedup_flag(timing.speedup_eager, "the eager reference"))
-        if timing.compiled:
-            timing.speedup_compiled = timing.compiled.median_ms / median
-            self.add_flag(integrity.speedup_flag(timing.speedup_compiled, "torch.compile"))
         return timing
 
     def timing_seeds(self) -> list[int]:

@@ -1,0 +1,69 @@
+"""The candidate's process: verifies the candidate as asked, then answers the judge's audit.
+
+Forked fresh for every candidate by the judge's zygote (sandbox/zygote.py) and run with one
+socket to the judge and nothing else of it. Everything sent from here is the candidate's claim:
+the candidate's code runs in this process and may rewrite any of it.
+
+Messages (sandbox/channel.py frames):
+  judge -> {"op": "verify", "payload": ...}       here -> {"claim": verdict dict}
+  judge -> {"op": "audit", "inputs": [...]} + memfd   here -> {"outputs": [...]} + memfd,
+           or {"op": "audit", "seed": n}: the inputs made here from the problem and that seed
+           (for inputs that cannot be sent), or {"error": {...}} if the candidate failed;
+  judge -> {"op": "exit"} or the end of the socket.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import tempfile
+import traceback
+from pathlib import Path
+from typing import Any
+
+from kernel_agent.sandbox import channel
+from kernel_agent.tools import tensor_transfer, verify
+
+MESSAGE_CHARS = 4000
+
+
+def serve(link_fd: int) -> None:
+    link = socket.socket(fileno=link_fd)
+    got = channel.receive(link)
+    if got is None or got[0].get("op") != "verify":
+        return
+    with tempfile.TemporaryDirectory(prefix="verify-") as workdir:
+        try:
+            claim, verification = verify.run(got[0]["payload"], Path(workdir))
+        except Exception as exc:  # the verifier's own failure still reaches the judge
+            text = "".join(traceback.format_exception(exc))
+            channel.send(link, {"error": {"kind": "sandbox_error",
+                                          "message": text[-MESSAGE_CHARS:]}})
+            return
+        channel.send(link, {"claim": claim})
+        while (got := channel.receive(link)) is not None and got[0].get("op") == "audit":
+            message, fds = got
+            try:
+                reply, fd = audit(verification, message, fds)
+            finally:
+                channel.close_all(fds)
+            channel.send(link, reply, [fd] if fd is not None else None)
+            if fd is not None:
+                os.close(fd)
+
+
+def audit(verification: verify.Verification | None, message: dict[str, Any],
+          fds: list[int]) -> tuple[dict[str, Any], int | None]:
+    """The candidate's outputs for the audit's inputs, packed for the judge."""
+    if verification is None:
+        return {"error": {"kind": "no_model", "message": "the candidate was never built"}}, None
+    try:
+        if "seed" in message:
+            inputs = verification.make_inputs(int(message["seed"]))
+        else:
+            inputs = tensor_transfer.unpack(message["inputs"], fds[0], verification.device)
+        outputs = verification.call_candidate(inputs)
+    except verify.CandidateError as exc:
+        return {"error": {"kind": exc.kind, "message": exc.message_text()}}, None
+    described, fd = tensor_transfer.pack(outputs)
+    return {"outputs": described}, fd

@@ -1,0 +1,387 @@
+"""The judge: the one process of a verification that writes the verdict, and one that never runs
+the candidate's code. Run by name (`kernel_agent.tools.judge:run`) as the sandbox task.
+
+A candidate that runs in the verifier's own process holds everything the verifier holds, the
+answer's channel included: one that writes a passing verdict there and exits, or rewrites the
+comparison, passes without computing anything, and checks made inside that process only raise
+the bar. So verification takes two processes. This one holds the answer and the problem's
+reference; a fresh process per candidate, forked by a zygote (sandbox/zygote.py) because this
+one keeps its CUDA context between tasks, runs the whole verification (tools/verify.py) and
+sends its verdict back as a claim. The judge believes the claim only as far as it checks it:
+
+- a claimed pass is audited: one more input set, made here from a seed drawn here, is sent to the
+  candidate's process, which never had it or the reference's outputs for it; what comes back is
+  compared here with the reference's outputs and the judge's own tolerance (`audit_failed`);
+- the baselines (eager and torch.compile) are measured here, after the candidate's process and
+  everything it started are gone, with compile caches of the judge's own; so are the speedups;
+- a candidate process that dies, hangs or sends what is not a verdict never makes a pass.
+
+All of the judge's own work on the problem happens while no process of this task's candidate
+exists, or while it waits for one, so nothing the candidate writes is ever loaded here. The
+judge's memory, descriptors and process are out of the candidate's reach: it is not dumpable,
+and the candidate's process gets nothing of it but one socket.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import signal
+import tempfile
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from time import perf_counter
+from typing import Any
+
+import torch
+
+from kernel_agent.sandbox import channel, linux
+from kernel_agent.sandbox.outcome import signal_name
+from kernel_agent.sandbox.resident import MARK as RESIDENT_MARK
+from kernel_agent.sandbox.resident import PROCESS as RESIDENT_PROCESS
+from kernel_agent.sandbox.resident import empty
+from kernel_agent.sandbox.worker import TaskFailure
+from kernel_agent.sandbox.zygote import Child, Zygote, ZygoteLost
+from kernel_agent.tools import integrity, numeric_settings, tensor_transfer, trivial
+from kernel_agent.tools.compare import OutputMismatch, check_structure, compare
+from kernel_agent.tools.compiled_store import source_key
+from kernel_agent.tools.phases import PhaseClock
+from kernel_agent.tools.problem import SpecError
+from kernel_agent.tools.timed_check import InputSet
+from kernel_agent.tools.timing import L2Flusher
+from kernel_agent.tools.verdict import ErrorInfo, Flag, Stats, Verdict, baseline_key
+from kernel_agent.tools.verify import COMPILE_CACHE_BASE, PAYLOAD_DEFAULTS, Verification
+
+ZYGOTE = Zygote()
+CANDIDATE_PROCESS = "kernel_agent.tools.candidate_process:serve"
+AUDIT_FLAG = "audit_failed"
+# A claim is a verdict plus, at most, the compiled kernels the candidate's process kept.
+CLAIM_LIMIT = 256 << 20
+OUTPUTS_LIMIT = 1 << 20
+STATUSES = ("pass", "fail", "bad_input")
+# How long a candidate process that closed its channel may take to end by itself (a crash's
+# core-less exit, CUDA's teardown) before it counts as having closed it deliberately.
+DYING_GRACE_S = 2.0
+# The compile folder of the candidate verified last (tools/verify.py, use_compile_caches).
+CURRENT_SOURCE: dict[str, str] = {}
+
+
+def run(payload: dict[str, Any]) -> dict[str, Any]:
+    """Sandbox task entry point: the payload in, the judge's Verdict as a dict out."""
+    started = perf_counter()
+    linux.prctl(linux.PR_SET_DUMPABLE, 0)  # no same-user process may read or trace this one
+    ZYGOTE.start()  # before this process first touches CUDA
+    options = {**PAYLOAD_DEFAULTS, **payload}
+    CURRENT_SOURCE["key"] = source_key(options["candidate"]["text"])
+    gpu = torch.cuda.is_available()
+    clock = PhaseClock(sync=torch.cuda.synchronize if gpu else None)
+    try:
+        with tempfile.TemporaryDirectory(prefix="judge-") as tmp:
+            verdict, extra = Judgement(options, Path(tmp), clock).verdict()
+    finally:
+        if not os.environ.get(RESIDENT_MARK):
+            ZYGOTE.stop()
+    verdict.elapsed_s = round(perf_counter() - started, 3)
+    if os.environ.get(RESIDENT_MARK):
+        verdict.process = asdict(RESIDENT_PROCESS)
+    return {**Verdict.to_dict(verdict), **extra}
+
+
+def settle() -> str:
+    """For the resident judge (sandbox/resident.py): why it may not take the next task."""
+    if not ZYGOTE.alive():
+        return "the zygote that forks candidate processes has ended"
+    if not prune_compile_caches():
+        return "the compile caches could not be pruned"
+    return ""
+
+
+def kept_children() -> set[int]:
+    """The judge's own child that outlives a task: its zygote."""
+    return {ZYGOTE.pid} if ZYGOTE.alive() and ZYGOTE.pid is not None else set()
+
+
+def prune_compile_caches() -> bool:
+    """Keep only the compile folder of the candidate just verified. Every candidate can write
+    into every folder it finds, so an earlier candidate's folder, verified again later, could
+    load what this one put there; its own folder only ever serves its own source."""
+    if COMPILE_CACHE_BASE is None or not os.path.isdir(COMPILE_CACHE_BASE):
+        return True
+    current = os.path.join(COMPILE_CACHE_BASE, CURRENT_SOURCE.get("key", ""))
+    return empty(COMPILE_CACHE_BASE, keep=(current,))
+
+
+@dataclass
+class AuditSet:
+    """Inputs the candidate's process has never seen, and the reference's outputs for them."""
+
+    seed: int
+    described: list[dict[str, Any]] | None  # None: the inputs cannot be sent, only their seed
+    memfd: int | None
+    reference: list[torch.Tensor]
+    atol: float
+    rtol: float
+
+
+class Judgement:
+    """One candidate's verdict, as the judge reaches it."""
+
+    def __init__(self, options: dict[str, Any], workdir: Path, clock: PhaseClock) -> None:
+        self.options, self.clock = options, clock
+        self.referee = Verification(options, workdir, clock)  # the reference's side only
+
+    def verdict(self) -> tuple[Verdict, dict[str, Any]]:
+        referee = self.referee
+        try:
+            with self.clock.phase("judge"):
+                referee.load_problem()  # imported here before any candidate process exists
+        except SpecError as exc:
+            return referee.bad_problem(exc), {}
+        child = self.spawn()
+        audit_set: AuditSet | None = None
+        oom_before = memory_kills()
+        try:
+            with self.clock.phase("judge"):
+                audit_set = self.audit_set()
+            waited = perf_counter()
+            claim = self.claim(child)
+            if claim is None:
+                status = ZYGOTE.end(child, grace_s=DYING_GRACE_S)
+                raise died(status, memory_kills() > oom_before)
+            verdict, extra = claim
+            self.clock.add("candidate_start",
+                           max(0.0, perf_counter() - waited - verdict.elapsed_s))
+            if verdict.status == "pass":
+                with self.clock.phase("audit"):
+                    self.audit(child, verdict, audit_set)
+        except SpecError as exc:  # the problem failed here at run time (get_inputs raised)
+            return referee.bad_problem(exc), {}
+        finally:
+            if audit_set is not None and audit_set.memfd is not None:
+                os.close(audit_set.memfd)
+            with contextlib.suppress(ZygoteLost, OSError):
+                if child.link.fileno() >= 0:
+                    ZYGOTE.end(child)
+        verdict.device = referee.device_info()
+        if verdict.passed and verdict.timing is not None:
+            self.add_baselines(verdict)
+        verdict.phases = merged(verdict.phases, self.clock.rounded())
+        return verdict, extra
+
+    def spawn(self) -> Child:
+        try:
+            return ZYGOTE.spawn(CANDIDATE_PROCESS, stdout=1)
+        except ZygoteLost as exc:
+            raise TaskFailure("sandbox_error",
+                              f"no candidate process could be started: {exc}") from None
+
+    def audit_set(self) -> AuditSet:
+        """A fresh input set from a seed only this process knows, and the reference's outputs."""
+        referee = self.referee
+        referee.build_reference()
+        seed = secrets.randbelow(2**31)
+        inputs = referee.make_inputs(seed)
+        reference = referee.reference_after(inputs)
+        atol, rtol, _ = trivial.judged_tolerance(reference, referee.dtype,
+                                                 referee.declared("atol"), referee.declared("rtol"))
+        try:
+            described, memfd = tensor_transfer.pack(inputs)
+        except tensor_transfer.TransferError:
+            described, memfd = None, None
+        del inputs
+        if referee.device.type == "cuda":
+            torch.cuda.empty_cache()  # what the judge holds no longer, the candidate can use
+        return AuditSet(seed, described, memfd, reference, atol, rtol)
+
+    def claim(self, child: Child) -> tuple[Verdict, dict[str, Any]] | None:
+        """The candidate process's verdict (None if the process ended without one)."""
+        try:
+            channel.send(child.link, {"op": "verify", "payload": self.options})
+            got = channel.receive(child.link, limit=CLAIM_LIMIT)
+        except (OSError, channel.ChannelError) as exc:
+            return unreadable(f"its verdict could not be read ({exc})"), {}
+        if got is None:
+            return None
+        message, fds = got
+        channel.close_all(fds)
+        if "error" in message:
+            error = message["error"] if isinstance(message["error"], dict) else {}
+            return failing("sandbox", ErrorInfo(
+                "sandbox_error", f"the verifier failed in the candidate's process: "
+                f"{str(error.get('message'))[-1500:]}")), {}
+        return read_claim(message.get("claim"))
+
+    def audit(self, child: Child, verdict: Verdict, audit_set: AuditSet) -> None:
+        """Call the candidate on the audit set through its process; fail a wrong answer."""
+        request: dict[str, Any] = {"op": "audit"}
+        if audit_set.described is not None:
+            request["inputs"] = audit_set.described
+        else:
+            request["seed"] = audit_set.seed
+        try:
+            channel.send(child.link, request,
+                         [audit_set.memfd] if audit_set.memfd is not None else None)
+            got = channel.receive(child.link, limit=OUTPUTS_LIMIT)
+        except (OSError, channel.ChannelError) as exc:
+            got, why = None, f"its answer could not be read ({exc})"
+        else:
+            why = "the candidate's process ended before it answered"
+        if got is None:
+            return reject(verdict, why)
+        message, fds = got
+        try:
+            if "error" in message or not fds:
+                error = message.get("error") if isinstance(message.get("error"), dict) else {}
+                return reject(verdict, "the candidate failed on the audit's inputs: "
+                              f"{str(error.get('message', 'no outputs'))[:500]}")
+            outputs = tensor_transfer.unpack(message.get("outputs"), fds[0],
+                                             self.referee.device)
+        except (tensor_transfer.TransferError, RuntimeError, ValueError) as exc:
+            return reject(verdict, f"the audit's outputs could not be read ({exc})")
+        finally:
+            channel.close_all(fds)
+        try:
+            check_structure(outputs, audit_set.reference)
+        except OutputMismatch as exc:
+            return reject(verdict, f"on the audit's inputs: {exc}")
+        trial = compare(outputs, audit_set.reference, audit_set.seed, audit_set.atol,
+                        audit_set.rtol)
+        verdict.audit = {"passed": trial.passed, "seed": audit_set.seed,
+                         "elements": trial.elements, "mismatched": trial.mismatched,
+                         "max_abs_error": trial.max_abs_error, "atol": audit_set.atol,
+                         "rtol": audit_set.rtol}
+        if not trial.passed:
+            reject(verdict, f"{trial.mismatched} of {trial.elements} output elements wrong on "
+                            f"the audit's inputs (max abs error {trial.max_abs_error:.3g}, "
+                            f"atol {audit_set.atol:.3g}, rtol {audit_set.rtol:.3g}), although "
+                            "the candidate's process claimed a pass")
+
+    def add_baselines(self, verdict: Verdict) -> None:
+        """The eager and torch.compile references' times, measured here (or as the host kept
+        them from an earlier judge), and the speedups they give."""
+        timing = verdict.timing
+        assert timing is not None
+        referee = self.referee
+        kept = self.options["baselines"].get(baseline_key(verdict.device))
+        if kept:
+            timing.baseline_cached = True
+            timing.eager = Stats(**kept["eager"])
+            timing.compiled = Stats(**kept["compiled"]) if kept.get("compiled") else None
+            timing.compile_error = kept.get("compile_error")
+        else:
+            started = perf_counter()
+            with (self.clock.phase("baselines"), private_compile_caches(),
+                  numeric_settings.applied(referee.settings)):
+                sets = [InputSet(referee.make_inputs(seed)) for seed in referee.timing_seeds()]
+                timing.eager, timing.compiled, timing.compile_error = referee.time_baselines(
+                    sets, L2Flusher(referee.device), self.options["time_box_s"])
+            timing.baseline_seconds = round(perf_counter() - started, 3)
+        median = timing.candidate.median_ms
+        for name, stats, label in (("speedup_eager", timing.eager, "the eager reference"),
+                                   ("speedup_compiled", timing.compiled, "torch.compile")):
+            if stats is not None and median > 0:
+                setattr(timing, name, stats.median_ms / median)
+                add_flag(verdict, integrity.speedup_flag(getattr(timing, name), label))
+
+
+def read_claim(data: Any) -> tuple[Verdict, dict[str, Any]]:
+    """The claimed verdict, if it is one. A claimed bad problem is the candidate's failure: the
+    judge has loaded and run the same problem itself."""
+    if not isinstance(data, dict):
+        return unreadable("it sent no verdict"), {}
+    extra = {"compiled_files": data.pop("compiled_files")} if "compiled_files" in data else {}
+    try:
+        verdict = Verdict.from_dict(data)
+        if verdict.status not in STATUSES or not isinstance(verdict.flags, list):
+            raise ValueError(f"status {verdict.status!r}")
+        if verdict.timing is not None and not 0 < verdict.timing.candidate.median_ms < 1e9:
+            raise ValueError(f"a candidate time of {verdict.timing.candidate.median_ms!r} ms")
+    except (TypeError, ValueError, KeyError, AttributeError) as exc:
+        return unreadable(f"its verdict is not one ({exc})"[:500]), {}
+    if verdict.status == "bad_input":
+        verdict.status = "fail"
+        verdict.correct = False
+    if verdict.status != "pass":
+        verdict.timing = None
+    return verdict, extra
+
+
+def unreadable(why: str) -> Verdict:
+    return failing("sandbox", ErrorInfo("sandbox_error", f"the candidate's process: {why}"))
+
+
+def failing(stage: str, error: ErrorInfo) -> Verdict:
+    return Verdict(status="fail", stage=stage, correct=False, error=error)
+
+
+def reject(verdict: Verdict, reason: str) -> None:
+    add_flag(verdict, Flag(AUDIT_FLAG, reason))
+    verdict.status = "fail"
+    verdict.correct = False
+    verdict.timing = None
+
+
+def add_flag(verdict: Verdict, flag: Flag | None) -> None:
+    if flag is not None and all(f.name != flag.name for f in verdict.flags):
+        verdict.flags.append(flag)
+
+
+def died(status: dict[str, Any], memory_killed: bool) -> TaskFailure:
+    """The failure of a candidate process that ended before it sent a verdict."""
+    if status.get("killed"):
+        return TaskFailure("crashed", "the candidate's process closed its channel to the judge "
+                                      "without sending a verdict")
+    number = status.get("status", {}).get("signal")
+    if number is not None:
+        if memory_killed or number == signal.SIGKILL:
+            return TaskFailure("out_of_memory" if memory_killed else "crashed",
+                               "the candidate's process was killed (SIGKILL)"
+                               + (" by the OOM killer" if memory_killed else ""), number)
+        return TaskFailure("crashed", f"the candidate's process died with {signal_name(number)}",
+                           number)
+    code = status.get("status", {}).get("exit")
+    return TaskFailure("crashed", f"the candidate's process exited with code {code} before it "
+                                  "sent a verdict")
+
+
+def memory_kills() -> int:
+    """OOM kills in this task's cgroup so far (cgroup v2), or 0 where that cannot be read."""
+    try:
+        with open("/proc/self/cgroup") as f:
+            path = next(line.split(":", 2)[2].strip() for line in f if line.startswith("0::"))
+        with open(f"/sys/fs/cgroup{path}/memory.events") as f:
+            for line in f:
+                if line.startswith("oom_kill "):
+                    return int(line.split()[1])
+    except (OSError, StopIteration, ValueError):
+        pass
+    return 0
+
+
+@contextlib.contextmanager
+def private_compile_caches() -> Iterator[None]:
+    """Triton's and Inductor's caches in a folder made now, which no candidate process could
+    have written into: what the baselines compile is all the judge loads."""
+    names = ("TRITON_CACHE_DIR", "TORCHINDUCTOR_CACHE_DIR")
+    before = {name: os.environ.get(name) for name in names}
+    with tempfile.TemporaryDirectory(prefix="judge-compile-") as folder:
+        for name in names:
+            os.environ[name] = os.path.join(folder, name.lower())
+        try:
+            yield
+        finally:
+            for name, value in before.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
+
+
+def merged(claimed: dict[str, float], own: dict[str, float]) -> dict[str, float]:
+    total = PhaseClock()
+    total.seconds = dict(claimed) if isinstance(claimed, dict) else {}
+    for name, seconds in own.items():
+        total.add(name, seconds)
+    return total.rounded()
