@@ -90,3 +90,57 @@ def drop_all_capabilities() -> None:
     header = _CapHeader(LINUX_CAPABILITY_VERSION_3, 0)
     data = (_CapData * 2)()
     _check(_libc.capset(ctypes.byref(header), data), "capset")
+
+
+PR_SET_SECCOMP = 22
+SECCOMP_MODE_FILTER = 2
+SECCOMP_RET_ALLOW = 0x7FFF0000
+SECCOMP_RET_EPERM = 0x00050000 | 1
+BPF_LD_W_ABS, BPF_JEQ_K, BPF_JGE_K, BPF_RET_K = 0x20, 0x15, 0x35, 0x06
+X32_SYSCALL_BIT = 0x40000000
+# Per machine: the audit architecture, the signal calls that name their target process first,
+# and those refused outright (tkill names a thread of any process; a pidfd names any process).
+SIGNAL_CALLS = {
+    "x86_64": (0xC000003E, (62, 234, 129, 297), (200, 424)),
+    "aarch64": (0xC00000B7, (129, 131, 138, 240), (130, 424)),
+}
+
+
+class _SockFilter(ctypes.Structure):
+    _fields_ = [("code", ctypes.c_uint16), ("jt", ctypes.c_uint8), ("jf", ctypes.c_uint8),
+                ("k", ctypes.c_uint32)]
+
+
+class _SockFprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.POINTER(_SockFilter))]
+
+
+def signal_only_self() -> None:
+    """A seccomp filter under which this process (and what it starts) can signal no process but
+    this one: kill, tgkill and the sigqueue calls fail with EPERM for any other target, tkill and
+    pidfd_send_signal always. Needs no_new_privs or CAP_SYS_ADMIN; OSError where the machine or
+    kernel has no such filter."""
+    machine = os.uname().machine
+    if machine not in SIGNAL_CALLS:
+        raise OSError(0, f"no signal filter for {machine}")
+    arch, targeted, refused = SIGNAL_CALLS[machine]
+    me = os.getpid()
+    # Offsets into struct seccomp_data: nr 0, arch 4, args[0] 16 (low word) and 20 (high).
+    program = [(BPF_LD_W_ABS, 0, 0, 4), (BPF_JEQ_K, 1, 0, arch), ("deny",),
+               (BPF_LD_W_ABS, 0, 0, 0), (BPF_JGE_K, 0, 1, X32_SYSCALL_BIT), ("deny",)]
+    for number in refused:
+        program += [(BPF_JEQ_K, 0, 1, number), ("deny",)]
+    for number in targeted:
+        program += [(BPF_JEQ_K, 0, 6, number), (BPF_LD_W_ABS, 0, 0, 16),
+                    (BPF_JEQ_K, 0, 2, me), (BPF_LD_W_ABS, 0, 0, 20),
+                    (BPF_JEQ_K, 1, 0, 0), ("deny",), ("allow",)]
+    program.append(("allow",))
+    returns = {"deny": SECCOMP_RET_EPERM, "allow": SECCOMP_RET_ALLOW}
+    filters = (_SockFilter * len(program))(*[
+        _SockFilter(BPF_RET_K, 0, 0, returns[step[0]]) if len(step) == 1 else _SockFilter(*step)
+        for step in program])
+    prctl(PR_SET_NO_NEW_PRIVS, 1)
+    fprog = _SockFprog(len(program), filters)
+    _check(_libc.prctl(ctypes.c_int(PR_SET_SECCOMP), ctypes.c_ulong(SECCOMP_MODE_FILTER),
+                       ctypes.byref(fprog), ctypes.c_ulong(0), ctypes.c_ulong(0)),
+           "prctl seccomp")

@@ -32,6 +32,9 @@ def task_result(*, answer: dict[str, Any] | None, status: dict[str, Any] | None,
         result.failure = Failure("timeout", f"killed after the {wall_s:g} s wall-clock limit")
     elif answer is not None and "failure" in answer:
         result.failure = Failure(**answer["failure"])
+        if oom_killed and result.failure.signal == signal.SIGKILL:  # a process of the task's
+            result.failure = failure_without_answer({"signal": signal.SIGKILL}, True,
+                                                    memory_bytes)
     elif answer is not None:
         result.value = answer["value"]
         result.clock = answer.get("clock", {})

@@ -5,7 +5,9 @@ candidate's code; each candidate runs in a fresh process of its own, which must 
 GPU, and a process forked after CUDA was initialised cannot. So the judge forks this zygote first,
 before its first CUDA call, and asks it for every candidate process. The zygote runs nothing of
 its own and is a child subreaper: whatever a candidate process starts ends up its child, and
-`end` kills all of it and reports how the candidate process itself ended.
+`end` kills all of it and reports how the candidate process itself ended. A child can signal no
+process but itself (a seccomp filter, linux.signal_only_self), so it cannot kill or stop the
+zygote or the judge.
 
 Requests over a socketpair (sandbox/channel.py frames):
   {"op": "spawn", "target": "pkg.module:function"} with [the child's socket, its stdout]
@@ -157,6 +159,8 @@ def fork_child(target: str, link: int, stdout: int, control: socket.socket) -> i
     try:
         control.close()
         linux.prctl(linux.PR_SET_PDEATHSIG, signal.SIGKILL)
+        with contextlib.suppress(OSError):  # without one, the parent could be killed: no pass
+            linux.signal_only_self()
         for fd in (1, 2):
             os.dup2(stdout, fd)
         close_all_but(link)

@@ -22,12 +22,14 @@ from pathlib import Path
 from typing import Any
 
 from kernel_agent.sandbox import channel
+from kernel_agent.sandbox.resident import MARK as RESIDENT_MARK
 from kernel_agent.tools import tensor_transfer, verify
 
 MESSAGE_CHARS = 4000
 
 
 def serve(link_fd: int) -> None:
+    os.environ.pop(RESIDENT_MARK, None)  # this process verifies one candidate and ends
     link = socket.socket(fileno=link_fd)
     got = channel.receive(link)
     if got is None or got[0].get("op") != "verify":

@@ -27,7 +27,6 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
-import signal
 import tempfile
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
@@ -71,18 +70,21 @@ CURRENT_SOURCE: dict[str, str] = {}
 def run(payload: dict[str, Any]) -> dict[str, Any]:
     """Sandbox task entry point: the payload in, the judge's Verdict as a dict out."""
     started = perf_counter()
-    linux.prctl(linux.PR_SET_DUMPABLE, 0)  # no same-user process may read or trace this one
-    ZYGOTE.start()  # before this process first touches CUDA
-    options = {**PAYLOAD_DEFAULTS, **payload}
-    CURRENT_SOURCE["key"] = source_key(options["candidate"]["text"])
-    gpu = torch.cuda.is_available()
-    clock = PhaseClock(sync=torch.cuda.synchronize if gpu else None)
-    try:
-        with tempfile.TemporaryDirectory(prefix="judge-") as tmp:
-            verdict, extra = Judgement(options, Path(tmp), clock).verdict()
-    finally:
-        if not os.environ.get(RESIDENT_MARK):
-            ZYGOTE.stop()
+    clock = PhaseClock()
+    with clock.phase("other"):
+        linux.prctl(linux.PR_SET_DUMPABLE, 0)  # no same-user process may read or trace this one
+        ZYGOTE.start()  # before this process first touches CUDA
+        options = {**PAYLOAD_DEFAULTS, **payload}
+        CURRENT_SOURCE["key"] = source_key(options["candidate"]["text"])
+        if torch.cuda.is_available():
+            clock.sync = torch.cuda.synchronize
+        try:
+            with tempfile.TemporaryDirectory(prefix="judge-") as tmp:
+                verdict, extra = Judgement(options, Path(tmp), clock).verdict()
+        finally:
+            if not os.environ.get(RESIDENT_MARK):
+                ZYGOTE.stop()
+    verdict.phases = merged(verdict.phases, clock.rounded())
     verdict.elapsed_s = round(perf_counter() - started, 3)
     if os.environ.get(RESIDENT_MARK):
         verdict.process = asdict(RESIDENT_PROCESS)
@@ -141,18 +143,18 @@ class Judgement:
             return referee.bad_problem(exc), {}
         child = self.spawn()
         audit_set: AuditSet | None = None
-        oom_before = memory_kills()
         try:
             with self.clock.phase("judge"):
                 audit_set = self.audit_set()
-            waited = perf_counter()
-            claim = self.claim(child)
+            with self.clock.phase("candidate_start"):
+                claim = self.claim(child)
             if claim is None:
                 status = ZYGOTE.end(child, grace_s=DYING_GRACE_S)
-                raise died(status, memory_kills() > oom_before)
+                raise died(status)
             verdict, extra = claim
-            self.clock.add("candidate_start",
-                           max(0.0, perf_counter() - waited - verdict.elapsed_s))
+            # The wait, less the candidate process's own phases: its start and hand-over.
+            waited = self.clock.seconds.get("candidate_start", 0.0)
+            self.clock.seconds["candidate_start"] = max(0.0, waited - sum_of(verdict.phases))
             if verdict.status == "pass":
                 with self.clock.phase("audit"):
                     self.audit(child, verdict, audit_set)
@@ -167,7 +169,6 @@ class Judgement:
         verdict.device = referee.device_info()
         if verdict.passed and verdict.timing is not None:
             self.add_baselines(verdict)
-        verdict.phases = merged(verdict.phases, self.clock.rounded())
         return verdict, extra
 
     def spawn(self) -> Child:
@@ -328,36 +329,20 @@ def add_flag(verdict: Verdict, flag: Flag | None) -> None:
         verdict.flags.append(flag)
 
 
-def died(status: dict[str, Any], memory_killed: bool) -> TaskFailure:
-    """The failure of a candidate process that ended before it sent a verdict."""
+def died(status: dict[str, Any]) -> TaskFailure:
+    """The failure of a candidate process that ended before it sent a verdict. A SIGKILL is
+    reported as a crash with its signal: the host, which reads the task's cgroup, says
+    out_of_memory where the OOM killer sent it (sandbox/outcome.py)."""
     if status.get("killed"):
         return TaskFailure("crashed", "the candidate's process closed its channel to the judge "
                                       "without sending a verdict")
     number = status.get("status", {}).get("signal")
     if number is not None:
-        if memory_killed or number == signal.SIGKILL:
-            return TaskFailure("out_of_memory" if memory_killed else "crashed",
-                               "the candidate's process was killed (SIGKILL)"
-                               + (" by the OOM killer" if memory_killed else ""), number)
         return TaskFailure("crashed", f"the candidate's process died with {signal_name(number)}",
                            number)
     code = status.get("status", {}).get("exit")
     return TaskFailure("crashed", f"the candidate's process exited with code {code} before it "
                                   "sent a verdict")
-
-
-def memory_kills() -> int:
-    """OOM kills in this task's cgroup so far (cgroup v2), or 0 where that cannot be read."""
-    try:
-        with open("/proc/self/cgroup") as f:
-            path = next(line.split(":", 2)[2].strip() for line in f if line.startswith("0::"))
-        with open(f"/sys/fs/cgroup{path}/memory.events") as f:
-            for line in f:
-                if line.startswith("oom_kill "):
-                    return int(line.split()[1])
-    except (OSError, StopIteration, ValueError):
-        pass
-    return 0
 
 
 @contextlib.contextmanager
@@ -379,9 +364,16 @@ def private_compile_caches() -> Iterator[None]:
                     os.environ[name] = value
 
 
+def sum_of(phases: Any) -> float:
+    if not isinstance(phases, dict):
+        return 0.0
+    return sum(v for v in phases.values() if isinstance(v, int | float) and v >= 0)
+
+
 def merged(claimed: dict[str, float], own: dict[str, float]) -> dict[str, float]:
     total = PhaseClock()
-    total.seconds = dict(claimed) if isinstance(claimed, dict) else {}
+    total.seconds = ({k: float(v) for k, v in claimed.items() if isinstance(v, int | float)}
+                     if isinstance(claimed, dict) else {})
     for name, seconds in own.items():
         total.add(name, seconds)
     return total.rounded()

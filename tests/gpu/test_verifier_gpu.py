@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from kernel_agent.sandbox import Sandbox, get_sandbox
+from kernel_agent.sandbox import Sandbox
 from kernel_agent.tools.check import BaselineCache, check_files
 
 from ..conftest import DATA, EXAMPLES
@@ -115,23 +115,19 @@ def test_caching_and_input_changes_are_caught_on_gpu(check):
         check(DATA / "scale_add_problem.py", CANDIDATES / "modifies_input.py"))
 
 
-@pytest.mark.parametrize("resident", [True, False], ids=["kept_sets", "own_sets"])
-def test_writing_into_inputs_only_while_timed_is_rejected(resident, sandbox):
-    """A resident process keeps the timing sets and times the candidate on copies of them, where
-    its writes show in its later outputs; elsewhere (or for sets too large to keep) the candidate
-    is timed on the verifier's own tensors, whose change is caught before the reference runs."""
-    own = sandbox if resident else get_sandbox("local", resident=False)
-    try:
-        verdict = check_files(GPU / "big_scale_add_problem.py",
-                              CANDIDATES / "scribbles_while_timed.py", sandbox=own,
-                              compile_baseline=False)
-    finally:
-        if own is not sandbox:
-            own.close()
+def test_writing_into_inputs_only_while_timed_is_rejected(check):
+    """The candidate is timed on the tensors of its own process's timing sets; their change is
+    caught before the reference runs on them."""
+    verdict = check(GPU / "big_scale_add_problem.py", CANDIDATES / "scribbles_while_timed.py")
     assert all(t.passed for t in verdict.trials), "left its inputs alone while checked"
     assert verdict.status == "fail", verdict.summary()
-    expected = "timed_output_wrong" if resident else "inputs_modified"
-    assert expected in flag_names(verdict), verdict.summary()
+    assert "inputs_modified" in flag_names(verdict), verdict.summary()
+
+
+def test_a_candidate_speaking_for_the_verifier_fails_the_judges_audit(check):
+    verdict = check(GPU / "big_scale_add_problem.py", CANDIDATES / "forges_claim.py")
+    assert verdict.status == "fail" and "audit_failed" in flag_names(verdict), verdict.summary()
+    assert verdict.timing is None
 
 
 @pytest.mark.parametrize("example", sorted(p.name for p in EXAMPLES.iterdir()

@@ -28,7 +28,7 @@ def test_a_child_holds_only_its_socket_and_its_output(zygote, tmp_path):
     try:
         child = zygote.spawn(f"{TARGETS}:report_descriptors", stdout=out)
         message, _ = channel.receive(child.link)
-        status = zygote.end(child)
+        status = zygote.end(child, grace_s=5)  # it ends by itself once it has sent
     finally:
         os.close(secret)
         os.close(out)
@@ -76,3 +76,13 @@ def alive(pid: int) -> bool:
             return f.read().split(")")[-1].split()[0] != "Z"
     except OSError:
         return False
+
+
+def test_a_child_can_signal_no_process_but_itself(zygote, monkeypatch):
+    monkeypatch.setenv("JUDGE_PID", str(os.getpid()))
+    zygote.stop()
+    zygote.start()  # again, so that it holds the variable
+    child = zygote.spawn(f"{TARGETS}:signal_others")
+    tried, _ = channel.receive(child.link)
+    zygote.end(child)
+    assert tried == {"zygote": "EPERM", "group": "EPERM", "parent": "EPERM", "self": "allowed"}

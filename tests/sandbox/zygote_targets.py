@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import errno
 import os
+import signal
 import socket
 import time
 
@@ -33,3 +35,19 @@ def leave_grandchild(link_fd: int) -> None:
 
 def segfault(link_fd: int) -> None:
     ctypes.string_at(0)
+
+
+def signal_others(link_fd: int) -> None:
+    """Try to signal the zygote, the parent and the process group; report what each raised."""
+    link = socket.socket(fileno=link_fd)
+    tried = {}
+    for name, call in (("zygote", lambda: os.kill(os.getppid(), signal.SIGSTOP)),
+                       ("group", lambda: os.kill(0, signal.SIGCONT)),
+                       ("parent", lambda: os.kill(int(os.environ["JUDGE_PID"]), signal.SIGSTOP)),
+                       ("self", lambda: os.kill(os.getpid(), 0))):
+        try:
+            call()
+            tried[name] = "allowed"
+        except OSError as exc:
+            tried[name] = errno.errorcode[exc.errno]
+    channel.send(link, tried)
