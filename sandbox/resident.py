@@ -2,12 +2,13 @@
 
 A fresh process per task pays for a CUDA context, Triton's driver module and the problem's
 reference work every time; a search verifies dozens of candidates of one problem on one GPU. So a
-server started with `resident` keeps its task process between jobs, but only while the process is
-fit for the next candidate: the task module's own `settle()` finds nothing against it (it returns
-why not, or ""; no CUDA error, nothing patched, its cached state intact), no thread or child
-process the task started is alive, and the private temporary directories are emptied (compile
-caches excepted, see KEPT). Anything else ends the process, as a task process ends today, and the
-server starts a fresh one for the next job, telling it why (PROCESS).
+server started with `resident` keeps its task process between jobs (for verification, that is the
+judge, which never runs a candidate's code: tools/judge.py), but only while the process is fit
+for the next job: the task module's own `settle()` finds nothing against it (it returns why not,
+or ""), no thread or child process the task started is alive but those the module says it keeps
+(`kept_children()`: the judge's zygote), and the private temporary directories are emptied
+(compile caches excepted, see KEPT). Anything else ends the process, as a task process ends
+today, and the server starts a fresh one for the next job, telling it why (PROCESS).
 
 Channel: a SOCK_SEQPACKET socket to the fork server. The process sends {"answered": true} as soon
 as an answer is written (the host can read it while the process settles), then {"fit": bool,

@@ -1,5 +1,6 @@
-"""A resident sandbox process: kept between candidates while it stays fit, replaced as soon as a
-candidate could have left something behind, and never a channel from one candidate to the next.
+"""A resident sandbox process: the verifier's judge (tools/judge.py) is kept between candidates
+while it stays fit; each candidate runs in a fresh process of its own, so that nothing one
+candidate does reaches the next, and nothing any candidate does ends the judge.
 
 Each test gets a fresh one-worker sandbox, so which process ran a task can be read off the pool:
 `kept` is the pid of the process that answered the last task and waits for the next one.
@@ -7,7 +8,6 @@ Each test gets a fresh one-worker sandbox, so which process ran a task can be re
 
 from __future__ import annotations
 
-import signal
 from collections.abc import Iterator
 
 import pytest
@@ -43,16 +43,15 @@ def leftovers(sandbox: Sandbox) -> set[int]:
     return descendants(server.process.pid) - idle
 
 
-def test_the_next_candidate_is_verified_by_the_same_process(resident: Sandbox) -> None:
-    first = verify(resident, CORRECT)
+def test_the_judge_is_kept_and_every_candidate_gets_a_fresh_process(resident: Sandbox) -> None:
+    marking = CANDIDATES / "marks_its_process.py"  # it fails where an earlier candidate ran
+    first = verify(resident, marking)
     process = kept(resident)
-    second = verify(resident, CORRECT)
+    second = verify(resident, marking)
     assert first.passed and second.passed, (first.summary(), second.summary())
     assert process is not None and kept(resident) == process
-    # The second found nothing left to import.
-    assert second.phases["imports"] < 0.01 < first.phases["imports"]
-    assert leftovers(resident) == set()
-    # Each verdict says which job of its process it was, and why that process was started.
+    assert leftovers(resident) == set()  # no candidate process outlives its verdict
+    # Each verdict says which job of the judge's process it was, and why that one was started.
     # (The fixture's probe task ran first, in a process of its own: it keeps nothing.)
     first_because = ("the task kernel_agent.sandbox.probe:started keeps nothing between jobs "
                      "(no settle())")
@@ -92,50 +91,29 @@ def test_a_no_op_finds_no_earlier_candidates_results_in_freed_memory(resident: S
     assert empty.status == "fail" and not any(t.passed for t in empty.trials), empty.summary()
 
 
-def test_a_candidate_corrupting_the_kept_state_ends_the_process(resident: Sandbox) -> None:
+@pytest.mark.parametrize(("candidate", "flag"), [
+    ("corrupts_kept_state.py", "verifier_inputs_modified"),
+    ("patches_torch.py", "monkeypatched"),
+    ("patches_timer_at_run.py", "monkeypatched"),
+    ("shadows_tensor_method.py", "monkeypatched"),
+    ("leaves_function_mode.py", "torch_mode_left_active"),
+    ("replaces_aten_kernel.py", "aten_kernel_replaced"),
+    ("leaves_trace_function.py", "interpreter_hook_left_active"),
+])
+def test_what_a_candidate_leaves_in_its_process_never_meets_the_next(
+        resident: Sandbox, candidate: str, flag: str) -> None:
+    """A patched function, a mode or a trace function left in force, another kernel for a torch
+    operator, the verifier's inputs zeroed: each stays in the cheat's own process, which ends
+    with its verdict. The judge that ran it takes the next candidate, which meets none of it."""
     verify(resident, CORRECT)
     process = kept(resident)
-    corrupting = verify(resident, CANDIDATES / "corrupts_kept_state.py")
-    assert kept(resident) == process  # it answered from that process
-    # Its one trial is the unseen one: the reference would have run on the zeroed inputs.
-    assert "verifier_inputs_modified" in {f.name for f in corrupting.flags}, corrupting.summary()
-    assert corrupting.status == "fail"
-    honest = verify(resident, CORRECT)
-    assert kept(resident) not in (None, process), "the corrupted process took another task"
-    assert honest.passed, honest.summary()
-    assert all(t.passed and t.max_abs_error == 0 for t in honest.trials)
-    assert honest.phases["imports"] > 0.01  # a new process, which imported again
-    assert honest.process == {"job": 1, "fresh_because": "the kept problem state changed"}
-
-
-@pytest.mark.parametrize("candidate", ["patches_torch.py", "patches_timer_at_run.py"])
-def test_a_monkeypatching_candidate_ends_the_process(resident: Sandbox, candidate: str) -> None:
     cheat = verify(resident, CANDIDATES / candidate)
-    assert "monkeypatched" in {f.name for f in cheat.flags}, cheat.summary()
-    process = kept(resident)
+    assert cheat.status == "fail" and flag in {f.name for f in cheat.flags}, cheat.summary()
     honest = verify(resident, CORRECT)
-    assert kept(resident) not in (None, process)
+    assert kept(resident) == process
     assert honest.passed and honest.flags == [], honest.summary()
-    assert honest.process["job"] == 1
-    why = honest.process["fresh_because"]
-    assert why.startswith("changed while the task ran: "), why
-
-
-def test_a_candidate_reaching_past_its_own_calls_ends_the_process(resident: Sandbox) -> None:
-    """Shadowing on torch.Tensor, a mode left entered, another kernel for a torch operator and
-    a trace function all reach past the candidate's own calls; none may meet the next one."""
-    for candidate, why in (("shadows_tensor_method.py", "changed while the task ran: "),
-                           ("leaves_function_mode.py", "torch modes left in force: Lenient"),
-                           ("replaces_aten_kernel.py",
-                            "torch operators given other kernels: aten::le.Tensor"),
-                           ("leaves_trace_function.py",
-                            "interpreter hooks left set: sys.settrace")):
-        cheat = verify(resident, CANDIDATES / candidate)
-        assert not cheat.passed, cheat.summary()
-        honest = verify(resident, CORRECT)
-        assert honest.passed and honest.flags == [], honest.summary()
-        assert honest.process["job"] == 1 and honest.process["fresh_because"].startswith(why), \
-            honest.process
+    assert all(t.passed and t.max_abs_error == 0 for t in honest.trials)
+    assert honest.process["job"] == cheat.process["job"] + 1 == 3
 
 
 def test_files_a_candidate_left_are_gone_for_the_next(resident: Sandbox) -> None:
@@ -160,13 +138,13 @@ def test_a_candidate_cannot_plant_files_in_another_ones_compile_folder(
 
 def test_a_crash_is_reported_as_such_and_the_next_candidate_passes(resident: Sandbox) -> None:
     verify(resident, CORRECT)
+    process = kept(resident)
     crash = verify(resident, "segfault.py")
     assert crash.error is not None and crash.error.kind == "crashed", crash.summary()
-    assert str(int(signal.SIGSEGV)) in crash.error.message or "SIGSEGV" in crash.error.message
+    assert "SIGSEGV" in crash.error.message, crash.error.message
     after = verify(resident, CORRECT)
     assert after.passed
-    assert after.process["job"] == 1
-    assert after.process["fresh_because"].startswith("the last task did not answer"), after.process
+    assert kept(resident) == process and after.process["job"] == 3, "the judge lives on"
     assert leftovers(resident) == set()
 
 
