@@ -109,6 +109,27 @@ def test_a_candidate_speaking_for_the_verifier_fails_the_audit():
     assert verdict.timing is None  # its claimed time is not reported
 
 
+def test_a_claimed_time_the_judge_cannot_reproduce_is_disputed():
+    """forges_timing.py is right, and takes 20 ms a call; it speaks the judge's protocol to
+    claim a pass at 1 microsecond a call, and answers every check with right outputs."""
+    verdict = verify(CANDIDATES / "forges_timing.py")
+    assert verdict.status == "fail", verdict.summary()
+    assert "timing_disputed" in flag_names(verdict) and "audit_failed" not in flag_names(verdict)
+    assert verdict.audit["passed"] and verdict.audit["race_calls"] == 50
+    assert verdict.audit["race_ms_per_call"] >= 20
+    assert verdict.timing is None
+
+
+def test_a_claimed_time_the_judge_reproduces_stands(tmp_path):
+    """The same candidate claiming 25 ms a call, which the judge's own calls bear out."""
+    honest = tmp_path / "claims_its_real_time.py"
+    honest.write_text((CANDIDATES / "forges_timing.py").read_text().replace(
+        '"median_ms": 0.001', '"median_ms": 25.0'))
+    verdict = verify(honest)
+    assert verdict.passed, verdict.summary()
+    assert verdict.audit["race_calls"] == 3 and 20 <= verdict.audit["race_ms_per_call"] <= 55
+
+
 def test_a_pass_written_into_every_answer_channel_is_no_verdict():
     """forges_answer_file.py writes a passing answer into every descriptor it holds and every
     result file any process shows it, then exits: none of them is the judge's."""

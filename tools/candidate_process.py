@@ -9,6 +9,9 @@ Messages (sandbox/channel.py frames):
   judge -> {"op": "audit", "inputs": [...]} + memfd   here -> {"outputs": [...]} + memfd,
            or {"op": "audit", "seed": n}: the inputs made here from the problem and that seed
            (for inputs that cannot be sent), or {"error": {...}} if the candidate failed;
+  judge -> {"op": "race", "seeds": [...], "projection_seed": n}   here -> {"projections":
+           [[one number per output] per seed]}: the inputs made here from each seed, one call
+           each, timed by the judge from outside (tools/projection.py);
   judge -> {"op": "exit"} or the end of the socket.
 """
 
@@ -23,7 +26,7 @@ from typing import Any
 
 from kernel_agent.sandbox import channel
 from kernel_agent.sandbox.resident import MARK as RESIDENT_MARK
-from kernel_agent.tools import tensor_transfer, verify
+from kernel_agent.tools import projection, tensor_transfer, verify
 
 MESSAGE_CHARS = 4000
 
@@ -43,15 +46,31 @@ def serve(link_fd: int) -> None:
                                           "message": text[-MESSAGE_CHARS:]}})
             return
         channel.send(link, {"claim": claim})
-        while (got := channel.receive(link)) is not None and got[0].get("op") == "audit":
+        while (got := channel.receive(link)) is not None and got[0].get("op") in OPS:
             message, fds = got
             try:
-                reply, fd = audit(verification, message, fds)
+                reply, fd = OPS[message["op"]](verification, message, fds)
             finally:
                 channel.close_all(fds)
             channel.send(link, reply, [fd] if fd is not None else None)
             if fd is not None:
                 os.close(fd)
+
+
+def race(verification: verify.Verification | None, message: dict[str, Any],
+         fds: list[int]) -> tuple[dict[str, Any], None]:
+    """The judge's timed calls: for each seed, the inputs made here, the candidate called on
+    them and its outputs projected (tools/projection.py); one after another, each finished."""
+    if verification is None:
+        return {"error": {"kind": "no_model", "message": "the candidate was never built"}}, None
+    found = []
+    try:
+        for seed in message["seeds"]:
+            outputs = verification.call_candidate(verification.make_inputs(int(seed)))
+            found.append(projection.project(outputs, int(message["projection_seed"])))
+    except verify.CandidateError as exc:
+        return {"error": {"kind": exc.kind, "message": exc.message_text()}}, None
+    return {"projections": found}, None
 
 
 def audit(verification: verify.Verification | None, message: dict[str, Any],
@@ -69,3 +88,6 @@ def audit(verification: verify.Verification | None, message: dict[str, Any],
         return {"error": {"kind": exc.kind, "message": exc.message_text()}}, None
     described, fd = tensor_transfer.pack(outputs)
     return {"outputs": described}, fd
+
+
+OPS = {"audit": audit, "race": race}

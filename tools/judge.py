@@ -12,6 +12,10 @@ sends its verdict back as a claim. The judge believes the claim only as far as i
 - a claimed pass is audited: one more input set, made here from a seed drawn here, is sent to the
   candidate's process, which never had it or the reference's outputs for it; what comes back is
   compared here with the reference's outputs and the judge's own tolerance (`audit_failed`);
+- a claimed time is raced: the candidate's process gets fresh seeds only now, makes those inputs
+  and calls the candidate once on each, sending back projections of the outputs, checked here
+  (tools/projection.py); the judge's wall clock over those calls, less its own cost of the same
+  input making and projecting, may not exceed twice the claimed time (`timing_disputed`);
 - the baselines (eager and torch.compile) are measured here, after the candidate's process and
   everything it started are gone, with compile caches of the judge's own; so are the speedups;
 - a candidate process that dies, hangs or sends what is not a verdict never makes a pass.
@@ -25,10 +29,11 @@ and the candidate's process gets nothing of it but one socket.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import secrets
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from time import perf_counter
@@ -43,7 +48,7 @@ from kernel_agent.sandbox.resident import PROCESS as RESIDENT_PROCESS
 from kernel_agent.sandbox.resident import empty
 from kernel_agent.sandbox.worker import TaskFailure
 from kernel_agent.sandbox.zygote import Child, Zygote, ZygoteLost
-from kernel_agent.tools import integrity, numeric_settings, tensor_transfer, trivial
+from kernel_agent.tools import integrity, numeric_settings, projection, tensor_transfer, trivial
 from kernel_agent.tools.compare import OutputMismatch, check_structure, compare
 from kernel_agent.tools.compiled_store import source_key
 from kernel_agent.tools.phases import PhaseClock
@@ -56,6 +61,12 @@ from kernel_agent.tools.verify import COMPILE_CACHE_BASE, PAYLOAD_DEFAULTS, Veri
 ZYGOTE = Zygote()
 CANDIDATE_PROCESS = "kernel_agent.tools.candidate_process:serve"
 AUDIT_FLAG = "audit_failed"
+RACE_FLAG = "timing_disputed"
+# The judge's own timing of the candidate: about this many milliseconds of claimed work, in at
+# least 3 and at most 50 calls, and this much of the wall time allowed for the hand-over.
+RACE_TARGET_MS = 20.0
+RACE_SETS = (3, 50)
+RACE_SLACK_MS = 5.0
 # A claim is a verdict plus, at most, the compiled kernels the candidate's process kept.
 CLAIM_LIMIT = 256 << 20
 OUTPUTS_LIMIT = 1 << 20
@@ -158,6 +169,9 @@ class Judgement:
             if verdict.status == "pass":
                 with self.clock.phase("audit"):
                     self.audit(child, verdict, audit_set)
+            if verdict.status == "pass" and verdict.timing is not None:
+                with self.clock.phase("audit"):
+                    self.race(child, verdict, audit_set)
         except SpecError as exc:  # the problem failed here at run time (get_inputs raised)
             return referee.bad_problem(exc), {}
         finally:
@@ -167,6 +181,8 @@ class Judgement:
                 if child.link.fileno() >= 0:
                     ZYGOTE.end(child)
         verdict.device = referee.device_info()
+        if referee.device.type != "cuda":
+            verdict.timing = None  # no timing without a GPU, whatever was claimed
         if verdict.passed and verdict.timing is not None:
             self.add_baselines(verdict)
         return verdict, extra
@@ -259,6 +275,76 @@ class Judgement:
                             f"atol {audit_set.atol:.3g}, rtol {audit_set.rtol:.3g}), although "
                             "the candidate's process claimed a pass")
 
+    def race(self, child: Child, verdict: Verdict, audit_set: AuditSet) -> None:
+        """Time the candidate from outside its process: fresh inputs from seeds sent only now,
+        one call each, the outputs' projections checked (tools/projection.py), the wall time
+        less what making the inputs and projecting cost here. The candidate's process measured
+        its own time; no honest kernel takes more than twice that here (plus RACE_SLACK_MS for
+        the hand-over), and a faster claim is `timing_disputed`."""
+        assert verdict.timing is not None
+        claimed = verdict.timing.candidate.median_ms
+        count = min(max(math.ceil(RACE_TARGET_MS / claimed), RACE_SETS[0]), RACE_SETS[1])
+        seeds = [secrets.randbelow(2**31) for _ in range(count)]
+        projection_seed = secrets.randbelow(2**31)
+        expected, own_s = [], 0.0
+        for seed in seeds:
+            made = self.race_set(seed, projection_seed, audit_set)
+            if made is None:
+                verdict.not_measured["judge_timing"] = (
+                    "the problem's get_inputs() does not give the same inputs for the same seed, "
+                    "or its reference's outputs are not all finite: the judge could not time "
+                    "the candidate from outside its process")
+                return
+            expected.append(made[0])
+            own_s += made[1]
+        started = perf_counter()
+        try:
+            channel.send(child.link, {"op": "race", "seeds": seeds,
+                                      "projection_seed": projection_seed})
+            got = channel.receive(child.link, limit=OUTPUTS_LIMIT)
+        except (OSError, channel.ChannelError) as exc:
+            return reject(verdict, f"its answer to the judge's timed calls could not be read "
+                                   f"({exc})")
+        wall_ms = (perf_counter() - started) * 1000
+        if got is None or "error" in got[0]:
+            error = got[0].get("error") if got and isinstance(got[0].get("error"), dict) else {}
+            return reject(verdict, "the candidate failed in the judge's timed calls: "
+                          f"{str(error.get('message', 'its process ended'))[:500]}")
+        found = got[0].get("projections")
+        if not (isinstance(found, list) and len(found) == count and all(
+                isinstance(p, list) and projection.within(p, e)
+                for p, e in zip(found, expected, strict=True))):
+            return reject(verdict, "wrong outputs in the judge's timed calls (fresh inputs; "
+                                   "their projections differ from the reference's)")
+        spent_ms = max(0.0, wall_ms - own_s * 1000)
+        verdict.audit.update(race_calls=count, race_ms_per_call=round(spent_ms / count, 4))
+        if spent_ms > 2 * count * claimed + RACE_SLACK_MS:
+            add_flag(verdict, Flag(RACE_FLAG, f"the candidate's process measured {claimed:.4g} ms "
+                                   f"per call, but {count} calls on fresh inputs took "
+                                   f"{spent_ms / count:.4g} ms each as the judge timed them"))
+            verdict.status = "fail"
+            verdict.timing = None
+
+    def race_set(self, seed: int, projection_seed: int,
+                 audit_set: AuditSet) -> tuple[list[tuple[float, float]], float] | None:
+        """The bands a right output's projections fall in for `seed`'s inputs, and the seconds
+        the candidate's process spends on its own side of the same work (making the inputs,
+        projecting the outputs); None if the inputs or the reference cannot be relied on."""
+        referee = self.referee
+        inputs, made_s = timed(lambda: referee.make_inputs(seed), referee.device)
+        again = referee.make_inputs(seed)
+        if not integrity.Fingerprint.of(integrity.tensors(inputs)).same_as(
+                integrity.Fingerprint.of(integrity.tensors(again))):
+            return None
+        del again
+        reference = referee.call_reference(inputs)
+        if not all(bool(t.isfinite().all()) for t in reference if t.is_floating_point()):
+            return None
+        _, projected_s = timed(lambda: projection.project(reference, projection_seed),
+                               referee.device)
+        return (projection.bands(reference, projection_seed, audit_set.atol, audit_set.rtol),
+                made_s + projected_s)
+
     def add_baselines(self, verdict: Verdict) -> None:
         """The eager and torch.compile references' times, measured here (or as the host kept
         them from an earlier judge), and the speedups they give."""
@@ -285,6 +371,15 @@ class Judgement:
             if stats is not None and median > 0:
                 setattr(timing, name, stats.median_ms / median)
                 add_flag(verdict, integrity.speedup_flag(getattr(timing, name), label))
+
+
+def timed(fn: Callable[[], Any], device: torch.device) -> tuple[Any, float]:
+    """fn()'s value and the seconds it took, its device work included."""
+    started = perf_counter()
+    value = fn()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return value, perf_counter() - started
 
 
 def read_claim(data: Any) -> tuple[Verdict, dict[str, Any]]:

@@ -58,12 +58,8 @@ class ProblemState:
     model: torch.nn.Module
     budget: int
     entries: dict[tuple[int, bool], InputEntry] = field(default_factory=dict)
-    weights: Fingerprint | None = None
     # torch's numeric settings as the problem was loaded: its code always runs under them
     settings: dict[str, Any] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        self.weights = weight_print(self.model)
 
     def entry(self, seed: int, answered: bool, make: Callable[[], InputEntry]) -> InputEntry:
         """The input set for `seed`, made by `make` the first time and kept if it fits.
@@ -82,16 +78,6 @@ class ProblemState:
     def keeps(self, entry: InputEntry) -> bool:
         return any(kept is entry for kept in self.entries.values())
 
-    def intact(self) -> bool:
-        """Weights and every kept tensor as they were when kept."""
-        assert self.weights is not None
-        return weight_print(self.model).same_as(self.weights) and all(
-            e.print is not None and e.fingerprint().same_as(e.print)
-            for e in self.entries.values())
-
-
-def weight_print(model: torch.nn.Module) -> Fingerprint:
-    return Fingerprint.of([t.detach() for t in model.state_dict().values()])
 
 
 class ProblemStates:
@@ -119,13 +105,6 @@ class ProblemStates:
         self.states.move_to_end(key)
         while len(self.states) > MAX_PROBLEMS:
             self.states.popitem(last=False)
-
-    def check(self) -> bool:
-        """Drop every state that changed; True if none had."""
-        changed = [key for key, state in self.states.items() if not state.intact()]
-        for key in changed:
-            del self.states[key]
-        return not changed
 
     def clear(self) -> None:
         self.states.clear()

@@ -1,4 +1,5 @@
-"""What the verifier's own library work leaves in a resident process (tools/residency.py).
+"""What the verifier's own library work leaves in a process: none of it may read as a
+candidate's patching, nor keep the resident judge from its next task.
 
 On a GPU every verdict runs torch's profiler and the first one of a problem compiles the
 reference with torch.compile. Whatever either changes in the guarded namespaces, or the threads
