@@ -57,6 +57,7 @@ def build_cuda(options: dict[str, Any], workdir: Path, target: Target,
     report.status = "ok"
     try:
         verification.load_problem()
+        verification.take_snapshots()
         verification.load_candidate()
         verification.build_models()
         verification.call_candidate(verification.make_inputs(options["seed"]))

@@ -180,6 +180,7 @@ def capture(options: dict[str, Any], workdir: Path) -> tuple[ModuleType | None, 
     verification = Verification(options, workdir)
     try:
         verification.load_problem()
+        verification.take_snapshots()
     except SpecError as exc:
         return None, {"launches": [], "error": {"kind": "bad_problem", "message": str(exc),
                                                 "file": exc.path, "line": exc.line}}

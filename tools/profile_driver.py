@@ -22,6 +22,7 @@ def main(argv: list[str]) -> int:
     with tempfile.TemporaryDirectory(prefix="profile-driver-") as tmp:
         verification = Verification(request["options"], Path(tmp))
         verification.load_problem()
+        verification.take_snapshots()
         verification.load_candidate()
         verification.build_models()
         inputs = verification.make_inputs(request["options"]["seed"])

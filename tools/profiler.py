@@ -119,6 +119,7 @@ class Profiling:
         text = self.options["candidate"]["text"]
         try:
             verification.load_problem()
+            verification.take_snapshots()
             verification.load_candidate()
             names = custom_kernel_names(verification.candidate_module, text)
             if not names:

@@ -189,6 +189,7 @@ class Verification:
         try:
             with phase("load_problem"):
                 self.load_problem()
+                self.take_snapshots()
         except SpecError as exc:
             return self.bad_problem(exc)
         verdict = Verdict(status="fail", stage="load_candidate", device=self.device_info())
@@ -281,10 +282,13 @@ class Verification:
         self.small = bool(small)
         if self.device.type == "cpu" and not self.small:
             self.require_cpu_sized_inputs()
+        self.settings = self.state.settings if self.state else numeric_settings.snapshot()
+
+    def take_snapshots(self) -> None:
+        """What the candidate must leave as it is, as it was before its code ran."""
         self.snapshot = integrity.snapshot_callables()
         self.modes = integrity.active_torch_modes()
         self.hooks = integrity.interpreter_hooks()
-        self.settings = self.state.settings if self.state else numeric_settings.snapshot()
         self.kernels = integrity.aten_kernels()
 
     def require_cpu_sized_inputs(self) -> None:

@@ -55,6 +55,7 @@ def verification(tmp_path: Path, problem_text: str) -> Verification:
                "candidate": {"text": CANDIDATE, "path": str(tmp_path / "candidate.py")}}
     check = Verification(options, tmp_path)
     check.load_problem()
+    check.take_snapshots()
     check.load_candidate()
     check.build_models()
     return check
