@@ -86,6 +86,9 @@ def run(payload: dict[str, Any]) -> dict[str, Any]:
     clock = PhaseClock()
     with clock.phase("other"):
         linux.prctl(linux.PR_SET_DUMPABLE, 0)  # no same-user process may read or trace this one
+        if not ZYGOTE.alive() and torch.cuda.is_initialized():
+            raise TaskFailure("sandbox_error", "the judge's process has used CUDA before its "
+                              "zygote started: no candidate process forked now could use the GPU")
         ZYGOTE.start()  # before this process first touches CUDA
         options = {**PAYLOAD_DEFAULTS, **payload}
         CURRENT_SOURCE["key"] = source_key(options["candidate"]["text"])
