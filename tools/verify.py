@@ -61,9 +61,7 @@ from kernel_agent.tools.problem_state import (
     STATES,
     InputEntry,
     ProblemState,
-    budget_bytes,
     clones,
-    kept_memory,
 )
 from kernel_agent.tools.timed_check import TIMED_SETS, InputSet, TimedCalls, fresh_views
 from kernel_agent.tools.timing import L2Flusher, synchronised_wall_ms, time_gpu
@@ -340,11 +338,9 @@ class Verification:
             init = self.problem.init_inputs(self.small)
         if self.state is None:
             torch.manual_seed(self.options["seed"])
-            with (torch.device(self.device), kept_memory(self.device),
-                  numeric_settings.applied(self.settings)):
+            with torch.device(self.device), numeric_settings.applied(self.settings):
                 model = self.problem.model_class(*init)
-            self.state = ProblemState(self.problem, model, budget_bytes(self.device),
-                                      settings=self.settings)
+            self.state = ProblemState(self.problem, model, settings=self.settings)
             STATES.keep(self.state_key, self.state)
         self.model = self.state.model
         return init
@@ -375,14 +371,11 @@ class Verification:
 
     def input_set(self, seed: int, answered: bool = True) -> InputEntry:
         """The inputs for `seed` as made and, if `answered`, the reference's outputs for them,
-        kept by the problem's state where they fit. An unanswered set's outputs come from
-        `reference_after`, once the candidate has returned. The reference runs on copies: the
-        kept inputs stay as get_inputs() made them, whatever the reference does to them."""
-        def make() -> InputEntry:
-            inputs = self.make_inputs(seed)
-            return InputEntry(inputs, self.reference_after(inputs) if answered else [])
-        assert self.state is not None
-        return self.state.entry(seed, answered, make)
+        computed on copies: the set stays as get_inputs() made it, whatever the reference does
+        to it. An unanswered set's outputs come from `reference_after`, once the candidate has
+        returned."""
+        inputs = self.make_inputs(seed)
+        return InputEntry(inputs, self.reference_after(inputs) if answered else [])
 
     def reference_after(self, inputs: list[Any], copy: bool = True) -> list[torch.Tensor]:
         """The reference's outputs for `inputs`, computed on copies of them unless the inputs
@@ -398,15 +391,12 @@ class Verification:
         if changed_since(entry.inputs, before):
             self.add_flag(Flag("verifier_inputs_modified", "the verifier's own copy of the "
                                "inputs changed while the candidate ran"))
-        assert self.state is not None
-        return self.reference_after(entry.inputs, copy=self.state.keeps(entry))
+        return self.reference_after(entry.inputs, copy=False)
 
     def timing_inputs(self, entry: InputEntry) -> list[Any]:
-        """A timing set's inputs for the candidate: its own copies of a set kept for later
-        candidates; the tensors themselves of a set made for this verdict alone, which halves
-        the inputs' memory for problems too large to keep (see timing_answer)."""
-        assert self.state is not None
-        return self.candidate_inputs(entry) if self.state.keeps(entry) else list(entry.inputs)
+        """A timing set's inputs for the candidate: the tensors themselves, which halves the
+        inputs' memory (see timing_answer)."""
+        return list(entry.inputs)
 
     def timing_answer(self, seed: int, entry: InputEntry,
                       before: integrity.Fingerprint) -> list[Any]:
@@ -417,9 +407,6 @@ class Verification:
         candidate, and used if it is what was made before; a write into the candidate's set is
         `inputs_modified`. Only where get_inputs does not give the same set for the same seed
         does the reference run on the candidate's set, checked just before."""
-        assert self.state is not None
-        if self.state.keeps(entry):
-            return self.answer_after(entry, before)
         if changed_since(entry.inputs, before):
             self.add_flag(Flag("inputs_modified", "the candidate wrote into its inputs while "
                                "it was timed"))
@@ -429,7 +416,7 @@ class Verification:
         return self.reference_after(entry.inputs, copy=False)
 
     def candidate_inputs(self, entry: InputEntry) -> list[Any]:
-        """The candidate's own copies: whatever it does to them, the kept set stays as made."""
+        """The candidate's own copies: whatever it does to them, the set stays as made."""
         with self.clock.phase("inputs"):
             return clones(entry.inputs)
 

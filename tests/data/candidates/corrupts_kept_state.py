@@ -1,7 +1,7 @@
-"""Hostile candidate: finds the input sets a resident verifier keeps for the next candidates (by
+"""Hostile candidate: finds the input sets the verifier holds for its checks (by
 walking the garbage collector's objects) and zeroes the inputs and the reference's outputs in
-them, then answers correctly. Expected: the verifier notices that its kept state changed, drops it
-and the process, and the next candidate's verdict is what it would have been anyway."""
+them, then answers correctly. Expected: the verifier notices that its inputs changed
+(`verifier_inputs_modified`), and the next candidate, in a process of its own, meets none of it."""
 
 import gc
 
