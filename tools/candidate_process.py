@@ -26,6 +26,7 @@ from typing import Any
 
 from kernel_agent.sandbox import channel
 from kernel_agent.sandbox.resident import MARK as RESIDENT_MARK
+from kernel_agent.sandbox.worker import failure_kind
 from kernel_agent.tools import projection, tensor_transfer, verify
 
 MESSAGE_CHARS = 4000
@@ -42,7 +43,7 @@ def serve(link_fd: int) -> None:
             claim, verification = verify.run(got[0]["payload"], Path(workdir))
         except Exception as exc:  # the verifier's own failure still reaches the judge
             text = "".join(traceback.format_exception(exc))
-            channel.send(link, {"error": {"kind": "sandbox_error",
+            channel.send(link, {"error": {"kind": failure_kind(exc) or "sandbox_error",
                                           "message": text[-MESSAGE_CHARS:]}})
             return
         channel.send(link, {"claim": claim})
