@@ -80,6 +80,9 @@ RACE_PREPARE_S = 1.0
 CLAIM_LIMIT = 256 << 20
 OUTPUTS_LIMIT = 1 << 20
 STATUSES = ("pass", "fail", "bad_input")
+# Reference outputs of the audit larger than this wait in host memory while the candidate's
+# process runs: a problem sized to the device leaves no room for a second copy there.
+DEVICE_KEPT_BYTES = 1 << 30
 # What the candidate process may say its verification ended in, when it could send no verdict
 # (a CUDA error surfacing after the checks, say); anything else is a sandbox_error.
 ERROR_KINDS = ("cuda_error", "out_of_memory", "sandbox_error")
@@ -186,7 +189,12 @@ class Judgement:
                     self.audit(child, verdict, audit_set)
             if verdict.status == "pass" and verdict.timing is not None:
                 with self.clock.phase("audit"):
-                    self.race(child, verdict, audit_set)
+                    try:
+                        self.race(child, verdict, audit_set)
+                    except torch.OutOfMemoryError:
+                        verdict.not_measured["judge_timing"] = (
+                            "the judge ran out of device memory making its timed calls' inputs "
+                            "beside the candidate's process")
         except SpecError as exc:  # the problem failed here at run time (get_inputs raised)
             return referee.bad_problem(exc), {}
         finally:
@@ -224,6 +232,8 @@ class Judgement:
             described, memfd = None, None
         del inputs
         if referee.device.type == "cuda":
+            if sum(t.numel() * t.element_size() for t in reference) > DEVICE_KEPT_BYTES:
+                reference = [t.cpu() for t in reference]  # the candidate needs the memory more
             torch.cuda.empty_cache()  # what the judge holds no longer, the candidate can use
         return AuditSet(seed, described, memfd, reference, atol, rtol)
 
@@ -269,8 +279,9 @@ class Judgement:
                 error = message.get("error") if isinstance(message.get("error"), dict) else {}
                 return reject(verdict, "the candidate failed on the audit's inputs: "
                               f"{str(error.get('message', 'no outputs'))[:500]}")
-            outputs = tensor_transfer.unpack(message.get("outputs"), fds[0],
-                                             self.referee.device)
+            device = (audit_set.reference[0].device if audit_set.reference
+                      else self.referee.device)
+            outputs = tensor_transfer.unpack(message.get("outputs"), fds[0], device)
         except (tensor_transfer.TransferError, RuntimeError, ValueError) as exc:
             return reject(verdict, f"the audit's outputs could not be read ({exc})")
         finally:
