@@ -34,6 +34,8 @@ def render_verdict(verdict: Verdict, candidate: Path, problem: Path) -> Panel:
         parts.append(Text(f"flag {flag.name} ({flag.severity}): {flag.reason}", style=style))
     if verdict.timing:
         parts.append(timing_table(verdict))
+    if line := verdict.audit_line():
+        parts.append(Text(line))
     for what, why in verdict.not_measured.items():
         parts.append(Text(f"not measured: {what}: {why}", style="dim"))
     return Panel(Group(*parts), title=f"{candidate.name} vs {problem.name}", expand=False)

@@ -97,6 +97,8 @@ def test_a_pass_is_audited_on_inputs_no_trial_used():
     assert verdict.audit["seed"] not in {t.seed for t in verdict.trials}
     assert verdict.audit["elements"] == verdict.trials[0].elements
     assert "audit" in verdict.phases
+    assert (f"1000 of 1000 elements right on inputs the candidate's process never saw (seed "
+            f"{verdict.audit['seed']})") in verdict.summary()
 
 
 def test_a_candidate_speaking_for_the_verifier_fails_the_audit():

@@ -172,6 +172,21 @@ class Verdict:
                 text += (f"; torch.compile {t.compiled.median_ms:.4g} ms -> "
                          f"{t.speedup_compiled:.2f}x")
             lines.append(text)
+        if line := self.audit_line():
+            lines.append(line)
         for what, why in self.not_measured.items():
             lines.append(f"not measured: {what}: {why}")
         return "\n".join(lines)
+
+    def audit_line(self) -> str:
+        """What the judge checked itself of a claimed pass (tools/judge.py), in a line."""
+        audit = self.audit
+        if not audit:
+            return ""
+        text = (f"judge's audit: {audit.get('elements', 0) - audit.get('mismatched', 0)} of "
+                f"{audit.get('elements', 0)} elements right on inputs the candidate's process "
+                f"never saw (seed {audit.get('seed')})")
+        if "race_calls" in audit:
+            text += (f"; {audit['race_calls']} calls on fresh inputs took "
+                     f"{audit['race_ms_per_call']:.4g} ms each as the judge timed them")
+        return text
