@@ -207,7 +207,11 @@ class Judgement:
         if referee.device.type != "cuda":
             verdict.timing = None  # no timing without a GPU, whatever was claimed
         if verdict.passed and verdict.timing is not None:
-            self.add_baselines(verdict)
+            try:
+                self.add_baselines(verdict)
+            except Exception as exc:  # the reference's failure is no verdict on the candidate
+                verdict.not_measured["baselines"] = (
+                    f"the reference could not be timed: {type(exc).__name__}: {exc}"[:500])
         return verdict, extra
 
     def spawn(self) -> Child:
