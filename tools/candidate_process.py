@@ -56,7 +56,7 @@ def serve(link_fd: int) -> None:
         while (got := channel.receive(link)) is not None and got[0].get("op") in OPS:
             message, fds = got
             try:
-                reply, fd = OPS[message["op"]](verification, message, fds)
+                reply, fd = answer(verification, message, fds)
             finally:
                 channel.close_all(fds)
             channel.send(link, reply, [fd] if fd is not None else None)
@@ -64,36 +64,37 @@ def serve(link_fd: int) -> None:
                 os.close(fd)
 
 
-def race(verification: verify.Verification | None, message: dict[str, Any],
+def answer(verification: verify.Verification | None, message: dict[str, Any],
+           fds: list[int]) -> tuple[dict[str, Any], int | None]:
+    """The reply to one of the judge's requests (and a memfd sent with it, if any); the
+    candidate's failure on the way is the reply too."""
+    if verification is None:
+        return {"error": {"kind": "no_model", "message": "the candidate was never built"}}, None
+    try:
+        return OPS[message["op"]](verification, message, fds)
+    except verify.CandidateError as exc:
+        return {"error": {"kind": exc.kind, "message": exc.message_text()}}, None
+
+
+def race(verification: verify.Verification, message: dict[str, Any],
          fds: list[int]) -> tuple[dict[str, Any], None]:
     """The judge's timed calls: for each seed, the inputs made here, the candidate called on
     them and its outputs projected (tools/projection.py); one after another, each finished."""
-    if verification is None:
-        return {"error": {"kind": "no_model", "message": "the candidate was never built"}}, None
     found = []
-    try:
-        for seed in message["seeds"]:
-            outputs = verification.call_candidate(verification.make_inputs(int(seed)))
-            found.append(projection.project(outputs, int(message["projection_seed"])))
-    except verify.CandidateError as exc:
-        return {"error": {"kind": exc.kind, "message": exc.message_text()}}, None
+    for seed in message["seeds"]:
+        outputs = verification.call_candidate(verification.make_inputs(int(seed)))
+        found.append(projection.project(outputs, int(message["projection_seed"])))
     return {"projections": found}, None
 
 
-def audit(verification: verify.Verification | None, message: dict[str, Any],
+def audit(verification: verify.Verification, message: dict[str, Any],
           fds: list[int]) -> tuple[dict[str, Any], int | None]:
     """The candidate's outputs for the audit's inputs, packed for the judge."""
-    if verification is None:
-        return {"error": {"kind": "no_model", "message": "the candidate was never built"}}, None
-    try:
-        if "seed" in message:
-            inputs = verification.make_inputs(int(message["seed"]))
-        else:
-            inputs = tensor_transfer.unpack(message["inputs"], fds[0], verification.device)
-        outputs = verification.call_candidate(inputs)
-    except verify.CandidateError as exc:
-        return {"error": {"kind": exc.kind, "message": exc.message_text()}}, None
-    described, fd = tensor_transfer.pack(outputs)
+    if "seed" in message:
+        inputs = verification.make_inputs(int(message["seed"]))
+    else:
+        inputs = tensor_transfer.unpack(message["inputs"], fds[0], verification.device)
+    described, fd = tensor_transfer.pack(verification.call_candidate(inputs))
     return {"outputs": described}, fd
 
 

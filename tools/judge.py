@@ -52,12 +52,17 @@ from kernel_agent.sandbox.zygote import Child, Zygote, ZygoteLost
 from kernel_agent.tools import integrity, numeric_settings, projection, tensor_transfer, trivial
 from kernel_agent.tools.compare import OutputMismatch, check_structure, compare
 from kernel_agent.tools.compiled_store import source_key
-from kernel_agent.tools.phases import PhaseClock
+from kernel_agent.tools.phases import PhaseClock, summed
 from kernel_agent.tools.problem import SpecError
 from kernel_agent.tools.timed_check import InputSet
 from kernel_agent.tools.timing import L2Flusher
-from kernel_agent.tools.verdict import ErrorInfo, Flag, Stats, Verdict, baseline_key
-from kernel_agent.tools.verify import COMPILE_CACHE_BASE, PAYLOAD_DEFAULTS, Verification
+from kernel_agent.tools.verdict import ErrorInfo, Flag, Stats, Verdict, add_flag, baseline_key
+from kernel_agent.tools.verify import (
+    COMPILE_CACHE_BASE,
+    PAYLOAD_DEFAULTS,
+    Verification,
+    changed_since,
+)
 
 ZYGOTE = Zygote()
 CANDIDATE_PROCESS = "kernel_agent.tools.candidate_process:serve"
@@ -354,9 +359,10 @@ class Judgement:
         spent_ms = max(0.0, wall_ms - own_s * 1000)
         verdict.audit.update(race_calls=count, race_ms_per_call=round(spent_ms / count, 4))
         if spent_ms > count * (RACE_FACTOR * claimed + RACE_CALL_SLACK_MS) + RACE_SLACK_MS:
-            add_flag(verdict, Flag(RACE_FLAG, f"the candidate's process measured {claimed:.4g} ms "
-                                   f"per call, but {count} calls on fresh inputs took "
-                                   f"{spent_ms / count:.4g} ms each as the judge timed them"))
+            add_flag(verdict.flags, Flag(
+                RACE_FLAG, f"the candidate's process measured {claimed:.4g} ms per call, but "
+                f"{count} calls on fresh inputs took {spent_ms / count:.4g} ms each as the judge "
+                "timed them"))
             verdict.status = "fail"
             verdict.timing = None
 
@@ -367,11 +373,9 @@ class Judgement:
         projecting the outputs); None if the inputs or the reference cannot be relied on."""
         referee = self.referee
         inputs, made_s = timed(lambda: referee.make_inputs(seed), referee.device)
-        again = referee.make_inputs(seed)
-        if not integrity.Fingerprint.of(integrity.tensors(inputs)).same_as(
-                integrity.Fingerprint.of(integrity.tensors(again))):
+        if changed_since(referee.make_inputs(seed), integrity.Fingerprint.of(
+                integrity.tensors(inputs))):
             return None
-        del again
         reference = referee.call_reference(inputs)
         if not all(bool(t.isfinite().all()) for t in reference if t.is_floating_point()):
             return None
@@ -405,7 +409,7 @@ class Judgement:
                                    ("speedup_compiled", timing.compiled, "torch.compile")):
             if stats is not None and median > 0:
                 setattr(timing, name, stats.median_ms / median)
-                add_flag(verdict, integrity.speedup_flag(getattr(timing, name), label))
+                add_flag(verdict.flags, integrity.speedup_flag(getattr(timing, name), label))
 
 
 def timed(fn: Callable[[], Any], device: torch.device) -> tuple[Any, float]:
@@ -448,15 +452,10 @@ def failing(stage: str, error: ErrorInfo) -> Verdict:
 
 
 def reject(verdict: Verdict, reason: str) -> None:
-    add_flag(verdict, Flag(AUDIT_FLAG, reason))
+    add_flag(verdict.flags, Flag(AUDIT_FLAG, reason))
     verdict.status = "fail"
     verdict.correct = False
     verdict.timing = None
-
-
-def add_flag(verdict: Verdict, flag: Flag | None) -> None:
-    if flag is not None and all(f.name != flag.name for f in verdict.flags):
-        verdict.flags.append(flag)
 
 
 def died(status: dict[str, Any]) -> TaskFailure:
@@ -500,10 +499,8 @@ def sum_of(phases: Any) -> float:
     return sum(v for v in phases.values() if isinstance(v, int | float) and v >= 0)
 
 
-def merged(claimed: dict[str, float], own: dict[str, float]) -> dict[str, float]:
-    total = PhaseClock()
-    total.seconds = ({k: float(v) for k, v in claimed.items() if isinstance(v, int | float)}
-                     if isinstance(claimed, dict) else {})
-    for name, seconds in own.items():
-        total.add(name, seconds)
-    return total.rounded()
+def merged(claimed: Any, own: dict[str, float]) -> dict[str, float]:
+    """The candidate process's phases (what of them are numbers) and the judge's, added."""
+    numbers = ({k: float(v) for k, v in claimed.items() if isinstance(v, int | float)}
+               if isinstance(claimed, dict) else {})
+    return summed(numbers, own)

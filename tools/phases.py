@@ -68,10 +68,16 @@ def with_host_phases(phases: dict[str, float], clock: dict[str, float], sent: fl
     """
     if not {"started", "resolved", "finished"} <= clock.keys():
         return phases
+    return summed(phases, {name: max(0.0, seconds) for name, seconds in (
+        ("sandbox_handoff", clock["started"] - sent),
+        ("imports", clock["resolved"] - clock["started"]),
+        ("result_transfer", received - clock["finished"]))})
+
+
+def summed(*parts: dict[str, float]) -> dict[str, float]:
+    """Phases from several clocks, seconds of the same name added, in ORDER, rounded."""
     total = PhaseClock()
-    total.seconds = dict(phases)
-    for name, seconds in (("sandbox_handoff", clock["started"] - sent),
-                          ("imports", clock["resolved"] - clock["started"]),
-                          ("result_transfer", received - clock["finished"])):
-        total.add(name, max(0.0, seconds))
+    for part in parts:
+        for name, seconds in part.items():
+            total.add(name, seconds)
     return total.rounded()

@@ -60,6 +60,13 @@ class Flag:
     severity: Severity = "reject"
 
 
+def add_flag(flags: list[Flag], flag: Flag | None) -> None:
+    """Add `flag` unless it is None or one of its name is there already (the first reason
+    found stands)."""
+    if flag is not None and all(f.name != flag.name for f in flags):
+        flags.append(flag)
+
+
 @dataclass
 class Stats:
     """Timing of one callable, in milliseconds."""

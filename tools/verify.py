@@ -65,7 +65,7 @@ from kernel_agent.tools.problem_state import (
 )
 from kernel_agent.tools.timed_check import TIMED_SETS, InputSet, TimedCalls, fresh_views
 from kernel_agent.tools.timing import L2Flusher, synchronised_wall_ms, time_gpu
-from kernel_agent.tools.verdict import ErrorInfo, Flag, Stats, Timing, Verdict
+from kernel_agent.tools.verdict import ErrorInfo, Flag, Stats, Timing, Verdict, add_flag
 
 PAYLOAD_DEFAULTS: dict[str, Any] = {
     "trials": None,  # None: the problem's KERNEL_AGENT["trials"], else DEFAULT_TRIALS
@@ -607,8 +607,7 @@ class Verification:
         return any(f.name == name for f in self.flags)
 
     def add_flag(self, flag: Flag | None) -> None:
-        if flag is not None and all(f.name != flag.name for f in self.flags):
-            self.flags.append(flag)
+        add_flag(self.flags, flag)
 
     def call_reference(self, inputs: list[Any]) -> list[Any]:
         """The problem's own forward; if it fails, the problem is what is wrong."""
