@@ -12,9 +12,9 @@ sends its verdict back as a claim. The judge believes the claim only as far as i
 - a claimed pass is audited: one more input set, made here from a seed drawn here, is sent to the
   candidate's process, which never had it or the reference's outputs for it; what comes back is
   compared here with the reference's outputs and the judge's own tolerance (`audit_failed`);
-- a claimed time is raced: the candidate's process gets fresh seeds only now, makes those inputs
-  and calls the candidate once on each, sending back projections of the outputs, checked here
-  (tools/projection.py); the judge's wall clock over those calls, less its own cost of the same
+- a claimed time is raced (tools/race.py): the candidate's process gets fresh seeds only now,
+  makes those inputs and calls the candidate once on each, sending back projections of the
+  outputs, checked here; the judge's wall clock over those calls, less its own cost of the same
   input making and projecting, may not exceed three times the claimed time plus 1.5 ms a call
   and 10 ms (`timing_disputed`): a bound on kernels well above a launch's cost;
 - the baselines (eager and torch.compile) are measured here, after the candidate's process and
@@ -30,11 +30,10 @@ and the candidate's process gets nothing of it but one socket.
 from __future__ import annotations
 
 import contextlib
-import math
 import os
 import secrets
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from time import perf_counter
@@ -49,7 +48,7 @@ from kernel_agent.sandbox.resident import PROCESS as RESIDENT_PROCESS
 from kernel_agent.sandbox.resident import empty
 from kernel_agent.sandbox.worker import TaskFailure
 from kernel_agent.sandbox.zygote import Child, Zygote, ZygoteLost
-from kernel_agent.tools import integrity, numeric_settings, projection, tensor_transfer, trivial
+from kernel_agent.tools import integrity, numeric_settings, race, tensor_transfer, trivial
 from kernel_agent.tools.compare import OutputMismatch, check_structure, compare
 from kernel_agent.tools.compiled_store import source_key
 from kernel_agent.tools.phases import PhaseClock, summed
@@ -61,29 +60,14 @@ from kernel_agent.tools.verify import (
     COMPILE_CACHE_BASE,
     PAYLOAD_DEFAULTS,
     Verification,
-    changed_since,
 )
 
 ZYGOTE = Zygote()
 CANDIDATE_PROCESS = "kernel_agent.tools.candidate_process:serve"
 AUDIT_FLAG = "audit_failed"
-RACE_FLAG = "timing_disputed"
-# The judge's own timing of the candidate: about this many milliseconds of claimed work, in at
-# least 3 and at most 50 calls, and this much of the wall time allowed for the hand-over.
-RACE_TARGET_MS = 20.0
-RACE_SETS = (3, 50)
-# What an honest call may take beyond its claimed time, which is device time measured behind an
-# L2 flush: RACE_FACTOR times it, plus the launch, synchronisation and Python around every call
-# (RACE_CALL_SLACK_MS), plus the hand-over once (RACE_SLACK_MS). So the race disputes a claim
-# only where the kernel's real time is well above a launch's cost.
-RACE_FACTOR = 3.0
-RACE_CALL_SLACK_MS = 1.5
-RACE_SLACK_MS = 10.0
-# ... and fewer calls where preparing them (the reference's runs, here) takes longer than this.
-RACE_PREPARE_S = 1.0
 # A claim is a verdict plus, at most, the compiled kernels the candidate's process kept.
 CLAIM_LIMIT = 256 << 20
-OUTPUTS_LIMIT = 1 << 20
+OUTPUTS_LIMIT = 1 << 20  # the audit's outputs' description
 STATUSES = ("pass", "fail", "bad_input")
 # Reference outputs of the audit larger than this wait in host memory while the candidate's
 # process runs: a problem sized to the device leaves no room for a second copy there.
@@ -312,77 +296,21 @@ class Judgement:
                             "the candidate's process claimed a pass")
 
     def race(self, child: Child, verdict: Verdict, audit_set: AuditSet) -> None:
-        """Time the candidate from outside its process: fresh inputs from seeds sent only now,
-        one call each, the outputs' projections checked (tools/projection.py), the wall time
-        less what making the inputs and projecting cost here. The candidate's process measured
-        its own time; no honest call takes more than RACE_FACTOR times that here, plus the
-        slacks, and a faster claim is `timing_disputed`."""
+        """Time the candidate from outside its process (tools/race.py): wrong outputs there are
+        `audit_failed`, a claimed time faster than the bound allows is `timing_disputed`."""
         assert verdict.timing is not None
         claimed = verdict.timing.candidate.median_ms
-        wanted = min(max(math.ceil(RACE_TARGET_MS / claimed), RACE_SETS[0]), RACE_SETS[1])
-        seeds: list[int] = []
-        projection_seed = secrets.randbelow(2**31)
-        expected, own_s = [], 0.0
-        preparing = perf_counter()
-        while len(seeds) < wanted and (len(seeds) < RACE_SETS[0]
-                                       or perf_counter() - preparing < RACE_PREPARE_S):
-            seeds.append(secrets.randbelow(2**31))
-            made = self.race_set(seeds[-1], projection_seed, audit_set)
-            if made is None:
-                verdict.not_measured["judge_timing"] = (
-                    "the problem's get_inputs() does not give the same inputs for the same seed, "
-                    "or its reference's outputs are not all finite: the judge could not time "
-                    "the candidate from outside its process")
-                return
-            expected.append(made[0])
-            own_s += made[1]
-        count = len(seeds)
-        started = perf_counter()
-        try:
-            channel.send(child.link, {"op": "race", "seeds": seeds,
-                                      "projection_seed": projection_seed})
-            got = channel.receive(child.link, limit=OUTPUTS_LIMIT)
-        except (OSError, channel.ChannelError) as exc:
-            return reject(verdict, f"its answer to the judge's timed calls could not be read "
-                                   f"({exc})")
-        wall_ms = (perf_counter() - started) * 1000
-        if got is None or "error" in got[0]:
-            error = got[0].get("error") if got and isinstance(got[0].get("error"), dict) else {}
-            return reject(verdict, "the candidate failed in the judge's timed calls: "
-                          f"{str(error.get('message', 'its process ended'))[:500]}")
-        found = got[0].get("projections")
-        if not (isinstance(found, list) and len(found) == count and all(
-                isinstance(p, list) and projection.within(p, e)
-                for p, e in zip(found, expected, strict=True))):
-            return reject(verdict, "wrong outputs in the judge's timed calls (fresh inputs; "
-                                   "their projections differ from the reference's)")
-        spent_ms = max(0.0, wall_ms - own_s * 1000)
-        verdict.audit.update(race_calls=count, race_ms_per_call=round(spent_ms / count, 4))
-        if spent_ms > count * (RACE_FACTOR * claimed + RACE_CALL_SLACK_MS) + RACE_SLACK_MS:
-            add_flag(verdict.flags, Flag(
-                RACE_FLAG, f"the candidate's process measured {claimed:.4g} ms per call, but "
-                f"{count} calls on fresh inputs took {spent_ms / count:.4g} ms each as the judge "
-                "timed them"))
+        result = race.race(child.link, self.referee, claimed, audit_set.atol, audit_set.rtol)
+        if result.not_measured:
+            verdict.not_measured["judge_timing"] = result.not_measured
+            return
+        if result.wrong:
+            return reject(verdict, f"in the judge's timed calls: {result.wrong}")
+        verdict.audit.update(race_calls=result.calls, race_ms_per_call=result.ms_per_call)
+        if result.disputed:
+            add_flag(verdict.flags, Flag(race.FLAG, f"the candidate's {result.disputed}"))
             verdict.status = "fail"
             verdict.timing = None
-
-    def race_set(self, seed: int, projection_seed: int,
-                 audit_set: AuditSet) -> tuple[list[tuple[float, float]], float] | None:
-        """The bands a right output's projections fall in for `seed`'s inputs, and the seconds
-        the candidate's process spends on its own side of the same work (making the inputs,
-        projecting the outputs); None if the inputs or the reference cannot be relied on."""
-        referee = self.referee
-        inputs, made_s = timed(lambda: referee.make_inputs(seed), referee.device)
-        if changed_since(referee.make_inputs(seed), integrity.Fingerprint.of(
-                integrity.tensors(inputs))):
-            return None
-        reference = referee.call_reference(inputs)
-        if not all(bool(t.isfinite().all()) for t in reference if t.is_floating_point()):
-            return None
-        _, projected_s = timed(lambda: projection.project(reference, projection_seed),
-                               referee.device)
-        return (projection.bands(reference, projection_seed, audit_set.atol, audit_set.rtol),
-                made_s + projected_s)
 
     def add_baselines(self, verdict: Verdict) -> None:
         """The eager and torch.compile references' times, measured here (or as the host kept
@@ -410,15 +338,6 @@ class Judgement:
             if stats is not None and median > 0:
                 setattr(timing, name, stats.median_ms / median)
                 add_flag(verdict.flags, integrity.speedup_flag(getattr(timing, name), label))
-
-
-def timed(fn: Callable[[], Any], device: torch.device) -> tuple[Any, float]:
-    """fn()'s value and the seconds it took, its device work included."""
-    started = perf_counter()
-    value = fn()
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    return value, perf_counter() - started
 
 
 def read_claim(data: Any) -> tuple[Verdict, dict[str, Any]]:
