@@ -1,4 +1,5 @@
-"""The candidate's process: verifies the candidate as asked, then answers the judge's audit.
+"""The candidate's process: verifies the candidate as asked, then answers the judge's audit; or
+builds a finalist for the re-timing and answers its rounds.
 
 Forked fresh for every candidate by the judge's zygote (sandbox/zygote.py) and run with one
 socket to the judge and nothing else of it. Everything sent from here is the candidate's claim:
@@ -12,7 +13,11 @@ Messages (sandbox/channel.py frames):
   judge -> {"op": "race", "seeds": [...], "projection_seed": n}   here -> {"projections":
            [[one number per output] per seed]}: the inputs made here from each seed, one call
            each, timed by the judge from outside (tools/projection.py);
-  judge -> {"op": "exit"} or the end of the socket.
+  re-timing -> {"op": "contend", "payload": ...}   here -> {"ready": true} (tools/contender.py)
+  re-timing -> {"op": "time", "runs": n, "time_box_s": s}   here -> {"median_ms": ms}
+  re-timing -> {"op": "check", "atol": a, "rtol": r}   here -> {"flag": {"name", "reason"} | null}
+  re-timing -> {"op": "race", ...} as the judge's;
+  either -> {"op": "exit"} or the end of the socket.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import os
 import socket
 import tempfile
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,32 +37,37 @@ from kernel_agent.sandbox import channel
 from kernel_agent.sandbox.resident import MARK as RESIDENT_MARK
 from kernel_agent.sandbox.worker import failure_kind
 from kernel_agent.tools import projection, tensor_transfer, verify
+from kernel_agent.tools.contender import Contender
 
 MESSAGE_CHARS = 4000
 
 
 def serve(link_fd: int) -> None:
-    os.environ.pop(RESIDENT_MARK, None)  # this process verifies one candidate and ends
+    os.environ.pop(RESIDENT_MARK, None)  # this process serves one candidate and ends
     link = socket.socket(fileno=link_fd)
     got = channel.receive(link)
-    if got is None or got[0].get("op") != "verify":
+    if got is None or got[0].get("op") not in STARTS:
         return
-    with tempfile.TemporaryDirectory(prefix="verify-") as workdir:
+    with tempfile.TemporaryDirectory(prefix="candidate-") as workdir:
         try:
-            claim, verification = verify.run(got[0]["payload"], Path(workdir))
+            reply, subject, ops = STARTS[got[0]["op"]](got[0]["payload"], Path(workdir))
+        except verify.CandidateError as exc:  # the finalist's own failure to load or build
+            channel.send(link, {"error": {"kind": exc.kind,
+                                          "message": exc.message_text()[-MESSAGE_CHARS:]}})
+            return
         except Exception as exc:  # the verifier's own failure still reaches the judge
             text = "".join(traceback.format_exception(exc))
             channel.send(link, {"error": {"kind": failure_kind(exc) or "sandbox_error",
                                           "message": text[-MESSAGE_CHARS:]}})
             return
-        channel.send(link, {"claim": claim})
-        with contextlib.suppress(RuntimeError):  # a sticky CUDA error: the claim says so already
+        channel.send(link, reply)
+        with contextlib.suppress(RuntimeError):  # a sticky CUDA error: the reply says so already
             if torch.cuda.is_initialized():
-                torch.cuda.empty_cache()  # for the judge, which compares the audit meanwhile
-        while (got := channel.receive(link)) is not None and got[0].get("op") in OPS:
+                torch.cuda.empty_cache()  # for the judge, which works meanwhile
+        while (got := channel.receive(link)) is not None and got[0].get("op") in ops:
             message, fds = got
             try:
-                reply, fd = answer(verification, message, fds)
+                reply, fd = answer(subject, ops[message["op"]], message, fds)
             finally:
                 channel.close_all(fds)
             channel.send(link, reply, [fd] if fd is not None else None)
@@ -64,16 +75,32 @@ def serve(link_fd: int) -> None:
                 os.close(fd)
 
 
-def answer(verification: verify.Verification | None, message: dict[str, Any],
+def verified(payload: dict[str, Any], workdir: Path) -> tuple[dict[str, Any], Any, Ops]:
+    """The whole verification, its claim, and the audit's and race's requests to answer."""
+    claim, verification = verify.run(payload, workdir)
+    return {"claim": claim}, verification, {"audit": audit, "race": race}
+
+
+def contending(payload: dict[str, Any], workdir: Path) -> tuple[dict[str, Any], Any, Ops]:
+    """A finalist of the re-timing, built, and the re-timing's requests to answer."""
+    return {"ready": True}, Contender(payload, workdir), {
+        "time": time_round, "check": check, "race": contender_race}
+
+
+def answer(subject: Any, op: Op, message: dict[str, Any],
            fds: list[int]) -> tuple[dict[str, Any], int | None]:
     """The reply to one of the judge's requests (and a memfd sent with it, if any); the
     candidate's failure on the way is the reply too."""
-    if verification is None:
+    if subject is None:
         return {"error": {"kind": "no_model", "message": "the candidate was never built"}}, None
     try:
-        return OPS[message["op"]](verification, message, fds)
+        return op(subject, message, fds)
     except verify.CandidateError as exc:
         return {"error": {"kind": exc.kind, "message": exc.message_text()}}, None
+    except Exception as exc:  # the candidate's own failure, outside the verifier's guards
+        text = "".join(traceback.format_exception_only(exc)).strip()
+        return {"error": {"kind": failure_kind(exc) or "run_error",
+                          "message": text[-MESSAGE_CHARS:]}}, None
 
 
 def race(verification: verify.Verification, message: dict[str, Any],
@@ -98,4 +125,24 @@ def audit(verification: verify.Verification, message: dict[str, Any],
     return {"outputs": described}, fd
 
 
-OPS = {"audit": audit, "race": race}
+def time_round(contender: Contender, message: dict[str, Any],
+               fds: list[int]) -> tuple[dict[str, Any], None]:
+    """One round of the re-timing: the candidate's median over flushed, timed calls."""
+    return {"median_ms": contender.time(int(message["runs"]), float(message["time_box_s"]))}, None
+
+
+def check(contender: Contender, message: dict[str, Any],
+          fds: list[int]) -> tuple[dict[str, Any], None]:
+    """The re-timed calls' outputs, judged within the tolerance the re-timing sends."""
+    flag = contender.check(float(message["atol"]), float(message["rtol"]))
+    return {"flag": None if flag is None else {"name": flag.name, "reason": flag.reason}}, None
+
+
+def contender_race(contender: Contender, message: dict[str, Any],
+                   fds: list[int]) -> tuple[dict[str, Any], None]:
+    return race(contender.verification, message, fds)
+
+
+Op = Callable[[Any, dict[str, Any], list[int]], tuple[dict[str, Any], int | None]]
+Ops = dict[str, Op]
+STARTS = {"verify": verified, "contend": contending}

@@ -1,163 +1,227 @@
-"""The re-timing task: time the finalists against each other, interleaved, on one GPU.
+"""The re-timing task: the finalists timed against each other, interleaved, on one GPU.
 
-Run by name (`kernel_agent.tools.retime:run`) inside the sandbox; imports only the standard
-library, torch, triton (through the candidates) and tools modules that do the same. Each
-candidate was timed alone when verified, minutes apart and possibly on a GPU busy with other
-branches; here the finalists and the eager reference take turns, round by round with the order
-rotated, so drift in clocks and temperature hits them all alike. The result per candidate is the
-median of its per-round medians. `"reference": false` leaves the eager reference out of the
-rounds (a comparison of two kernels need not wait for it). Without a GPU nothing can be timed
-and the task says so.
+Run by name (`kernel_agent.tools.retime:run`) inside the sandbox. Each finalist was timed alone
+when verified, minutes apart and possibly on a GPU busy with other branches; here the finalists
+and the eager reference take turns, round by round with the order rotated, so drift in clocks and
+temperature hits them all alike. The result per candidate is the median of its per-round
+medians. `"reference": false` leaves the eager reference out of the rounds (a comparison of two
+kernels need not wait for it). Without a GPU nothing can be timed and the task says so.
 
-The re-timed calls are checked calls, as the verifier's timed calls are (tools/timed_check.py):
-a candidate that computes only while it is being verified and returns fast, wrong outputs later
-(counting its calls, say) would otherwise win here with an inflated speedup. All contenders run
-on the same TIMED_SETS fresh input sets, made like the correctness inputs (get_inputs() on the
-device, from seeds drawn for this run), rotated call by call, each contender on its own copies.
-A sample of every call's output is gathered right after the call, outside the timed events, and
-each set's last output is compared in full with the reference's for that set (computed only
-once the timing is over, so that no answer exists in the process while candidates run), within the
-tolerance the candidate was verified with (its "tolerance", else the problem's as the verifier
-derives it). A candidate with a wrong output is reported under "failed" with the flag's name and
-reason, and has no result, so it cannot win.
+This process is a judge (tools/judge.py): it never runs a finalist's code. Each finalist runs in
+a candidate process of its own (tools/contender.py), forked by the judge's zygote, so no finalist
+can reach another's process, the eager reference (timed here) or this process's clock and
+answer: a candidate that rewrote the timing only when it found itself among rivals would rewrite
+its own process's and nothing else. All of them are built on the same TIMED_SETS fresh input
+sets, made like the correctness inputs from seeds drawn here, with the reference's weights.
+
+What a finalist's process reports is its word, so the result is checked before it counts:
+- the outputs of its re-timed calls are recorded and judged there, as the verifier judges timed
+  calls (tools/timed_check.py): a candidate whose output depends on how often or when it is
+  called is caught, unless it also rewrites that check;
+- its median is raced from here (tools/race.py): fresh inputs, right outputs, and a wall time
+  within the race's bound of the claimed time, or it is `timing_disputed`;
+both within the tolerance the finalist was verified with (its "tolerance", else the problem's as
+the verifier derives it). A finalist that fails either is reported under "failed" with the flag's
+name and reason and has no result, so it cannot win; one that cannot be built or whose process
+dies is under "errors".
 """
 
 from __future__ import annotations
 
+import contextlib
+import math
 import os
+import secrets
 import statistics
 import tempfile
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from kernel_agent.tools import trivial
-from kernel_agent.tools.compare import flatten_outputs
-from kernel_agent.tools.problem import Problem, Source, load_candidate, load_problem
-from kernel_agent.tools.problem_state import clones
-from kernel_agent.tools.timed_check import TIMED_SETS, InputSet, TimedCalls
+from kernel_agent.sandbox import channel, linux
+from kernel_agent.sandbox.resident import MARK as RESIDENT_MARK
+from kernel_agent.sandbox.zygote import Child, ZygoteLost
+from kernel_agent.tools import race, trivial
+from kernel_agent.tools.judge import CANDIDATE_PROCESS, ZYGOTE, kept_children, settle
+from kernel_agent.tools.problem import Problem
+from kernel_agent.tools.timed_check import FLAG as WRONG_FLAG
+from kernel_agent.tools.timed_check import TIMED_SETS, InputSet
 from kernel_agent.tools.timing import L2Flusher, time_gpu
-from kernel_agent.tools.verify import copy_matching_weights, rotating
+from kernel_agent.tools.verify import PAYLOAD_DEFAULTS, Verification, rotating
+
+__all__ = ["kept_children", "run", "settle"]  # a resident judge process may take this task too
 
 DEFAULTS: dict[str, Any] = {"rounds": 5, "runs": 30, "time_box_s": 0.5, "seed": 1234,
                             "reference": True}
 REFERENCE = "eager"
+REPLY_LIMIT = 64 << 10
+ERROR_CHARS = 500
 
 
 def run(payload: dict[str, Any]) -> dict[str, Any]:
     """Sandbox task entry point: {"problem", "candidates": [{"id", "text", "path",
     "tolerance"?}]} in."""
-    if not torch.cuda.is_available():
-        return {"measured": False, "reason": "not measured: no GPU"}
-    options = {**DEFAULTS, **payload}
-    with tempfile.TemporaryDirectory(prefix="retime-") as tmp:
-        entrants = build_field(options, Path(tmp), torch.device("cuda"))
-        medians = interleaved(entrants.calls, rounds=options["rounds"], runs=options["runs"],
-                              time_box_s=options["time_box_s"], after=entrants.after())
-        failed = entrants.failures()
-    eager = statistics.median(medians[REFERENCE]) if REFERENCE in medians else None
-    results = {}
-    for key, samples in medians.items():
-        if key == REFERENCE or key in failed:
-            continue
-        median = statistics.median(samples)
-        results[key] = {"median_ms": median, "round_medians_ms": samples,
-                        "speedup_eager": eager / median if eager and median > 0 else None}
-    return {"measured": True, "device": torch.cuda.get_device_name(), "eager_ms": eager,
-            "rounds": options["rounds"], "results": results, "errors": entrants.errors,
-            "failed": failed}
+    linux.prctl(linux.PR_SET_DUMPABLE, 0)  # as the judge: no candidate process may read it
+    if not ZYGOTE.alive() and torch.cuda.is_initialized():
+        return {"measured": False, "reason": "not measured: this process used CUDA before it "
+                                             "could start the finalists' processes"}
+    ZYGOTE.start()  # before this process first touches CUDA
+    try:
+        if not torch.cuda.is_available():
+            return {"measured": False, "reason": "not measured: no GPU"}
+        with tempfile.TemporaryDirectory(prefix="retime-") as tmp:
+            return Retiming({**DEFAULTS, **payload}, Path(tmp)).result()
+    finally:
+        if not os.environ.get(RESIDENT_MARK):
+            ZYGOTE.stop()
 
 
-@dataclass
-class Field:
-    """The contenders of one re-timing: a no-argument call each, the checked calls of each
-    candidate, and why any candidate could not take part."""
-
-    calls: dict[str, Callable[[], Any]] = field(default_factory=dict)
-    checked: dict[str, TimedCalls] = field(default_factory=dict)
-    errors: dict[str, str] = field(default_factory=dict)
-    tolerances: dict[str, Mapping[str, float | None] | None] = field(default_factory=dict)
-    problem: Problem | None = None
-    reference: Any = None
-    sets: list[InputSet] = field(default_factory=list)
-
-    def after(self) -> dict[str, Callable[[Any], None]]:
-        """What runs after each call of a candidate, outside the timed events."""
-        return {key: calls.record for key, calls in self.checked.items()}
-
-    def failures(self) -> dict[str, dict[str, str]]:
-        """{candidate id: {"flag", "reason"}} for each candidate with a wrong output, judged
-        against the reference's outputs for the sets, computed now that the timing is over
-        (none existed while the candidates ran)."""
-        assert self.problem is not None
-        references = [reference_outputs(self.reference, s.inputs) for s in self.sets]
-        found = {}
-        for key, calls in self.checked.items():
-            calls.atol, calls.rtol = tolerance(self.tolerances[key], self.problem, references[0])
-            calls.add_references(references)
-            flag = calls.flag()
-            if flag is not None:
-                found[key] = {"flag": flag.name, "reason": flag.reason}
-        return found
+class Dropped(Exception):
+    """A finalist's process that did not answer as asked: why."""
 
 
-def build_field(options: dict[str, Any], workdir: Path, device: torch.device) -> Field:
-    """The eager reference and every candidate that loads, with the same weights, on the same
-    fresh input sets (each on its own copies)."""
-    problem = load_problem(Source(**options["problem"]), workdir / "problem")
-    init = problem.init_inputs(small=False)
-    torch.manual_seed(options["seed"])
-    with device:
-        reference = problem.model_class(*init)
-    sets = input_sets(problem, device)
-    entrants = Field(problem=problem, reference=reference, sets=sets)
-    if options["reference"]:
-        entrants.calls[REFERENCE] = rotating(reference, own_copies(sets))
-    for number, candidate in enumerate(options["candidates"]):
+class Retiming:
+    """One re-timing: the eager reference here, each finalist in its own process."""
+
+    def __init__(self, options: dict[str, Any], workdir: Path) -> None:
+        self.options = options
+        self.referee = Verification({**PAYLOAD_DEFAULTS, "problem": options["problem"],
+                                     "candidate": {"text": "", "path": "none"},
+                                     "seed": options["seed"]}, workdir)
+        self.errors: dict[str, str] = {}
+        self.failed: dict[str, dict[str, str]] = {}
+        self.raced: dict[str, dict[str, Any]] = {}  # each finalist's race, as timed here
+
+    def result(self) -> dict[str, Any]:
+        referee, options = self.referee, self.options
+        referee.load_problem()
+        referee.build_reference()
+        seeds = [secrets.randbelow(2**31) for _ in range(TIMED_SETS)]
+        sets = [InputSet(referee.make_inputs(seed)) for seed in seeds]
+        rounders: dict[str, Callable[[], float]] = {}
+        if options["reference"]:
+            eager, flush = rotating(referee.model, sets), L2Flusher(referee.device)
+            rounders[REFERENCE] = lambda: time_gpu(
+                eager, flush, runs=options["runs"], time_box_s=options["time_box_s"]).median_ms
+        with self.finalists(seeds) as children:
+            rounders.update({key: self.remote_round(child) for key, child in children.items()})
+            medians = self.rounds(rounders)
+            reference = referee.reference_after(sets[0].inputs)
+            tolerances = {c["id"]: tolerance(c.get("tolerance"), referee.problem, reference)
+                          for c in options["candidates"]}
+            for key, child in children.items():
+                if key in medians and key not in self.errors:
+                    self.judge(key, child, statistics.median(medians[key]), *tolerances[key])
+        eager_ms = statistics.median(medians[REFERENCE]) if REFERENCE in medians else None
+        results = {}
+        for key, samples in medians.items():
+            if key == REFERENCE or key in self.failed or key in self.errors:
+                continue
+            median = statistics.median(samples)
+            results[key] = {"median_ms": median, "round_medians_ms": samples,
+                            "speedup_eager": eager_ms / median if eager_ms else None,
+                            **self.raced.get(key, {})}
+        return {"measured": True, "device": referee.device_info()["name"], "eager_ms": eager_ms,
+                "rounds": options["rounds"], "results": results, "errors": self.errors,
+                "failed": self.failed}
+
+    @contextlib.contextmanager
+    def finalists(self, seeds: list[int]) -> Iterator[dict[str, Child]]:
+        """A built finalist's process per candidate (built side by side); each ended on exit."""
+        children: dict[str, Child] = {}
         try:
-            new_class = load_candidate(Source(candidate["text"], candidate["path"]),
-                                       workdir / f"candidate_{number}")
-            torch.manual_seed(options["seed"])
-            with device:
-                model = new_class(*init)
-            copy_matching_weights(reference, model)
-            calls = TimedCalls(own_copies(sets), model, 0.0, 0.0)  # judged in failures()
-            calls.record(calls())  # compile and warm up before any timing
-            if device.type == "cuda":
-                torch.cuda.synchronize()
-        except Exception as exc:  # it passed verification; a failure here is reported, not fatal
-            entrants.errors[candidate["id"]] = f"{type(exc).__name__}: {exc}"[:500]
-            continue
-        entrants.calls[candidate["id"]] = calls
-        entrants.checked[candidate["id"]] = calls
-        entrants.tolerances[candidate["id"]] = candidate.get("tolerance")
-    return entrants
+            for candidate in self.options["candidates"]:
+                children[candidate["id"]] = ZYGOTE.spawn(CANDIDATE_PROCESS)
+                channel.send(children[candidate["id"]].link, {"op": "contend", "payload": {
+                    "problem": self.options["problem"], "seed": self.options["seed"],
+                    "candidate": {"text": candidate["text"], "path": candidate["path"]},
+                    "set_seeds": seeds}})
+            for key, child in children.items():
+                try:
+                    ask(child, None)
+                except Dropped as exc:
+                    self.errors[key] = str(exc)
+            yield {key: child for key, child in children.items() if key not in self.errors}
+        except ZygoteLost as exc:
+            raise RuntimeError(f"no finalist's process could be started: {exc}") from None
+        finally:
+            for child in children.values():
+                with contextlib.suppress(ZygoteLost, OSError):
+                    ZYGOTE.end(child)
+
+    def remote_round(self, child: Child) -> Callable[[], float]:
+        request = {"op": "time", "runs": self.options["runs"],
+                   "time_box_s": self.options["time_box_s"]}
+
+        def one_round() -> float:
+            median = ask(child, request).get("median_ms")
+            if not isinstance(median, int | float) or not 0 < median < math.inf:
+                raise Dropped(f"its process sent {median!r} as its time")
+            return float(median)
+        return one_round
+
+    def rounds(self, rounders: dict[str, Callable[[], float]]) -> dict[str, list[float]]:
+        """Per-round medians (ms) of each contender, the order rotated every round; a finalist
+        that drops out is under `errors` with why, and out of the rounds."""
+        medians: dict[str, list[float]] = {name: [] for name in rounders}
+        for order in rotations(list(rounders), self.options["rounds"]):
+            for name in order:
+                if name in self.errors:
+                    continue
+                try:
+                    medians[name].append(rounders[name]())
+                except Dropped as exc:
+                    self.errors[name] = f"while re-timed: {exc}"
+        return {name: samples for name, samples in medians.items() if samples}
+
+    def judge(self, key: str, child: Child, median_ms: float, atol: float, rtol: float) -> None:
+        """The finalist's own check of its re-timed outputs, then the race of its median."""
+        try:
+            flag = ask(child, {"op": "check", "atol": atol, "rtol": rtol}).get("flag")
+        except Dropped as exc:
+            self.errors[key] = f"while its outputs were checked: {exc}"
+            return
+        if isinstance(flag, dict):
+            self.failed[key] = {"flag": str(flag.get("name") or WRONG_FLAG)[:100],
+                                "reason": str(flag.get("reason"))[:ERROR_CHARS]}
+            return
+        result = race.race(child.link, self.referee, median_ms, atol, rtol)
+        if result.wrong:
+            self.failed[key] = {"flag": WRONG_FLAG,
+                                "reason": f"in the re-timing's own timed calls: {result.wrong}"}
+        elif result.disputed:
+            self.failed[key] = {"flag": race.FLAG, "reason": f"the finalist's {result.disputed}"}
+        else:
+            self.raced[key] = ({"race_not_measured": result.not_measured} if result.not_measured
+                               else {"race_calls": result.calls,
+                                     "race_ms_per_call": result.ms_per_call})
 
 
-def input_sets(problem: Problem, device: torch.device) -> list[InputSet]:
-    """TIMED_SETS input sets from get_inputs() on the device, seeded afresh for this run; the
-    reference's outputs for them come after the timing (Field.failures)."""
-    sets = []
-    for _ in range(TIMED_SETS):
-        torch.manual_seed(int.from_bytes(os.urandom(4), "little"))
-        with device:
-            sets.append(InputSet(problem.inputs(small=False)))
-    return sets
+def ask(child: Child, request: dict[str, Any] | None) -> dict[str, Any]:
+    """The finalist process's reply to `request` (None: to the request already sent)."""
+    try:
+        if request is not None:
+            channel.send(child.link, request)
+        got = channel.receive(child.link, limit=REPLY_LIMIT)
+    except (OSError, channel.ChannelError) as exc:
+        raise Dropped(f"its reply could not be read ({exc})") from None
+    if got is None:
+        raise Dropped("its process ended")
+    message, fds = got
+    channel.close_all(fds)
+    if "error" in message:
+        error = message["error"] if isinstance(message["error"], dict) else {}
+        raise Dropped(f"{error.get('kind', 'error')}: {str(error.get('message'))[-ERROR_CHARS:]}")
+    return message
 
 
-def reference_outputs(reference: Any, inputs: list[Any]) -> list[torch.Tensor]:
-    """The reference's outputs for `inputs`, computed on copies so the set stays as made."""
-    with torch.no_grad():
-        return flatten_outputs(reference(*clones(inputs)))
-
-
-def own_copies(sets: list[InputSet]) -> list[InputSet]:
-    """The sets with private copies of their inputs: what one contender does to its inputs
-    reaches no other."""
-    return [InputSet(clones(s.inputs)) for s in sets]
+def rotations(names: list[str], rounds: int) -> Iterator[list[str]]:
+    """The order of each round: the names rotated by one more place every round."""
+    for number in range(rounds):
+        shift = number % max(1, len(names))
+        yield names[shift:] + names[:shift]
 
 
 def tolerance(given: Mapping[str, float | None] | None, problem: Problem,
@@ -176,16 +240,15 @@ def interleaved(contenders: dict[str, Callable[[], Any]], *, rounds: int = DEFAU
                 runs: int = DEFAULTS["runs"], time_box_s: float = DEFAULTS["time_box_s"],
                 after: Mapping[str, Callable[[Any], None]] | None = None
                 ) -> dict[str, list[float]]:
-    """Per-round median times (ms) of each no-argument call, the order rotated every round and
-    the L2 flushed before every run of any of them; `after[name]`, if given, gets each of that
-    contender's results once its end event is recorded (time_gpu's `after`)."""
+    """For kernels timed in one process (a benchmark's own): per-round median times (ms) of each
+    no-argument call, in rotated order, the L2 flushed before every run of any of them;
+    `after[name]`, if given, gets each of that contender's results once its end event is
+    recorded (time_gpu's `after`)."""
     flush = L2Flusher(torch.device("cuda"))
-    names = list(contenders)
     hooks = after or {}
-    medians: dict[str, list[float]] = {name: [] for name in names}
-    for number in range(rounds):
-        shift = number % max(1, len(names))  # none: every candidate failed to load
-        for name in names[shift:] + names[:shift]:
+    medians: dict[str, list[float]] = {name: [] for name in contenders}
+    for order in rotations(list(contenders), rounds):
+        for name in order:
             stats = time_gpu(contenders[name], flush, runs=runs, time_box_s=time_box_s,
                              after=hooks.get(name))
             medians[name].append(stats.median_ms)

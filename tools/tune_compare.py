@@ -3,7 +3,7 @@
 A tuning sweep times each variant alone, one after another, so the clocks, the temperature and
 whatever else the GPU did in between differ from one timing to the next by more than the few
 per cent a good variant gains. The finalist therefore runs again beside the original in one
-sandbox task (tools/retime.py, the eager reference left out): same process, same inputs, the
+sandbox task (tools/retime.py, the eager reference left out): same task, same inputs, the
 L2 flushed before every run of either, in rounds whose order alternates (A B, B A, A B, ...).
 Their outputs are checked there as the verifier checks timed calls: a kernel whose output is
 wrong while re-timed is named in `failed`, and nothing is decided.

@@ -1,6 +1,7 @@
 """Re-timing on a real GPU checks its contenders' outputs: a candidate that computes for its first
-calls (enough to pass a verification) and then returns its last answer is reported failed by
-name, loses the tuner's comparison and is never selected, however fast it looks. On 16 Mi
+calls (enough to pass a verification) and then returns its last answer, or one that answers for
+itself in its finalist's process, is reported failed by name, loses the tuner's comparison and
+is never selected, however fast it looks. On 16 Mi
 elements, with the GPU tests' shared sandbox."""
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from kernel_agent.graphs.context import Context
 from kernel_agent.graphs.select import select
 from kernel_agent.graphs.state import State
 from kernel_agent.sandbox import Sandbox
+from kernel_agent.tools.race import FLAG as DISPUTED
 from kernel_agent.tools.timed_check import FLAG
 from kernel_agent.tools.tune_compare import VARIANT, compare_interleaved
 
@@ -23,6 +25,7 @@ pytestmark = pytest.mark.gpu
 PROBLEM = DATA / "gpu" / "scale_add_16m_problem.py"
 HONEST = DATA / "scale_add_correct.py"
 COUNTS_CALLS = DATA / "candidates" / "counts_calls.py"
+FORGES_RETIME = DATA / "candidates" / "forges_retime.py"
 TOLERANCE = {"atol": 1e-2, "rtol": 1e-2}
 
 
@@ -52,12 +55,15 @@ def test_select_never_chooses_a_finalist_that_is_wrong_while_re_timed(sandbox: S
     builder.add_node("tune", lambda state: {})
     builder.add_edge(START, "select")
     builder.add_edge("tune", END)
-    start = {"problem": source(PROBLEM),  # the cheat ranks first by its claimed speed
-             "candidates": [candidate(COUNTS_CALLS, 50.0), candidate(HONEST, 1.0)]}
+    start = {"problem": source(PROBLEM),  # the cheats rank first by their claimed speed
+             "candidates": [candidate(FORGES_RETIME, 90.0), candidate(COUNTS_CALLS, 50.0),
+                            candidate(HONEST, 1.0)]}
     final = builder.compile().invoke(start, context=Context(sandbox=sandbox))
     retime = final["retime"]
     assert retime["measured"], retime
-    assert list(retime["failed"]) == ["counts_calls"], retime
+    assert sorted(retime["failed"]) == ["counts_calls", "forges_retime"], retime
     assert retime["failed"]["counts_calls"]["flag"] == FLAG
+    # it answered its rounds with 1 us from its own process; the race timed 20 ms a call
+    assert retime["failed"]["forges_retime"]["flag"] == DISPUTED
     assert list(retime["results"]) == ["scale_add_correct"]
     assert final["chosen"]["id"] == "scale_add_correct"

@@ -1,21 +1,28 @@
-"""Re-timing checks its contenders' outputs. The task itself refuses without a GPU, so its field
-of contenders is built here on the CPU and called the way time_gpu calls them (each result handed
-to the contender's `after` hook); tests/gpu/test_retime_gpu.py runs the task for real."""
+"""Re-timing checks its finalists, each in a process of its own. Timing itself needs a GPU
+(tests/gpu/test_retime_gpu.py runs the task for real); here, on the CPU, the finalist's side
+(tools/contender.py) is called the way time_gpu calls it, and the re-timing's own side builds
+finalists in real candidate processes, checks what they report and races them."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 import torch
 
+from kernel_agent.tools.contender import Contender
+from kernel_agent.tools.judge import ZYGOTE
 from kernel_agent.tools.problem import Problem, Source, load_problem
-from kernel_agent.tools.retime import DEFAULTS, REFERENCE, Field, build_field, tolerance
+from kernel_agent.tools.race import FLAG as DISPUTED
+from kernel_agent.tools.retime import DEFAULTS, Retiming, rotations, tolerance
 from kernel_agent.tools.timed_check import FLAG, TIMED_SETS
 
 from ..conftest import DATA
 
 PROBLEM = DATA / "scale_add_problem.py"
+PROBLEM_SOURCE = {"text": PROBLEM.read_text(), "path": str(PROBLEM)}
+SEEDS = [11, 22, 33]
 
 HEADER = "import torch\nfrom torch import nn\n\n\nclass ModelNew(nn.Module):\n"
 HONEST = HEADER + "    def forward(self, x, b):\n        return 2 * x + b\n"
@@ -37,67 +44,72 @@ SCRIBBLES = HEADER + """    def forward(self, x, b):
 """
 SLIGHTLY_OFF = HEADER + "    def forward(self, x, b):\n        return 2 * x + b + 0.05\n"
 BROKEN = HEADER + "    def __init__(self):\n        raise RuntimeError('no')\n"
+# Right on the first three inputs it sees (the timing sets, in its rounds) and on those again,
+# known by their first value; zeros on any other.
+KNOWS_ITS_INPUTS = HEADER + """    def __init__(self):
+        super().__init__()
+        self.known = set()
+
+    def forward(self, x, b):
+        key = float(x[0])
+        if len(self.known) < 3 or key in self.known:
+            self.known.add(key)
+            return 2 * x + b
+        return torch.zeros_like(x)
+"""
+SLOW = HEADER + """    def forward(self, x, b):
+        import time
+        time.sleep(0.02)
+        return 2 * x + b
+"""
 
 
-def field_of(tmp_path: Path, **candidates: str | tuple[str, dict[str, float]]) -> Field:
-    entries = []
-    for key, given in candidates.items():
-        text, tol = given if isinstance(given, tuple) else (given, None)
-        entries.append({"id": key, "text": text, "path": f"{key}.py", "tolerance": tol})
-    options = {**DEFAULTS, "problem": {"text": PROBLEM.read_text(), "path": str(PROBLEM)},
-               "candidates": entries}
-    return build_field(options, tmp_path, torch.device("cpu"))
+def contender(tmp_path: Path, text: str, seeds: list[int] = SEEDS) -> Contender:
+    return Contender({"problem": PROBLEM_SOURCE, "candidate": {"text": text, "path": "c.py"},
+                      "seed": DEFAULTS["seed"], "set_seeds": seeds}, tmp_path)
 
 
-def race(field: Field, rounds: int = 3, runs: int = 5) -> None:
-    """Every contender called like time_gpu calls it, in rounds."""
-    hooks = field.after()
-    for _ in range(rounds):
-        for key, call in field.calls.items():
-            for _ in range(runs):
-                result = call()
-                if key in hooks:
-                    hooks[key](result)
+def timed_like_time_gpu(finalist: Contender, rounds: int = 3, runs: int = 5) -> None:
+    for _ in range(rounds * runs):
+        finalist.calls.record(finalist.calls())
 
 
 def test_a_candidate_that_stops_computing_after_its_first_calls_fails_by_name(tmp_path):
-    field = field_of(tmp_path, honest=HONEST, counter=COUNTS_CALLS)
-    assert list(field.calls) == [REFERENCE, "honest", "counter"]
-    assert sorted(field.checked) == ["counter", "honest"]  # the reference is not checked
-    race(field)
-    assert all(len(calls.last) == TIMED_SETS for calls in field.checked.values())
-    failed = field.failures()
-    assert list(failed) == ["counter"]
-    assert failed["counter"]["flag"] == FLAG
-    assert "input set" in failed["counter"]["reason"]
-    # its first 8 calls (the warm-up, then 7 of the race) were right; then set after set wrong
-    assert "first, call 9 " in failed["counter"]["reason"]
+    honest, counter = contender(tmp_path / "h", HONEST), contender(tmp_path / "c", COUNTS_CALLS)
+    for finalist in (honest, counter):
+        timed_like_time_gpu(finalist)
+        assert len(finalist.calls.last) == TIMED_SETS
+    assert honest.check(1e-2, 1e-2) is None
+    flag = counter.check(1e-2, 1e-2)
+    assert flag is not None and flag.name == FLAG
+    # its first 8 calls (the warm-up, then 7 timed) were right; then set after set wrong
+    assert "input set" in flag.reason and "first, call 9 " in flag.reason
 
 
-def test_the_sets_are_fresh_shared_in_value_and_private_in_memory(tmp_path):
-    field = field_of(tmp_path, first=HONEST, second=HONEST, scribbles=SCRIBBLES)
-    first, second = field.checked["first"], field.checked["second"]
-    for mine, theirs in zip(first.sets, second.sets, strict=True):
+def test_finalists_get_the_same_sets_from_the_same_seeds_and_fresh_ones_from_new_seeds(tmp_path):
+    first, second = contender(tmp_path / "a", HONEST), contender(tmp_path / "b", HONEST)
+    other = contender(tmp_path / "c", HONEST, seeds=[44, 55, 66])
+    for mine, theirs, fresh in zip(first.calls.sets, second.calls.sets, other.calls.sets,
+                                   strict=True):
         assert torch.equal(mine.inputs[0], theirs.inputs[0])
-        assert mine.inputs[0].data_ptr() != theirs.inputs[0].data_ptr()
-        assert not mine.reference and not theirs.reference, "no answer exists before timing"
-    assert not torch.equal(first.sets[0].inputs[0], first.sets[1].inputs[0])
-    made_again = field_of(tmp_path / "again", first=HONEST).checked["first"]
-    assert not torch.equal(made_again.sets[0].inputs[0], first.sets[0].inputs[0]), \
-        "seeds drawn afresh for each re-timing"
-    race(field)
-    # writing into its own inputs makes its later outputs wrong, and nobody else's
-    assert list(field.failures()) == ["scribbles"]
-    assert all(torch.equal(mine.inputs[0], theirs.inputs[0])
-               and torch.equal(mine.reference[0], theirs.reference[0])
-               for mine, theirs in zip(first.sets, second.sets, strict=True))
+        assert not torch.equal(mine.inputs[0], fresh.inputs[0])
+        assert not mine.reference, "no answer exists before the check"
+    assert not torch.equal(first.calls.sets[0].inputs[0], first.calls.sets[1].inputs[0])
 
 
-def test_a_candidate_is_judged_within_the_tolerance_it_was_verified_with(tmp_path):
-    loose = {"atol": 0.1, "rtol": 0.1}
-    field = field_of(tmp_path, loose=(SLIGHTLY_OFF, loose), strict=SLIGHTLY_OFF)
-    race(field, rounds=1, runs=2)
-    assert list(field.failures()) == ["strict"]
+def test_writing_into_its_inputs_makes_its_own_outputs_wrong(tmp_path):
+    scribbles = contender(tmp_path, SCRIBBLES)
+    timed_like_time_gpu(scribbles)
+    flag = scribbles.check(1e-2, 1e-2)
+    assert flag is not None and flag.name == FLAG
+
+
+def test_a_candidate_is_judged_within_the_tolerance_it_is_given(tmp_path):
+    loose, strict = contender(tmp_path / "l", SLIGHTLY_OFF), contender(tmp_path / "s", SLIGHTLY_OFF)
+    timed_like_time_gpu(loose, rounds=1, runs=2)
+    timed_like_time_gpu(strict, rounds=1, runs=2)
+    assert loose.check(0.1, 0.1) is None
+    assert strict.check(1e-2, 1e-2) is not None
 
 
 def test_without_a_given_tolerance_the_problems_is_derived_like_the_verifiers(tmp_path):
@@ -115,7 +127,75 @@ def test_without_a_given_tolerance_the_problems_is_derived_like_the_verifiers(tm
                                                                .sqrt()))
 
 
-def test_a_candidate_that_cannot_be_built_is_an_error_not_a_contender(tmp_path):
-    field = field_of(tmp_path, honest=HONEST, broken=BROKEN)
-    assert "RuntimeError: no" in field.errors["broken"]
-    assert "broken" not in field.calls and "broken" not in field.checked
+def test_every_contender_leads_a_round_in_turn():
+    assert list(rotations(["eager", "a", "b"], 4)) == [
+        ["eager", "a", "b"], ["a", "b", "eager"], ["b", "eager", "a"], ["eager", "a", "b"]]
+
+
+# -- the re-timing's side, with finalists in real candidate processes --------------------------
+
+@pytest.fixture
+def zygote():
+    ZYGOTE.start()
+    yield ZYGOTE
+    ZYGOTE.stop()
+
+
+def retiming(tmp_path: Path, **candidates: str) -> Retiming:
+    options = {**DEFAULTS, "problem": PROBLEM_SOURCE,
+               "candidates": [{"id": key, "text": text, "path": f"{key}.py"}
+                              for key, text in candidates.items()]}
+    made = Retiming(options, tmp_path)
+    made.referee.load_problem()
+    made.referee.build_reference()
+    return made
+
+
+def test_each_finalist_runs_in_a_process_of_its_own_and_a_broken_one_is_an_error(zygote, tmp_path):
+    retime = retiming(tmp_path, honest=HONEST, broken=BROKEN)
+    with retime.finalists(SEEDS) as children:
+        assert list(children) == ["honest"]
+        assert "RuntimeError: no" in retime.errors["broken"]
+        pids = {child.pid for child in children.values()}
+    assert pids and not pids & {0, os.getpid()}
+
+
+def test_a_finalist_that_cannot_time_drops_out_of_the_rounds_with_why(zygote, tmp_path):
+    retime = retiming(tmp_path, honest=HONEST)
+    with retime.finalists(SEEDS) as children:
+        medians = retime.rounds({"honest": retime.remote_round(children["honest"]),
+                                 "steady": lambda: 1.0})
+    # on the CPU its process cannot time on a GPU: that is its reply, and it is out
+    assert medians == {"steady": [1.0] * DEFAULTS["rounds"]}
+    assert retime.errors["honest"].startswith("while re-timed: ")
+
+
+@pytest.mark.parametrize(("text", "claimed_ms", "failed"), [
+    (HONEST, 5.0, None),
+    (COUNTS_CALLS, 0.5, FLAG),  # stale answers from its 9th call: the race's 40 calls see them
+    (KNOWS_ITS_INPUTS, 5.0, FLAG),  # right on the timing sets, wrong on the race's fresh ones
+    (SLOW, 0.5, DISPUTED),  # 20 ms a call, claiming 0.5 ms
+    (SLOW, 25.0, None),  # the same kernel, claiming what it takes
+])
+def test_a_finalists_word_is_checked_before_its_time_counts(zygote, tmp_path, text, claimed_ms,
+                                                           failed):
+    retime = retiming(tmp_path, finalist=text)
+    with retime.finalists(SEEDS) as children:
+        retime.judge("finalist", children["finalist"], claimed_ms, 1e-2, 1e-2)
+    if failed is None:
+        assert not retime.failed and not retime.errors
+        assert retime.raced["finalist"]["race_calls"] >= 3
+    else:
+        assert retime.failed["finalist"]["flag"] == failed, retime.failed
+
+
+def test_a_finalist_that_answers_for_itself_among_rivals_is_raced_and_disputed(zygote, tmp_path):
+    """It took its process over once it found itself built as a finalist: it claims 1 us a
+    round and a clean check. Its real 20 ms a call shows in the race."""
+    forger = DATA / "candidates" / "forges_retime.py"
+    options = {**DEFAULTS, "problem": PROBLEM_SOURCE, "reference": False, "rounds": 2,
+               "candidates": [{"id": "forger", "text": forger.read_text(), "path": str(forger)}]}
+    result = Retiming(options, tmp_path).result()
+    assert result["measured"] and result["results"] == {}
+    assert result["failed"]["forger"]["flag"] == DISPUTED, result
+    assert "0.001 ms per call" in result["failed"]["forger"]["reason"]
