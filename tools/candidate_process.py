@@ -7,7 +7,8 @@ the candidate's code runs in this process and may rewrite any of it.
 
 Messages (sandbox/channel.py frames):
   judge -> {"op": "verify", "payload": ...}       here -> {"claim": verdict dict}
-  judge -> {"op": "audit", "inputs": [...]} + memfd   here -> {"outputs": [...]} + memfd,
+  judge -> {"op": "audit", "inputs": [...], "bytes": n} + n bytes   here -> {"outputs": [...],
+           "bytes": m} + m bytes (tools/tensor_transfer.py),
            or {"op": "audit", "seed": n}: the inputs made here from the problem and that seed
            (for inputs that cannot be sent), or {"error": {...}} if the candidate failed;
   judge -> {"op": "race", "seeds": [...], "projection_seed": n}   here -> {"projections":
@@ -40,6 +41,7 @@ from kernel_agent.tools import projection, tensor_transfer, verify
 from kernel_agent.tools.contender import Contender
 
 MESSAGE_CHARS = 4000
+INPUTS_LIMIT = 1 << 40  # the judge's inputs: as large as the problem makes them
 
 
 def serve(link_fd: int) -> None:
@@ -66,13 +68,15 @@ def serve(link_fd: int) -> None:
                 torch.cuda.empty_cache()  # for the judge, which works meanwhile
         while (got := channel.receive(link)) is not None and got[0].get("op") in ops:
             message, fds = got
-            try:
-                reply, fd = answer(subject, ops[message["op"]], message, fds)
-            finally:
-                channel.close_all(fds)
-            channel.send(link, reply, [fd] if fd is not None else None)
-            if fd is not None:
-                os.close(fd)
+            channel.close_all(fds)
+            given = (tensor_transfer.receive_bytes(link, message["bytes"], INPUTS_LIMIT)
+                     if "bytes" in message else None)
+            reply, data = answer(subject, ops[message["op"]], message, given)
+            if data is not None:
+                reply["bytes"] = data.numel()
+            channel.send(link, reply)
+            if data is not None:
+                tensor_transfer.send_bytes(link, data)
 
 
 def verified(payload: dict[str, Any], workdir: Path) -> tuple[dict[str, Any], Any, Ops]:
@@ -88,13 +92,14 @@ def contending(payload: dict[str, Any], workdir: Path) -> tuple[dict[str, Any], 
 
 
 def answer(subject: Any, op: Op, message: dict[str, Any],
-           fds: list[int]) -> tuple[dict[str, Any], int | None]:
-    """The reply to one of the judge's requests (and a memfd sent with it, if any); the
-    candidate's failure on the way is the reply too."""
+           given: torch.Tensor | None) -> tuple[dict[str, Any], torch.Tensor | None]:
+    """The reply to one of the judge's requests (and the bytes to send after it, if any); the
+    candidate's failure on the way is the reply too. `given`: the bytes sent with the
+    request."""
     if subject is None:
         return {"error": {"kind": "no_model", "message": "the candidate was never built"}}, None
     try:
-        return op(subject, message, fds)
+        return op(subject, message, given)
     except verify.CandidateError as exc:
         return {"error": {"kind": exc.kind, "message": exc.message_text()}}, None
     except Exception as exc:  # the candidate's own failure, outside the verifier's guards
@@ -104,7 +109,7 @@ def answer(subject: Any, op: Op, message: dict[str, Any],
 
 
 def race(verification: verify.Verification, message: dict[str, Any],
-         fds: list[int]) -> tuple[dict[str, Any], None]:
+         given: torch.Tensor | None) -> tuple[dict[str, Any], None]:
     """The judge's timed calls: for each seed, the inputs made here, the candidate called on
     them and its outputs projected (tools/projection.py); one after another, each finished."""
     found = []
@@ -115,34 +120,35 @@ def race(verification: verify.Verification, message: dict[str, Any],
 
 
 def audit(verification: verify.Verification, message: dict[str, Any],
-          fds: list[int]) -> tuple[dict[str, Any], int | None]:
+          given: torch.Tensor | None) -> tuple[dict[str, Any], torch.Tensor]:
     """The candidate's outputs for the audit's inputs, packed for the judge."""
-    if "seed" in message:
+    if given is None:
         inputs = verification.make_inputs(int(message["seed"]))
     else:
-        inputs = tensor_transfer.unpack(message["inputs"], fds[0], verification.device)
-    described, fd = tensor_transfer.pack(verification.call_candidate(inputs))
-    return {"outputs": described}, fd
+        inputs = tensor_transfer.unpack(message["inputs"], given, verification.device)
+    described, data = tensor_transfer.pack(verification.call_candidate(inputs))
+    return {"outputs": described}, data
 
 
 def time_round(contender: Contender, message: dict[str, Any],
-               fds: list[int]) -> tuple[dict[str, Any], None]:
+               given: torch.Tensor | None) -> tuple[dict[str, Any], None]:
     """One round of the re-timing: the candidate's median over flushed, timed calls."""
     return {"median_ms": contender.time(int(message["runs"]), float(message["time_box_s"]))}, None
 
 
 def check(contender: Contender, message: dict[str, Any],
-          fds: list[int]) -> tuple[dict[str, Any], None]:
+          given: torch.Tensor | None) -> tuple[dict[str, Any], None]:
     """The re-timed calls' outputs, judged within the tolerance the re-timing sends."""
     flag = contender.check(float(message["atol"]), float(message["rtol"]))
     return {"flag": None if flag is None else {"name": flag.name, "reason": flag.reason}}, None
 
 
 def contender_race(contender: Contender, message: dict[str, Any],
-                   fds: list[int]) -> tuple[dict[str, Any], None]:
-    return race(contender.verification, message, fds)
+                   given: torch.Tensor | None) -> tuple[dict[str, Any], None]:
+    return race(contender.verification, message, given)
 
 
-Op = Callable[[Any, dict[str, Any], list[int]], tuple[dict[str, Any], int | None]]
+Op = Callable[[Any, dict[str, Any], torch.Tensor | None],
+             tuple[dict[str, Any], torch.Tensor | None]]
 Ops = dict[str, Op]
 STARTS = {"verify": verified, "contend": contending}

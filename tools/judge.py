@@ -10,7 +10,8 @@ one keeps its CUDA context between tasks, runs the whole verification (tools/ver
 sends its verdict back as a claim. The judge believes the claim only as far as it checks it:
 
 - a claimed pass is audited: one more input set, made here from a seed drawn here, is sent to the
-  candidate's process, which never had it or the reference's outputs for it; what comes back is
+  candidate's process (its seed, where the problem makes the same inputs from it again; else
+  the inputs), which never had it or the reference's outputs for it; what comes back is
   compared here with the reference's outputs and the judge's own tolerance (`audit_failed`);
 - a claimed time is raced (tools/race.py): the candidate's process gets fresh seeds only now,
   makes those inputs and calls the candidate once on each, sending back projections of the
@@ -60,6 +61,7 @@ from kernel_agent.tools.verify import (
     COMPILE_CACHE_BASE,
     PAYLOAD_DEFAULTS,
     Verification,
+    changed_since,
 )
 
 ZYGOTE = Zygote()
@@ -138,8 +140,8 @@ class AuditSet:
     """Inputs the candidate's process has never seen, and the reference's outputs for them."""
 
     seed: int
-    described: list[dict[str, Any]] | None  # None: the inputs cannot be sent, only their seed
-    memfd: int | None
+    described: list[dict[str, Any]] | None  # None: only their seed is sent
+    data: torch.Tensor | None  # their bytes, in host memory
     reference: list[torch.Tensor]
     atol: float
     rtol: float
@@ -187,8 +189,6 @@ class Judgement:
         except SpecError as exc:  # the problem failed here at run time (get_inputs raised)
             return referee.bad_problem(exc), {}
         finally:
-            if audit_set is not None and audit_set.memfd is not None:
-                os.close(audit_set.memfd)
             with contextlib.suppress(ZygoteLost, OSError):
                 if child.link.fileno() >= 0:
                     ZYGOTE.end(child)
@@ -219,16 +219,17 @@ class Judgement:
         reference = referee.reference_after(inputs)
         atol, rtol, _ = trivial.judged_tolerance(reference, referee.dtype,
                                                  referee.declared("atol"), referee.declared("rtol"))
-        try:
-            described, memfd = tensor_transfer.pack(inputs)
-        except tensor_transfer.TransferError:
-            described, memfd = None, None
+        described, data = None, None  # the seed is sent: the candidate's process makes them
+        if changed_since(referee.make_inputs(seed), integrity.Fingerprint.of(
+                integrity.tensors(inputs))):  # not made again alike from the seed: sent as made
+            with contextlib.suppress(tensor_transfer.TransferError):
+                described, data = tensor_transfer.pack(inputs)
         del inputs
         if referee.device.type == "cuda":
             if sum(t.numel() * t.element_size() for t in reference) > DEVICE_KEPT_BYTES:
                 reference = [t.cpu() for t in reference]  # the candidate needs the memory more
             torch.cuda.empty_cache()  # what the judge holds no longer, the candidate can use
-        return AuditSet(seed, described, memfd, reference, atol, rtol)
+        return AuditSet(seed, described, data, reference, atol, rtol)
 
     def claim(self, child: Child) -> tuple[Verdict, dict[str, Any]] | None:
         """The candidate process's verdict (None if the process ended without one)."""
@@ -252,33 +253,33 @@ class Judgement:
     def audit(self, child: Child, verdict: Verdict, audit_set: AuditSet) -> None:
         """Call the candidate on the audit set through its process; fail a wrong answer."""
         request: dict[str, Any] = {"op": "audit"}
-        if audit_set.described is not None:
-            request["inputs"] = audit_set.described
+        if audit_set.data is not None:
+            request.update(inputs=audit_set.described, bytes=audit_set.data.numel())
         else:
             request["seed"] = audit_set.seed
+        expected = sum(tensor_transfer.aligned(t.numel() * t.element_size())
+                       for t in audit_set.reference)
         try:
-            channel.send(child.link, request,
-                         [audit_set.memfd] if audit_set.memfd is not None else None)
+            channel.send(child.link, request)
+            if audit_set.data is not None:
+                tensor_transfer.send_bytes(child.link, audit_set.data)
             got = channel.receive(child.link, limit=OUTPUTS_LIMIT)
-        except (OSError, channel.ChannelError) as exc:
-            got, why = None, f"its answer could not be read ({exc})"
-        else:
-            why = "the candidate's process ended before it answered"
-        if got is None:
-            return reject(verdict, why)
-        message, fds = got
-        try:
-            if "error" in message or not fds:
+            if got is None:
+                return reject(verdict, "the candidate's process ended before it answered")
+            message, fds = got
+            channel.close_all(fds)
+            if "error" in message or "outputs" not in message:
                 error = message.get("error") if isinstance(message.get("error"), dict) else {}
                 return reject(verdict, "the candidate failed on the audit's inputs: "
                               f"{str(error.get('message', 'no outputs'))[:500]}")
+            data = tensor_transfer.receive_bytes(child.link, message.get("bytes"), expected)
             device = (audit_set.reference[0].device if audit_set.reference
                       else self.referee.device)
-            outputs = tensor_transfer.unpack(message.get("outputs"), fds[0], device)
+            outputs = tensor_transfer.unpack(message["outputs"], data, device)
+        except (OSError, channel.ChannelError) as exc:
+            return reject(verdict, f"its answer could not be read ({exc})")
         except (tensor_transfer.TransferError, RuntimeError, ValueError) as exc:
             return reject(verdict, f"the audit's outputs could not be read ({exc})")
-        finally:
-            channel.close_all(fds)
         try:
             check_structure(outputs, audit_set.reference)
         except OutputMismatch as exc:

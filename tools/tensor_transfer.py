@@ -1,32 +1,33 @@
-"""Tensors between the judge and a candidate process: bytes in a memfd, a description in JSON.
+"""Tensors between the judge and a candidate process: a description in JSON, then the bytes on
+the same socket.
 
 The judge sends the audit's inputs this way and gets the candidate's outputs back
-(tools/judge.py). Nothing of either process's memory is shared: the receiver copies the bytes
-into tensors of its own before it uses them, so a sender that keeps writing into the memfd
-changes nothing it was given. A description from the candidate's side is checked before use
-(a real dtype, sizes that add up, bytes that are there): TransferError otherwise.
+(tools/judge.py). Nothing of either process's memory is shared: the bytes arrive in memory of
+the receiver's own, so a sender can change nothing it has sent. They go through the socket, not
+a file, because the sandbox limits the size of every file a task writes (RLIMIT_FSIZE), memory
+files too, and a problem's tensors may be larger. A description from the candidate's side is
+checked before use (a real dtype, sizes that add up, bytes that are there, no more bytes than
+the receiver expects): TransferError otherwise.
 """
 
 from __future__ import annotations
 
-import contextlib
-import mmap
-import os
-from collections.abc import Iterator
+import socket
 from typing import Any
 
 import torch
 
 JSON_SCALARS = (bool, int, float, str, type(None))
 ALIGN = 64
+CHUNK = 16 << 20
 
 
 class TransferError(Exception):
     """Values that cannot be sent this way, or a description that does not fit its bytes."""
 
 
-def pack(values: list[Any]) -> tuple[list[dict[str, Any]], int]:
-    """A description of `values` and a memfd holding their tensors' bytes (the caller closes it).
+def pack(values: list[Any]) -> tuple[list[dict[str, Any]], torch.Tensor]:
+    """A description of `values` and their tensors' bytes, in host memory, to send after it.
 
     A tensor keeps its strides where they describe a dense, non-overlapping layout (a transposed
     input stays transposed); other layouts arrive contiguous.
@@ -42,52 +43,58 @@ def pack(values: list[Any]) -> tuple[list[dict[str, Any]], int]:
                 "stride": list(value.stride()) if dense(value) else None,
                 "offset": total, "nbytes": nbytes}})
             tensors.append((value, total))
-            total += -(-nbytes // ALIGN) * ALIGN  # every tensor starts aligned for any dtype
+            total += aligned(nbytes)  # every tensor starts aligned for any dtype
         elif isinstance(value, JSON_SCALARS):
             described.append({"value": value})
         else:
             raise TransferError(f"an input of type {type(value).__name__} cannot be sent")
-    fd = os.memfd_create("kernel-agent-tensors", os.MFD_CLOEXEC)
-    if total:
-        os.ftruncate(fd, total)
-        with mapped(fd, total) as buffer:
-            for tensor, offset in tensors:
-                size = tensor.numel() * tensor.element_size()
-                buffer[offset:offset + size].copy_(as_bytes(tensor))
-    return described, fd
+    data = torch.empty(total, dtype=torch.uint8)
+    for tensor, offset in tensors:
+        size = tensor.numel() * tensor.element_size()
+        data[offset:offset + size].copy_(as_bytes(tensor))
+    return described, data
 
 
-def unpack(described: Any, fd: int, device: torch.device | str) -> list[Any]:
+def aligned(nbytes: int) -> int:
+    return -(-nbytes // ALIGN) * ALIGN
+
+
+def send_bytes(link: socket.socket, data: torch.Tensor) -> None:
+    """`data` (pack's) on the stream, right after the frame that says how many bytes follow."""
+    if data.numel():
+        link.sendall(data.numpy())
+
+
+def receive_bytes(link: socket.socket, size: Any, limit: int) -> torch.Tensor:
+    """The `size` bytes that follow a frame, into host memory of this process's own; at most
+    `limit` of them, or TransferError before anything is allocated."""
+    if not isinstance(size, int) or not 0 <= size <= limit:
+        raise TransferError(f"{size!r} bytes announced, where at most {limit} may follow")
+    data = torch.empty(size, dtype=torch.uint8)
+    view = memoryview(data.numpy())
+    got = 0
+    while got < size:
+        count = link.recv_into(view[got:], min(size - got, CHUNK))
+        if not count:
+            raise TransferError(f"the sender stopped after {got} of {size} bytes")
+        got += count
+    return data
+
+
+def unpack(described: Any, data: torch.Tensor, device: torch.device | str) -> list[Any]:
     """The values `pack` described, as new tensors on `device`."""
     if not isinstance(described, list):
         raise TransferError("the description is not a list")
     values: list[Any] = []
-    with mapped(fd, os.fstat(fd).st_size, flags=mmap.MAP_PRIVATE) as buffer:
-        for entry in described:
-            if isinstance(entry, dict) and isinstance(entry.get("tensor"), dict):
-                values.append(read_tensor(entry["tensor"], buffer, device))
-            elif (isinstance(entry, dict) and "value" in entry
-                  and isinstance(entry["value"], JSON_SCALARS)):
-                values.append(entry["value"])
-            else:
-                raise TransferError(f"an entry that describes no value: {str(entry)[:200]}")
+    for entry in described:
+        if isinstance(entry, dict) and isinstance(entry.get("tensor"), dict):
+            values.append(read_tensor(entry["tensor"], data, device))
+        elif (isinstance(entry, dict) and "value" in entry
+              and isinstance(entry["value"], JSON_SCALARS)):
+            values.append(entry["value"])
+        else:
+            raise TransferError(f"an entry that describes no value: {str(entry)[:200]}")
     return values
-
-
-@contextlib.contextmanager
-def mapped(fd: int, size: int, flags: int = mmap.MAP_SHARED) -> Iterator[torch.Tensor]:
-    """The memfd's bytes as a uint8 tensor, for the duration only: the mapping is removed once
-    no tensor over it can be left (an empty tensor for an empty file)."""
-    if not size:
-        yield torch.empty(0, dtype=torch.uint8)
-        return
-    area = mmap.mmap(fd, size, flags=flags)
-    holder = [torch.frombuffer(area, dtype=torch.uint8)]
-    try:
-        yield holder[0]
-    finally:
-        holder.clear()
-        area.close()
 
 
 def read_tensor(spec: dict[str, Any], buffer: torch.Tensor,

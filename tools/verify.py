@@ -107,12 +107,14 @@ def run(payload: dict[str, Any], workdir: Path) -> tuple[dict[str, Any], Verific
     gpu = gpu_available()
     if not gpu:
         os.environ["TRITON_INTERPRET"] = "1"  # must precede the candidate's `import triton`
-    clock = PhaseClock(sync=torch.cuda.synchronize if gpu else None)
+    clock = PhaseClock()
     with clock.phase("imports"), suppress(ImportError):
         import triton  # noqa: F401  (preloaded on a GPU; under the interpreter, imported here)
     if gpu:
         with clock.phase("cuda_init"):
-            torch.zeros(1, device="cuda")  # the CUDA context, made once per task
+            torch.zeros(1, device="cuda")  # this process's CUDA context
+            torch.cuda.synchronize()
+        clock.sync = torch.cuda.synchronize  # from here on, each phase's device work is its own
     with clock.phase("other"):
         verification = Verification(options, workdir, clock)
         verdict = verification.verdict()
