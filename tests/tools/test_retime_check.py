@@ -44,15 +44,15 @@ SCRIBBLES = HEADER + """    def forward(self, x, b):
 """
 SLIGHTLY_OFF = HEADER + "    def forward(self, x, b):\n        return 2 * x + b + 0.05\n"
 BROKEN = HEADER + "    def __init__(self):\n        raise RuntimeError('no')\n"
-# Right on the first three inputs it sees (the timing sets, in its rounds) and on those again,
-# known by their first value; zeros on any other.
+# Right on the first input it sees (its warm-up, on a timing set) and on that input again, known
+# by its first value; zeros on any other.
 KNOWS_ITS_INPUTS = HEADER + """    def __init__(self):
         super().__init__()
         self.known = set()
 
     def forward(self, x, b):
         key = float(x[0])
-        if len(self.known) < 3 or key in self.known:
+        if not self.known or key in self.known:
             self.known.add(key)
             return 2 * x + b
         return torch.zeros_like(x)
