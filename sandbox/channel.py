@@ -1,7 +1,7 @@
 """Messages between two processes of one task: JSON frames, with file descriptors alongside.
 
 A frame is an 8-byte length and that many bytes of JSON, over a UNIX stream socket; descriptors
-(a memfd of tensor bytes, say) travel with the frame's first bytes. The reader trusts nothing it
+(a log's, say) travel with the frame's first bytes. The reader trusts nothing it
 receives: a frame over `limit` bytes, a cut-off frame or text that is not a JSON object is a
 ChannelError, so a hostile peer can make a message fail but never make the reader allocate what
 it likes or take a half-message for a whole one.

@@ -20,6 +20,7 @@ sends its verdict back as a claim. The judge believes the claim only as far as i
   and 10 ms (`timing_disputed`): a bound on kernels well above a launch's cost;
 - the baselines (eager and torch.compile) are measured here, after the candidate's process and
   everything it started are gone, with compile caches of the judge's own; so are the speedups;
+- the static review of the candidate's source is made here too, in place of the claim's;
 - a candidate process that dies, hangs or sends what is not a verdict never makes a pass.
 
 All of the judge's own work on the problem happens while no process of this task's candidate
@@ -49,7 +50,14 @@ from kernel_agent.sandbox.resident import PROCESS as RESIDENT_PROCESS
 from kernel_agent.sandbox.resident import empty
 from kernel_agent.sandbox.worker import TaskFailure
 from kernel_agent.sandbox.zygote import Child, Zygote, ZygoteLost
-from kernel_agent.tools import integrity, numeric_settings, race, tensor_transfer, trivial
+from kernel_agent.tools import (
+    integrity,
+    numeric_settings,
+    race,
+    static_review,
+    tensor_transfer,
+    trivial,
+)
 from kernel_agent.tools.compare import OutputMismatch, check_structure, compare
 from kernel_agent.tools.compiled_store import source_key
 from kernel_agent.tools.phases import PhaseClock, summed
@@ -172,6 +180,7 @@ class Judgement:
                 status = ZYGOTE.end(child, grace_s=DYING_GRACE_S)
                 raise died(status)
             verdict, extra = claim
+            review_claim(verdict, self.options["candidate"]["text"])
             # The wait, less the candidate process's own phases: its start and hand-over.
             waited = self.clock.seconds.get("candidate_start", 0.0)
             self.clock.seconds["candidate_start"] = max(0.0, waited - sum_of(verdict.phases))
@@ -361,6 +370,18 @@ def read_claim(data: Any) -> tuple[Verdict, dict[str, Any]]:
     if verdict.status != "pass":
         verdict.timing = None
     return verdict, extra
+
+
+def review_claim(verdict: Verdict, source: str) -> None:
+    """The static review of the candidate's source, made here in place of what the claim says
+    of it (a candidate's process could leave its findings out), confirmed by the run-time flags
+    claimed beside it. A rejecting finding fails a claimed pass."""
+    verdict.flags = [f for f in verdict.flags if not f.name.startswith("static_")]
+    for flag in static_review.review(source):
+        add_flag(verdict.flags, flag)
+    static_review.confirm(verdict.flags)
+    if verdict.status == "pass" and any(f.severity == "reject" for f in verdict.flags):
+        verdict.status, verdict.correct, verdict.timing = "fail", False, None
 
 
 def unreadable(why: str) -> Verdict:

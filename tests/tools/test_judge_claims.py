@@ -11,8 +11,9 @@ import pytest
 
 from kernel_agent.sandbox import channel
 from kernel_agent.sandbox.zygote import Child
-from kernel_agent.tools.judge import Judgement, read_claim
+from kernel_agent.tools.judge import Judgement, read_claim, review_claim
 from kernel_agent.tools.phases import PhaseClock
+from kernel_agent.tools.verdict import Flag, Verdict
 from kernel_agent.tools.verify import PAYLOAD_DEFAULTS
 
 from ..conftest import DATA
@@ -75,3 +76,49 @@ def test_a_claimed_bad_problem_is_the_candidates_failure():
 def test_compiled_files_travel_beside_the_verdict():
     verdict, extra = read_claim({"status": "fail", "stage": "done", "compiled_files": {"a": 1}})
     assert verdict.status == "fail" and extra == {"compiled_files": {"a": 1}}
+
+
+THREADED = """import threading
+import torch
+from torch import nn
+
+
+class ModelNew(nn.Module):
+    def forward(self, x, b):
+        threading.Thread(target=lambda: None).start()
+        return 2 * x + b
+"""
+STREAMED = """import torch
+from torch import nn
+
+
+class ModelNew(nn.Module):
+    def forward(self, x, b):
+        with torch.cuda.stream(torch.cuda.Stream()):
+            return 2 * x + b
+"""
+
+
+def claimed_pass(*flags: Flag) -> Verdict:
+    return Verdict(status="pass", stage="done", correct=True, flags=list(flags))
+
+
+def test_the_judge_reviews_the_source_itself_whatever_the_claim_left_out():
+    verdict = claimed_pass()  # a claim without the findings its source gives
+    review_claim(verdict, THREADED)
+    assert [f.name for f in verdict.flags] == ["static_threads"]
+    assert verdict.flags[0].severity == "review" and verdict.status == "pass"
+
+
+def test_static_findings_in_a_claim_are_replaced_by_the_judges_own():
+    verdict = claimed_pass(Flag("static_threads", "made up", "review"))
+    review_claim(verdict, (DATA / "scale_add_correct.py").read_text())
+    assert verdict.flags == [] and verdict.status == "pass"
+
+
+def test_a_finding_confirmed_by_a_claimed_run_time_flag_fails_a_claimed_pass():
+    verdict = claimed_pass(Flag("work_off_timed_stream", "as claimed", "review"))
+    review_claim(verdict, STREAMED)
+    stream = next(f for f in verdict.flags if f.name == "static_stream_creation")
+    assert stream.severity == "reject" and "confirmed at run time" in stream.reason
+    assert verdict.status == "fail" and verdict.timing is None
