@@ -47,6 +47,7 @@ INPUTS_LIMIT = 1 << 40  # the judge's inputs: as large as the problem makes them
 def serve(link_fd: int) -> None:
     os.environ.pop(RESIDENT_MARK, None)  # this process serves one candidate and ends
     link = socket.socket(fileno=link_fd)
+    warm_up()
     got = channel.receive(link)
     if got is None or got[0].get("op") not in STARTS:
         return
@@ -77,6 +78,16 @@ def serve(link_fd: int) -> None:
             channel.send(link, reply)
             if data is not None:
                 tensor_transfer.send_bytes(link, data)
+
+
+def warm_up() -> None:
+    """This process's CUDA context, made while the judge prepares its side of the verdict (it
+    forks this process first): a fresh process's first use of the GPU takes about 0.15 s, which
+    would otherwise fall in the verdict's own time."""
+    with contextlib.suppress(RuntimeError):  # a GPU that fails here fails the verification
+        if torch.cuda.is_available():
+            torch.zeros(1, device="cuda")
+            torch.cuda.synchronize()
 
 
 def verified(payload: dict[str, Any], workdir: Path) -> tuple[dict[str, Any], Any, Ops]:
