@@ -54,14 +54,8 @@ def serve(link_fd: int) -> None:
     with tempfile.TemporaryDirectory(prefix="candidate-") as workdir:
         try:
             reply, subject, ops = STARTS[got[0]["op"]](got[0]["payload"], Path(workdir))
-        except verify.CandidateError as exc:  # the finalist's own failure to load or build
-            channel.send(link, {"error": {"kind": exc.kind,
-                                          "message": exc.message_text()[-MESSAGE_CHARS:]}})
-            return
         except Exception as exc:  # the verifier's own failure still reaches the judge
-            text = "".join(traceback.format_exception(exc))
-            channel.send(link, {"error": {"kind": failure_kind(exc) or "sandbox_error",
-                                          "message": text[-MESSAGE_CHARS:]}})
+            channel.send(link, failure_reply(exc, "sandbox_error", traceback.format_exception))
             return
         channel.send(link, reply)
         with contextlib.suppress(RuntimeError):  # a sticky CUDA error: the reply says so already
@@ -111,12 +105,20 @@ def answer(subject: Any, op: Op, message: dict[str, Any],
         return {"error": {"kind": "no_model", "message": "the candidate was never built"}}, None
     try:
         return op(subject, message, given)
-    except verify.CandidateError as exc:
-        return {"error": {"kind": exc.kind, "message": exc.message_text()}}, None
-    except Exception as exc:  # the candidate's own failure, outside the verifier's guards
-        text = "".join(traceback.format_exception_only(exc)).strip()
-        return {"error": {"kind": failure_kind(exc) or "run_error",
-                          "message": text[-MESSAGE_CHARS:]}}, None
+    except Exception as exc:  # the candidate's failure, inside the verifier's guards or not
+        return failure_reply(exc, "run_error", traceback.format_exception_only), None
+
+
+def failure_reply(exc: Exception, default_kind: str,
+                  describe: Callable[[BaseException], list[str]]) -> dict[str, Any]:
+    """The error reply for `exc`: a candidate's failure as the verifier names it, anything else
+    by its failure kind (else `default_kind`) and `describe`'s text of it, both cut to
+    MESSAGE_CHARS from the end."""
+    if isinstance(exc, verify.CandidateError):
+        kind, text = exc.kind, exc.message_text()
+    else:
+        kind, text = failure_kind(exc) or default_kind, "".join(describe(exc)).strip()
+    return {"error": {"kind": kind, "message": text[-MESSAGE_CHARS:]}}
 
 
 def race(verification: verify.Verification, message: dict[str, Any],

@@ -96,27 +96,36 @@ def run(payload: dict[str, Any]) -> dict[str, Any]:
     """Sandbox task entry point: the payload in, the judge's Verdict as a dict out."""
     started = perf_counter()
     clock = PhaseClock()
-    with clock.phase("other"):
-        linux.prctl(linux.PR_SET_DUMPABLE, 0)  # no same-user process may read or trace this one
-        if not ZYGOTE.alive() and torch.cuda.is_initialized():
-            raise TaskFailure("sandbox_error", "the judge's process has used CUDA before its "
-                              "zygote started: no candidate process forked now could use the GPU")
-        ZYGOTE.start()  # before this process first touches CUDA
+    with clock.phase("other"), forking_candidates():
         options = {**PAYLOAD_DEFAULTS, **payload}
         CURRENT_SOURCE["key"] = source_key(options["candidate"]["text"])
         if torch.cuda.is_available():
             clock.sync = torch.cuda.synchronize
-        try:
-            with tempfile.TemporaryDirectory(prefix="judge-") as tmp:
-                verdict, extra = Judgement(options, Path(tmp), clock).verdict()
-        finally:
-            if not os.environ.get(RESIDENT_MARK):
-                ZYGOTE.stop()
+        with tempfile.TemporaryDirectory(prefix="judge-") as tmp:
+            verdict, extra = Judgement(options, Path(tmp), clock).verdict()
     verdict.phases = merged(verdict.phases, clock.rounded())
     verdict.elapsed_s = round(perf_counter() - started, 3)
     if os.environ.get(RESIDENT_MARK):
         verdict.process = asdict(RESIDENT_PROCESS)
     return {**Verdict.to_dict(verdict), **extra}
+
+
+@contextlib.contextmanager
+def forking_candidates() -> Iterator[None]:
+    """What every task that runs candidate code only in processes of its own (the judge, the
+    re-timing) sets up first: this process made undumpable (no same-user process may read or
+    trace it) and the zygote started before this process first touches CUDA; the zygote ended
+    on the way out, unless this process is kept for the next task."""
+    linux.prctl(linux.PR_SET_DUMPABLE, 0)
+    if not ZYGOTE.alive() and torch.cuda.is_initialized():
+        raise TaskFailure("sandbox_error", "this process used CUDA before its zygote started: "
+                          "no candidate process forked now could use the GPU")
+    ZYGOTE.start()
+    try:
+        yield
+    finally:
+        if not os.environ.get(RESIDENT_MARK):
+            ZYGOTE.stop()
 
 
 def settle() -> str:

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
 import secrets
 import statistics
 import tempfile
@@ -40,11 +39,16 @@ from typing import Any
 
 import torch
 
-from kernel_agent.sandbox import channel, linux
-from kernel_agent.sandbox.resident import MARK as RESIDENT_MARK
+from kernel_agent.sandbox import channel
 from kernel_agent.sandbox.zygote import Child, ZygoteLost
 from kernel_agent.tools import race, trivial
-from kernel_agent.tools.judge import CANDIDATE_PROCESS, ZYGOTE, kept_children, settle
+from kernel_agent.tools.judge import (
+    CANDIDATE_PROCESS,
+    ZYGOTE,
+    forking_candidates,
+    kept_children,
+    settle,
+)
 from kernel_agent.tools.problem import Problem
 from kernel_agent.tools.timed_check import FLAG as WRONG_FLAG
 from kernel_agent.tools.timed_check import TIMED_SETS, InputSet
@@ -63,19 +67,11 @@ ERROR_CHARS = 500
 def run(payload: dict[str, Any]) -> dict[str, Any]:
     """Sandbox task entry point: {"problem", "candidates": [{"id", "text", "path",
     "tolerance"?}]} in."""
-    linux.prctl(linux.PR_SET_DUMPABLE, 0)  # as the judge: no candidate process may read it
-    if not ZYGOTE.alive() and torch.cuda.is_initialized():
-        return {"measured": False, "reason": "not measured: this process used CUDA before it "
-                                             "could start the finalists' processes"}
-    ZYGOTE.start()  # before this process first touches CUDA
-    try:
+    with forking_candidates():
         if not torch.cuda.is_available():
             return {"measured": False, "reason": "not measured: no GPU"}
         with tempfile.TemporaryDirectory(prefix="retime-") as tmp:
             return Retiming({**DEFAULTS, **payload}, Path(tmp)).result()
-    finally:
-        if not os.environ.get(RESIDENT_MARK):
-            ZYGOTE.stop()
 
 
 class Dropped(Exception):
