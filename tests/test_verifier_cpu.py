@@ -101,6 +101,22 @@ def test_a_pass_is_audited_on_inputs_no_trial_used():
             f"{verdict.audit['seed']})") in verdict.summary()
 
 
+def test_inputs_not_made_again_from_their_seed_are_sent_to_the_candidates_process(tmp_path):
+    """A problem whose get_inputs() draws from its own generator: the judge cannot send the
+    audit's seed, so it streams the inputs themselves (a transposed one among them) to the
+    candidate's process and judges what comes back."""
+    problem = tmp_path / "unseeded_problem.py"
+    problem.write_text(PROBLEM.read_text().replace(
+        "return [torch.randn(1000), torch.randn(1000)]",
+        "own = torch.Generator().manual_seed(int.from_bytes(__import__('os').urandom(4), 'big'))\n"
+        "    return [torch.randn(1000, generator=own), torch.randn(1000, generator=own)]"))
+    verdict = verify(DATA / "scale_add_correct.py", problem=problem)
+    assert verdict.passed and verdict.audit["passed"], verdict.summary()
+    assert verdict.audit["elements"] == 1000
+    wrong = verify(DATA / "scale_add_off_by_one.py", problem=problem)
+    assert wrong.status == "fail", wrong.summary()
+
+
 def test_a_candidate_speaking_for_the_verifier_fails_the_audit():
     """forges_claim.py sends a passing verdict down its process's channel to the judge as it is
     imported, then answers the audit with its wrong kernel's outputs."""

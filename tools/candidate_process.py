@@ -64,14 +64,10 @@ def serve(link_fd: int) -> None:
         while (got := channel.receive(link)) is not None and got[0].get("op") in ops:
             message, fds = got
             channel.close_all(fds)
-            given = (tensor_transfer.receive_bytes(link, message["bytes"], INPUTS_LIMIT)
-                     if "bytes" in message else None)
-            reply, data = answer(subject, ops[message["op"]], message, given)
-            if data is not None:
-                reply["bytes"] = data.numel()
+            reply, values = answer(subject, ops[message["op"]], message, link)
             channel.send(link, reply)
-            if data is not None:
-                tensor_transfer.send_bytes(link, data)
+            if values is not None:
+                tensor_transfer.send(link, values)
 
 
 def warm_up() -> None:
@@ -97,14 +93,17 @@ def contending(payload: dict[str, Any], workdir: Path) -> tuple[dict[str, Any], 
 
 
 def answer(subject: Any, op: Op, message: dict[str, Any],
-           given: torch.Tensor | None) -> tuple[dict[str, Any], torch.Tensor | None]:
-    """The reply to one of the judge's requests (and the bytes to send after it, if any); the
-    candidate's failure on the way is the reply too. `given`: the bytes sent with the
-    request."""
+           link: socket.socket) -> tuple[dict[str, Any], list[Any] | None]:
+    """The reply to one of the judge's requests (and the values whose bytes follow it, if any,
+    described in the reply); the candidate's failure on the way is the reply too. The op reads
+    from `link` whatever followed the request."""
     if subject is None:
         return {"error": {"kind": "no_model", "message": "the candidate was never built"}}, None
     try:
-        return op(subject, message, given)
+        reply, values = op(subject, message, link)
+        if values is not None:
+            reply["outputs"], reply["bytes"] = tensor_transfer.describe(values)
+        return reply, values
     except Exception as exc:  # the candidate's failure, inside the verifier's guards or not
         return failure_reply(exc, "run_error", traceback.format_exception_only), None
 
@@ -122,7 +121,7 @@ def failure_reply(exc: Exception, default_kind: str,
 
 
 def race(verification: verify.Verification, message: dict[str, Any],
-         given: torch.Tensor | None) -> tuple[dict[str, Any], None]:
+         link: socket.socket) -> tuple[dict[str, Any], None]:
     """The judge's timed calls: for each seed, the inputs made here, the candidate called on
     them and its outputs projected (tools/projection.py); one after another, each finished."""
     found = []
@@ -133,35 +132,35 @@ def race(verification: verify.Verification, message: dict[str, Any],
 
 
 def audit(verification: verify.Verification, message: dict[str, Any],
-          given: torch.Tensor | None) -> tuple[dict[str, Any], torch.Tensor]:
-    """The candidate's outputs for the audit's inputs, packed for the judge."""
-    if given is None:
-        inputs = verification.make_inputs(int(message["seed"]))
+          link: socket.socket) -> tuple[dict[str, Any], list[Any]]:
+    """The candidate's outputs for the audit's inputs: those the judge sent after its request,
+    or those made here from the seed it sent."""
+    if "bytes" in message:
+        inputs = tensor_transfer.receive(link, message.get("inputs"), message["bytes"],
+                                         INPUTS_LIMIT, verification.device)
     else:
-        inputs = tensor_transfer.unpack(message["inputs"], given, verification.device)
-    described, data = tensor_transfer.pack(verification.call_candidate(inputs))
-    return {"outputs": described}, data
+        inputs = verification.make_inputs(int(message["seed"]))
+    return {}, verification.call_candidate(inputs)
 
 
 def time_round(contender: Contender, message: dict[str, Any],
-               given: torch.Tensor | None) -> tuple[dict[str, Any], None]:
+               link: socket.socket) -> tuple[dict[str, Any], None]:
     """One round of the re-timing: the candidate's median over flushed, timed calls."""
     return {"median_ms": contender.time(int(message["runs"]), float(message["time_box_s"]))}, None
 
 
 def check(contender: Contender, message: dict[str, Any],
-          given: torch.Tensor | None) -> tuple[dict[str, Any], None]:
+          link: socket.socket) -> tuple[dict[str, Any], None]:
     """The re-timed calls' outputs, judged within the tolerance the re-timing sends."""
     flag = contender.check(float(message["atol"]), float(message["rtol"]))
     return {"flag": None if flag is None else {"name": flag.name, "reason": flag.reason}}, None
 
 
 def contender_race(contender: Contender, message: dict[str, Any],
-                   given: torch.Tensor | None) -> tuple[dict[str, Any], None]:
-    return race(contender.verification, message, given)
+                   link: socket.socket) -> tuple[dict[str, Any], None]:
+    return race(contender.verification, message, link)
 
 
-Op = Callable[[Any, dict[str, Any], torch.Tensor | None],
-             tuple[dict[str, Any], torch.Tensor | None]]
+Op = Callable[[Any, dict[str, Any], socket.socket], tuple[dict[str, Any], list[Any] | None]]
 Ops = dict[str, Op]
 STARTS = {"verify": verified, "contend": contending}

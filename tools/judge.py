@@ -157,8 +157,7 @@ class AuditSet:
     """Inputs the candidate's process has never seen, and the reference's outputs for them."""
 
     seed: int
-    described: list[dict[str, Any]] | None  # None: only their seed is sent
-    data: torch.Tensor | None  # their bytes, in host memory
+    inputs: list[Any] | None  # in host memory; None: only their seed is sent
     reference: list[torch.Tensor]
     atol: float
     rtol: float
@@ -197,7 +196,7 @@ class Judgement:
                 with self.clock.phase("audit"):
                     self.audit(child, verdict, audit_set)
             if verdict.status == "pass" and verdict.timing is not None:
-                with self.clock.phase("audit"):
+                with self.clock.phase("race"):
                     try:
                         self.race(child, verdict, audit_set)
                     except torch.OutOfMemoryError:
@@ -237,17 +236,19 @@ class Judgement:
         reference = referee.reference_after(inputs)
         atol, rtol, _ = trivial.judged_tolerance(reference, referee.dtype,
                                                  referee.declared("atol"), referee.declared("rtol"))
-        described, data = None, None  # the seed is sent: the candidate's process makes them
+        sent = None  # the seed is sent: the candidate's process makes them
         if changed_since(referee.make_inputs(seed), integrity.Fingerprint.of(
                 integrity.tensors(inputs))):  # not made again alike from the seed: sent as made
-            with contextlib.suppress(tensor_transfer.TransferError):
-                described, data = tensor_transfer.pack(inputs)
+            host = [v.cpu() if isinstance(v, torch.Tensor) else v for v in inputs]
+            with contextlib.suppress(tensor_transfer.TransferError):  # else the seed, as ever
+                tensor_transfer.describe(host)
+                sent = host
         del inputs
         if referee.device.type == "cuda":
             if sum(t.numel() * t.element_size() for t in reference) > DEVICE_KEPT_BYTES:
                 reference = [t.cpu() for t in reference]  # the candidate needs the memory more
             torch.cuda.empty_cache()  # what the judge holds no longer, the candidate can use
-        return AuditSet(seed, described, data, reference, atol, rtol)
+        return AuditSet(seed, sent, reference, atol, rtol)
 
     def claim(self, child: Child) -> tuple[Verdict, dict[str, Any]] | None:
         """The candidate process's verdict (None if the process ended without one)."""
@@ -271,16 +272,17 @@ class Judgement:
     def audit(self, child: Child, verdict: Verdict, audit_set: AuditSet) -> None:
         """Call the candidate on the audit set through its process; fail a wrong answer."""
         request: dict[str, Any] = {"op": "audit"}
-        if audit_set.data is not None:
-            request.update(inputs=audit_set.described, bytes=audit_set.data.numel())
+        if audit_set.inputs is not None:
+            described, size = tensor_transfer.describe(audit_set.inputs)
+            request.update(inputs=described, bytes=size)
         else:
             request["seed"] = audit_set.seed
         expected = sum(tensor_transfer.aligned(t.numel() * t.element_size())
                        for t in audit_set.reference)
         try:
             channel.send(child.link, request)
-            if audit_set.data is not None:
-                tensor_transfer.send_bytes(child.link, audit_set.data)
+            if audit_set.inputs is not None:
+                tensor_transfer.send(child.link, audit_set.inputs)
             got = channel.receive(child.link, limit=OUTPUTS_LIMIT)
             if got is None:
                 return reject(verdict, "the candidate's process ended before it answered")
@@ -290,10 +292,10 @@ class Judgement:
                 error = message.get("error") if isinstance(message.get("error"), dict) else {}
                 return reject(verdict, "the candidate failed on the audit's inputs: "
                               f"{str(error.get('message', 'no outputs'))[:500]}")
-            data = tensor_transfer.receive_bytes(child.link, message.get("bytes"), expected)
             device = (audit_set.reference[0].device if audit_set.reference
                       else self.referee.device)
-            outputs = tensor_transfer.unpack(message["outputs"], data, device)
+            outputs = tensor_transfer.receive(child.link, message["outputs"],
+                                              message.get("bytes"), expected, device)
         except (OSError, channel.ChannelError) as exc:
             return reject(verdict, f"its answer could not be read ({exc})")
         except (tensor_transfer.TransferError, RuntimeError, ValueError) as exc:

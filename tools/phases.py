@@ -16,7 +16,7 @@ from time import perf_counter
 ORDER = ("sandbox_handoff", "imports", "judge", "candidate_start", "cuda_init", "load_problem",
          "load_candidate", "build_models", "inputs", "reference_outputs", "first_call",
          "correctness_trials", "kernel_share", "timing", "timed_output_check", "audit",
-         "baselines", "static_review", "other", "result_transfer")
+         "race", "baselines", "static_review", "other", "result_transfer")
 
 
 class PhaseClock:

@@ -41,14 +41,13 @@ def audit_inputs(link: socket.socket, message: dict) -> list[torch.Tensor]:
     if "seed" in message:
         return problem_inputs(int(message["seed"]))
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    data = tensor_transfer.receive_bytes(link, message["bytes"], 1 << 40)
-    return tensor_transfer.unpack(message["inputs"], data, device)
+    return tensor_transfer.receive(link, message["inputs"], message["bytes"], 1 << 40, device)
 
 
 def send_outputs(link: socket.socket, outputs: list[torch.Tensor]) -> None:
-    described, data = tensor_transfer.pack(outputs)
-    channel.send(link, {"outputs": described, "bytes": data.numel()})
-    tensor_transfer.send_bytes(link, data)
+    described, size = tensor_transfer.describe(outputs)
+    channel.send(link, {"outputs": described, "bytes": size})
+    tensor_transfer.send(link, outputs)
 
 
 CLAIM = {"status": "pass", "stage": "done", "compiled": True, "correct": True,
