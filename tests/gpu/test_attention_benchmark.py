@@ -1,9 +1,10 @@
 """On a GPU host: benchmarks/attention_tuning.py runs end to end on a small shape, and every
-implementation (the kernels as shipped and tuned, FlexAttention, SDPA where an additive mask can
-say the problem, the eager reference) matches the reference and gets a time, with its ratio to
-FlexAttention. Two of the four examples keep the GPU suite short (each costs a FlexAttention
-compile): soft-capping, which SDPA cannot express, and the sliding window, with a block mask.
-The example kernels themselves are verified at full size in test_verifier_gpu.py."""
+implementation (the kernel as shipped and tuned, FlexAttention, SDPA, the eager reference)
+matches the reference and gets a time, with its ratio to FlexAttention. One example keeps the GPU
+suite short (each costs a FlexAttention compile and a tuning): the sliding window, whose block
+mask and SDPA mask are the most the script builds. A problem SDPA cannot express is covered on
+the CPU (test_attention_benchmark_cpu.py); the example kernels themselves are verified at full
+size in test_verifier_gpu.py."""
 
 from __future__ import annotations
 
@@ -19,13 +20,13 @@ pytestmark = pytest.mark.gpu
 SCRIPT = ROOT / "benchmarks" / "attention_tuning.py"
 SHAPE = "1,2,256,64"
 IMPLEMENTATIONS = ("kernel as shipped", "kernel tuned", "FlexAttention", "SDPA", "eager reference")
-PROBLEMS = ("tanh soft-cap 50", "sliding window 1024, causal")
+PROBLEMS = ("sliding window 1024, causal",)
 
 
 def test_benchmark_times_every_implementation_on_a_small_shape(tmp_path):
     rows_file, section = tmp_path / "rows.json", tmp_path / "results.md"
     done = subprocess.run(
-        [sys.executable, str(SCRIPT), "--variants", "softcap", "window", "--shapes", SHAPE,
+        [sys.executable, str(SCRIPT), "--variants", "window", "--shapes", SHAPE,
          "--max-variants", "1", "--rounds", "2", "--runs", "20", "--json", str(rows_file),
          "--markdown", str(section)],
         capture_output=True, text=True, timeout=900, cwd=ROOT)
@@ -36,9 +37,6 @@ def test_benchmark_times_every_implementation_on_a_small_shape(tmp_path):
     assert [r["problem"] for r in rows] == [p for p in PROBLEMS for _ in IMPLEMENTATIONS]
     for row in rows:
         assert row["implementation"].startswith(IMPLEMENTATIONS), row
-        if row["check"] == "skipped: not expressible":  # SDPA has no tanh soft-capping
-            assert row["problem"] == "tanh soft-cap 50" and row["ms"] is None, row
-            continue
         assert row["check"].startswith("ok"), row
         assert row["ms"] > 0 and row["tflops"] > 0 and row["vs_flex"] > 0, row
     assert all(r["vs_flex"] == pytest.approx(1.0) for r in rows
