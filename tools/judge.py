@@ -51,6 +51,7 @@ from kernel_agent.sandbox.resident import empty
 from kernel_agent.sandbox.worker import TaskFailure
 from kernel_agent.sandbox.zygote import Child, Zygote, ZygoteLost
 from kernel_agent.tools import (
+    candidate_link,
     integrity,
     numeric_settings,
     race,
@@ -253,20 +254,14 @@ class Judgement:
     def claim(self, child: Child) -> tuple[Verdict, dict[str, Any]] | None:
         """The candidate process's verdict (None if the process ended without one)."""
         try:
-            channel.send(child.link, {"op": "verify", "payload": self.options})
-            got = channel.receive(child.link, limit=CLAIM_LIMIT)
-        except (OSError, channel.ChannelError) as exc:
-            return unreadable(f"its verdict could not be read ({exc})"), {}
-        if got is None:
-            return None
-        message, fds = got
-        channel.close_all(fds)
-        if "error" in message:
-            error = message["error"] if isinstance(message["error"], dict) else {}
-            kind = error.get("kind") if error.get("kind") in ERROR_KINDS else "sandbox_error"
+            message = candidate_link.ask(child.link, {"op": "verify", "payload": self.options},
+                                         CLAIM_LIMIT)
+        except candidate_link.NoReply as exc:
+            return None if exc.ended else (unreadable(f"its verdict: {exc}"), {})
+        if error := candidate_link.error_in(message):
+            kind = error[0] if error[0] in ERROR_KINDS else "sandbox_error"
             return failing("sandbox", ErrorInfo(
-                kind, f"the verifier failed in the candidate's process: "
-                f"{str(error.get('message'))[-1500:]}")), {}
+                kind, f"the verifier failed in the candidate's process: {error[1]}")), {}
         return read_claim(message.get("claim"))
 
     def audit(self, child: Child, verdict: Verdict, audit_set: AuditSet) -> None:
@@ -283,21 +278,20 @@ class Judgement:
             channel.send(child.link, request)
             if audit_set.inputs is not None:
                 tensor_transfer.send(child.link, audit_set.inputs)
-            got = channel.receive(child.link, limit=OUTPUTS_LIMIT)
-            if got is None:
-                return reject(verdict, "the candidate's process ended before it answered")
-            message, fds = got
-            channel.close_all(fds)
-            if "error" in message or "outputs" not in message:
-                error = message.get("error") if isinstance(message.get("error"), dict) else {}
+            message = candidate_link.ask(child.link, None, OUTPUTS_LIMIT)
+            error = candidate_link.error_in(message)
+            if error or "outputs" not in message:
                 return reject(verdict, "the candidate failed on the audit's inputs: "
-                              f"{str(error.get('message', 'no outputs'))[:500]}")
+                              f"{error[1][-500:] if error else 'no outputs'}")
             device = (audit_set.reference[0].device if audit_set.reference
                       else self.referee.device)
             outputs = tensor_transfer.receive(child.link, message["outputs"],
                                               message.get("bytes"), expected, device)
         except (OSError, channel.ChannelError) as exc:
-            return reject(verdict, f"its answer could not be read ({exc})")
+            return reject(verdict, f"the audit's exchange with the candidate's process broke "
+                                   f"off ({exc})")
+        except candidate_link.NoReply as exc:
+            return reject(verdict, f"the candidate's {exc}")
         except (tensor_transfer.TransferError, RuntimeError, ValueError) as exc:
             return reject(verdict, f"the audit's outputs could not be read ({exc})")
         try:

@@ -23,8 +23,7 @@ from typing import Any
 
 import torch
 
-from kernel_agent.sandbox import channel
-from kernel_agent.tools import integrity, projection
+from kernel_agent.tools import candidate_link, integrity, projection
 from kernel_agent.tools.verify import Verification, changed_since
 
 FLAG = "timing_disputed"
@@ -77,16 +76,15 @@ def race(link: socket.socket, referee: Verification, claimed_ms: float, atol: fl
     count = len(seeds)
     started = perf_counter()
     try:
-        channel.send(link, {"op": "race", "seeds": seeds, "projection_seed": projection_seed})
-        got = channel.receive(link, limit=OUTPUTS_LIMIT)
-    except (OSError, channel.ChannelError) as exc:
-        return Race(wrong=f"its answer could not be read ({exc})")
+        message = candidate_link.ask(
+            link, {"op": "race", "seeds": seeds, "projection_seed": projection_seed},
+            OUTPUTS_LIMIT)
+    except candidate_link.NoReply as exc:
+        return Race(wrong=str(exc))
     wall_ms = (perf_counter() - started) * 1000
-    if got is None or "error" in got[0]:
-        error = got[0].get("error") if got and isinstance(got[0].get("error"), dict) else {}
-        return Race(wrong="the candidate failed: "
-                          f"{str(error.get('message', 'its process ended'))[:500]}")
-    found = got[0].get("projections")
+    if error := candidate_link.error_in(message):
+        return Race(wrong=f"the candidate failed: {error[1][-500:]}")
+    found = message.get("projections")
     if not (isinstance(found, list) and len(found) == count and all(
             isinstance(p, list) and projection.within(p, e)
             for p, e in zip(found, expected, strict=True))):

@@ -41,7 +41,7 @@ import torch
 
 from kernel_agent.sandbox import channel
 from kernel_agent.sandbox.zygote import Child, ZygoteLost
-from kernel_agent.tools import race, trivial
+from kernel_agent.tools import candidate_link, race, trivial
 from kernel_agent.tools.judge import (
     CANDIDATE_PROCESS,
     ZYGOTE,
@@ -198,18 +198,11 @@ class Retiming:
 def ask(child: Child, request: dict[str, Any] | None) -> dict[str, Any]:
     """The finalist process's reply to `request` (None: to the request already sent)."""
     try:
-        if request is not None:
-            channel.send(child.link, request)
-        got = channel.receive(child.link, limit=REPLY_LIMIT)
-    except (OSError, channel.ChannelError) as exc:
-        raise Dropped(f"its reply could not be read ({exc})") from None
-    if got is None:
-        raise Dropped("its process ended")
-    message, fds = got
-    channel.close_all(fds)
-    if "error" in message:
-        error = message["error"] if isinstance(message["error"], dict) else {}
-        raise Dropped(f"{error.get('kind', 'error')}: {str(error.get('message'))[-ERROR_CHARS:]}")
+        message = candidate_link.ask(child.link, request, REPLY_LIMIT)
+    except candidate_link.NoReply as exc:
+        raise Dropped(str(exc)) from None
+    if error := candidate_link.error_in(message):
+        raise Dropped(f"{error[0]}: {error[1][-ERROR_CHARS:]}")
     return message
 
 
