@@ -16,7 +16,11 @@ Exit status: 0 every implementation matched, 1 one did not (or failed), 2 no GPU
 
     python benchmarks/attention_tuning.py [--variants NAME ...] [--shapes B,H,S,D ...]
                                           [--rounds 10] [--runs 30] [--max-variants 8]
+                                          [--extra VARIANT=FILE ...]
                                           [--markdown benchmarks/RESULTS.md] [--json FILE]
+
+--extra adds another kernel for a variant's problem (benchmarks/attention_variants/ holds such
+candidates), checked and timed in the same rounds as the shipped one.
     python benchmarks/attention_tuning.py --cpu-check   # no GPU: tiny fp32 shapes, correctness
 """
 from __future__ import annotations
@@ -105,6 +109,16 @@ def parse_shape(text: str) -> Shape:
     if shape[3] not in HEAD_DIMS:
         raise argparse.ArgumentTypeError(f"{text!r}: the kernels take D in {HEAD_DIMS}")
     return shape  # type: ignore[return-value]
+
+
+def extra_kernel(text: str) -> tuple[str, Path]:
+    """`VARIANT=FILE` of --extra, checked: a known variant and a file that exists."""
+    name, _, path = text.partition("=")
+    if name not in {e.name for e in EXAMPLE_SET} or not Path(path).is_file():
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: expected VARIANT=FILE with VARIANT one of "
+            f"{', '.join(e.name for e in EXAMPLE_SET)} and FILE a kernel file")
+    return name, Path(path).resolve()
 
 
 def load_module(path: Path, name: str) -> ModuleType:
@@ -220,9 +234,10 @@ def bf16_peak(device: torch.device) -> float | None:
 
 
 def implementations(example: Example, problem: ModuleType, shape: Shape, dtype: torch.dtype,
-                    device: torch.device, tuned: TuneResult, tuned_path: Path
-                    ) -> list[tuple[str, Attention | None]]:
-    """Every contender with its row label; None where it cannot express the problem."""
+                    device: torch.device, tuned: TuneResult, tuned_path: Path,
+                    extra: list[Path]) -> list[tuple[str, Attention | None]]:
+    """Every contender with its row label; None where it cannot express the problem. `extra`:
+    other kernels for this problem (files with a ModelNew), timed beside the shipped one."""
     folder = EXAMPLES / example.folder
     shipped = load_module(folder / "kernel.py", f"{example.folder}_kernel").ModelNew()
     tuned_path.write_text(tuned.best)
@@ -234,7 +249,10 @@ def implementations(example: Example, problem: ModuleType, shape: Shape, dtype: 
         mib = mask.numel() * mask.element_size() / 2**20
         sdpa = (f"SDPA, attn_mask {mib:.3g} MiB",
                 lambda q, k, v: torch.nn.functional.scaled_dot_product_attention(q, k, v, mask))
+    others = [(f"kernel {path.name}", load_module(path, f"extra_{path.stem}").ModelNew())
+              for path in extra]
     return [("kernel as shipped", shipped), (f"kernel tuned ({tuned_label})", tuned_model),
+            *others,
             ("FlexAttention, torch.compile", flex_attention_for(example, problem, shape, device)),
             sdpa, ("eager reference (Model)", problem.Model())]
 
@@ -248,7 +266,8 @@ def measure(example: Example, shape: Shape, dtype: torch.dtype, device: torch.de
     generator = torch.Generator(device=device).manual_seed(0)
     inputs = [torch.randn(shape, dtype=dtype, device=device, generator=generator)
               for _ in range(3)]
-    contenders = implementations(example, problem, shape, dtype, device, tuned, tuned_path)
+    contenders = implementations(example, problem, shape, dtype, device, tuned, tuned_path,
+                                 args.extra.get(example.name, []))
     with torch.no_grad():
         reference = contenders[-1][1](*inputs)  # type: ignore[misc]
     timed = device.type == "cuda"
@@ -375,11 +394,19 @@ def main() -> int:
                         help="interleaved timing rounds [default: as many as the tuner's]")
     parser.add_argument("--runs", type=int, default=30, help="timed runs per round (>= 20)")
     parser.add_argument("--max-variants", type=int, default=8, help="variants tuning verifies")
+    parser.add_argument("--extra", nargs="+", type=extra_kernel, default=[],
+                        metavar="VARIANT=FILE",
+                        help="another kernel for that variant's problem (a file with a "
+                             "ModelNew), checked and timed beside the shipped one")
     parser.add_argument("--cpu-check", action="store_true",
                         help="no GPU: tiny fp32 shapes on the CPU (Triton interpreter), untimed")
     parser.add_argument("--markdown", type=Path, help="append a dated section to this file")
     parser.add_argument("--json", type=Path, help="write the rows as JSON to this file")
     args = parser.parse_args()
+    extra: dict[str, list[Path]] = {}
+    for name, path in args.extra:
+        extra.setdefault(name, []).append(path)
+    args.extra = extra
     if args.runs < 20 or args.max_variants < 1 or args.rounds < 2:
         parser.error("--runs must be at least 20, --rounds at least 2, --max-variants at least 1")
     timed = torch.cuda.is_available() and not args.cpu_check
