@@ -32,11 +32,11 @@ def source(path) -> dict[str, str]:
 
 def test_the_fastest_correct_variant_wins_when_interleaved_re_timing_confirms_it(
         sandbox: Sandbox):
-    result = tune_sources(source(PROBLEM), source(BLOCK16), sandbox=sandbox, max_variants=3,
+    result = tune_sources(source(PROBLEM), source(BLOCK16), sandbox=sandbox, max_variants=2,
                           **OPTIONS)
     assert result.device == "cuda"
     rows = result.variants
-    assert [row.status for row in rows] == ["pass"] * 4, [row.reason for row in rows]
+    assert [row.status for row in rows] == ["pass"] * 3, [row.reason for row in rows]
     assert all(row.median_ms is not None for row in rows)
     assert result.improved, result.reason
     best = result.best_row
