@@ -20,6 +20,7 @@ monkeypatching, checked after every judged call. Each verdict says how long each
 
 from __future__ import annotations
 
+import importlib.metadata
 import inspect
 import itertools
 import os
@@ -241,11 +242,9 @@ class Verification:
 
     def device_info(self) -> dict[str, Any]:
         info: dict[str, Any] = {"type": self.device.type, "torch": torch.__version__}
-        try:
-            import triton
-
-            info["triton"] = triton.__version__
-        except ImportError:
+        try:  # the installed version, without importing Triton (0.3 s) into the judge
+            info["triton"] = importlib.metadata.version("triton")
+        except importlib.metadata.PackageNotFoundError:
             info["triton"] = None
         if self.device.type == "cuda":
             info["name"] = torch.cuda.get_device_name(self.device)

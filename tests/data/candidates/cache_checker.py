@@ -1,5 +1,6 @@
 """A correct candidate that fails if another candidate's file is in its own compile folder (which
-it makes, as a GPU compile would; Triton's interpreter compiles nothing)."""
+it makes, as a GPU compile would; Triton's interpreter compiles nothing), or if Triton's own
+cache would compile into any other folder."""
 
 import os
 
@@ -7,6 +8,7 @@ import torch
 import triton
 import triton.language as tl
 from torch import nn
+from triton.runtime.cache import get_cache_manager
 
 PLANTED = "kernel-agent-planted.txt"
 
@@ -30,6 +32,11 @@ def scale_add(x: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 class ModelNew(nn.Module):
     def forward(self, x: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         own = os.path.dirname(os.environ.get("TRITON_CACHE_DIR", "/nonexistent/x"))
+        # Triton was imported before this process was given its folder (the judge imports it
+        # for every candidate process): it must still compile into this folder.
+        triton_dir = get_cache_manager("0" * 64).cache_dir
+        if not triton_dir.startswith(own + os.sep):
+            raise RuntimeError(f"Triton compiles into {triton_dir}, not this candidate's {own}")
         os.makedirs(own, exist_ok=True)
         if os.path.exists(os.path.join(own, PLANTED)):
             raise RuntimeError(f"another candidate wrote into this candidate's folder {own}")
