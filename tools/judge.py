@@ -118,12 +118,9 @@ def forking_candidates() -> Iterator[None]:
     trace it) and the zygote started before this process first touches CUDA; the zygote ended
     on the way out, unless this process is kept for the next task."""
     linux.prctl(linux.PR_SET_DUMPABLE, 0)
-    if not ZYGOTE.alive():
-        if torch.cuda.is_initialized():
-            raise TaskFailure("sandbox_error", "this process used CUDA before its zygote "
-                              "started: no candidate process forked now could use the GPU")
-        with contextlib.suppress(ImportError):  # every candidate process inherits it, imported
-            import triton  # noqa: F401  (0.2-0.3 s each otherwise; it touches no GPU)
+    if not ZYGOTE.alive() and torch.cuda.is_initialized():
+        raise TaskFailure("sandbox_error", "this process used CUDA before its zygote started: "
+                          "no candidate process forked now could use the GPU")
     ZYGOTE.start()
     try:
         yield

@@ -32,8 +32,8 @@ def scale_add(x: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 class ModelNew(nn.Module):
     def forward(self, x: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         own = os.path.dirname(os.environ.get("TRITON_CACHE_DIR", "/nonexistent/x"))
-        # Triton was imported before this process was given its folder (the judge imports it
-        # for every candidate process): it must still compile into this folder.
+        # On a GPU, Triton was imported before this process was given its folder (the sandbox
+        # preloads it): it must still compile into this folder.
         triton_dir = get_cache_manager("0" * 64).cache_dir
         if not triton_dir.startswith(own + os.sep):
             raise RuntimeError(f"Triton compiles into {triton_dir}, not this candidate's {own}")
