@@ -28,7 +28,7 @@ import torch
 JSON_SCALARS = (bool, int, float, str, type(None))
 ALIGN = 64
 CHUNK = 16 << 20
-STAGING: dict[str, list[torch.Tensor]] = {}  # this process's staging buffers, made once
+STAGING: list[torch.Tensor] = []  # this process's two staging buffers, made once
 
 
 class TransferError(Exception):
@@ -71,8 +71,7 @@ def send(link: socket.socket, values: list[Any]) -> None:
             if data.is_cuda:
                 send_from_device(link, data)
             else:
-                for start in range(0, data.numel(), CHUNK):
-                    link.sendall(data[start:start + CHUNK].numpy())
+                link.sendall(data.numpy())
             if padding := aligned(data.numel()) - data.numel():
                 link.sendall(bytes(padding))
 
@@ -82,7 +81,7 @@ def send_from_device(link: socket.socket, data: torch.Tensor) -> None:
     it is sent."""
     spans = list(chunks(data.numel()))
     with torch.cuda.device(data.device):
-        buffers = staging(pinned=True)
+        buffers = staging()
         events = [torch.cuda.Event(), torch.cuda.Event()]
         for index in range(-1, len(spans)):
             if index + 1 < len(spans):  # the next chunk's copy, queued before this one is sent
@@ -178,7 +177,7 @@ def receive_to_device(link: socket.socket, data: torch.Tensor, offset: int, size
     """Socket to device bytes, each chunk copied on from a staging buffer while the next one
     arrives."""
     with torch.cuda.device(data.device):
-        buffers = staging(pinned=True)
+        buffers = staging()
         events = [torch.cuda.Event(), torch.cuda.Event()]
         for index, (start, length) in enumerate(chunks(data.numel())):
             buffer = buffers[index % 2]
@@ -193,7 +192,7 @@ def skip(link: socket.socket, count: int, at: int, size: int) -> None:
     """Read and drop `count` bytes of padding."""
     if count <= 0:
         return
-    view = memoryview(staging(pinned=False)[0].numpy())
+    view = memoryview(bytearray(min(count, CHUNK)))
     for start, length in chunks(count):
         receive_into(link, view[:length], at + start, size)
 
@@ -212,18 +211,17 @@ def chunks(count: int) -> Iterator[tuple[int, int]]:
         yield start, min(CHUNK, count - start)
 
 
-def staging(pinned: bool) -> list[torch.Tensor]:
+def staging() -> list[torch.Tensor]:
     """Two chunk-sized host buffers, kept for the process's later transfers; page-locked where
-    asked and possible (a device copy from page-locked memory runs at the bus's speed and
-    alongside the socket's)."""
-    key = "pinned" if pinned else "plain"
-    if key not in STAGING:
+    possible (a device copy from page-locked memory runs at the bus's speed and alongside the
+    socket's)."""
+    if not STAGING:
         try:
-            STAGING[key] = [torch.empty(CHUNK, dtype=torch.uint8, pin_memory=pinned)
-                            for _ in range(2)]
+            STAGING.extend(torch.empty(CHUNK, dtype=torch.uint8, pin_memory=True)
+                           for _ in range(2))
         except RuntimeError:  # no page-locked memory here: pageable buffers do, slower
-            STAGING[key] = staging(pinned=False)
-    return STAGING[key]
+            STAGING[:] = [torch.empty(CHUNK, dtype=torch.uint8) for _ in range(2)]
+    return STAGING
 
 
 def dense(shape: Any, stride: Any) -> bool:

@@ -36,7 +36,7 @@ link.close()
 
 def test_device_tensors_arrive_in_device_memory_as_sent(monkeypatch):
     monkeypatch.setattr(tensor_transfer, "CHUNK", 3 << 19)  # not the sender's chunk size
-    monkeypatch.setattr(tensor_transfer, "STAGING", {})
+    monkeypatch.setattr(tensor_transfer, "STAGING", [])
     ours, theirs = socket.socketpair()
     sender = subprocess.Popen([sys.executable, "-c", SENDER, str(theirs.fileno())],
                               pass_fds=[theirs.fileno()], stderr=subprocess.PIPE, text=True)
@@ -56,4 +56,4 @@ def test_device_tensors_arrive_in_device_memory_as_sent(monkeypatch):
         assert torch.equal(have, want)
     assert values[1].stride() == base.t().stride()  # a transposed tensor stays transposed
     assert values[5:] == [11, "mean"]
-    assert all(buffer.is_pinned() for buffer in tensor_transfer.STAGING["pinned"])
+    assert all(buffer.is_pinned() for buffer in tensor_transfer.STAGING)

@@ -59,7 +59,7 @@ def test_values_dtypes_and_layouts_arrive_as_sent():
 
 def test_tensors_of_several_chunks_arrive_whole(monkeypatch):
     monkeypatch.setattr(tensor_transfer, "CHUNK", 1000)  # chunks that split elements
-    monkeypatch.setattr(tensor_transfer, "STAGING", {})
+    monkeypatch.setattr(tensor_transfer, "STAGING", [])
     values = [torch.randn(3, 1001), torch.arange(7, dtype=torch.int16), torch.randn(50, 40).t()]
     out = through_a_socket(values)
     assert all(torch.equal(a, b) for a, b in zip(values, out, strict=True))
