@@ -267,7 +267,7 @@ def measure(example: Example, shape: Shape, dtype: torch.dtype, device: torch.de
     inputs = [torch.randn(shape, dtype=dtype, device=device, generator=generator)
               for _ in range(3)]
     contenders = implementations(example, problem, shape, dtype, device, tuned, tuned_path,
-                                 args.extra.get(example.name, []))
+                                 [path for name, path in args.extra if name == example.name])
     with torch.no_grad():
         reference = contenders[-1][1](*inputs)  # type: ignore[misc]
     timed = device.type == "cuda"
@@ -403,10 +403,6 @@ def main() -> int:
     parser.add_argument("--markdown", type=Path, help="append a dated section to this file")
     parser.add_argument("--json", type=Path, help="write the rows as JSON to this file")
     args = parser.parse_args()
-    extra: dict[str, list[Path]] = {}
-    for name, path in args.extra:
-        extra.setdefault(name, []).append(path)
-    args.extra = extra
     if args.runs < 20 or args.max_variants < 1 or args.rounds < 2:
         parser.error("--runs must be at least 20, --rounds at least 2, --max-variants at least 1")
     timed = torch.cuda.is_available() and not args.cpu_check
