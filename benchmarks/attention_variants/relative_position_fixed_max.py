@@ -49,8 +49,11 @@ def key_norm_kernel(k_ptr, out_ptr, seq_len, HEAD_DIM: tl.constexpr, ROWS: tl.co
 
 
 @triton.jit
-def _online(acc, l_i, m_i, q, k_desc, v_desc, head, lo, hi, seq_len, qk_scale,
-            HEAD_DIM: tl.constexpr, BLOCK_N: tl.constexpr, MASK_N: tl.constexpr):
+def _attend(acc, l_i, m_i, q, k_desc, v_desc, head, lo, hi, seq_len, qk_scale,
+            HEAD_DIM: tl.constexpr, BLOCK_N: tl.constexpr, MASK_N: tl.constexpr,
+            FIXED: tl.constexpr):
+    """The key loop. FIXED: m_i is each row's fixed maximum, so no max and no rescale; else the
+    online rule, which keeps a running maximum and rescales what was accumulated."""
     for start_n in tl.range(lo, hi, BLOCK_N):
         start_n = tl.multiple_of(start_n, BLOCK_N)
         k = k_desc.load([head, start_n, 0]).reshape(BLOCK_N, HEAD_DIM)
@@ -58,31 +61,16 @@ def _online(acc, l_i, m_i, q, k_desc, v_desc, head, lo, hi, seq_len, qk_scale,
         s = tl.dot(q, k.T) * qk_scale - offs_n.to(tl.float32)[None, :] * LOG2E
         if MASK_N:
             s = tl.where(offs_n[None, :] < seq_len, s, float("-inf"))
-        m_new = tl.maximum(m_i, tl.max(s, 1))
-        p = tl.math.exp2(s - m_new[:, None])
-        alpha = tl.math.exp2(m_i - m_new)
-        l_i = l_i * alpha + tl.sum(p, 1)
-        acc = acc * alpha[:, None]
-        v = v_desc.load([head, start_n, 0]).reshape(BLOCK_N, HEAD_DIM)
-        acc = tl.dot(p.to(v.dtype), v, acc)
-        m_i = m_new
-    return acc, l_i, m_i
-
-
-@triton.jit
-def _fixed(acc, l_i, m_i, q, k_desc, v_desc, head, lo, hi, seq_len, qk_scale,
-           HEAD_DIM: tl.constexpr, BLOCK_N: tl.constexpr, MASK_N: tl.constexpr):
-    """The key loop under a fixed row maximum m_i: no max, no rescale."""
-    for start_n in tl.range(lo, hi, BLOCK_N):
-        start_n = tl.multiple_of(start_n, BLOCK_N)
-        k = k_desc.load([head, start_n, 0]).reshape(BLOCK_N, HEAD_DIM)
-        offs_n = start_n + tl.arange(0, BLOCK_N)
-        s = tl.dot(q, k.T) * qk_scale - m_i[:, None]
-        s = s - offs_n.to(tl.float32)[None, :] * LOG2E
-        if MASK_N:
-            s = tl.where(offs_n[None, :] < seq_len, s, float("-inf"))
-        p = tl.math.exp2(s)
-        l_i += tl.sum(p, 1)
+        if FIXED:
+            p = tl.math.exp2(s - m_i[:, None])
+            l_i += tl.sum(p, 1)
+        else:
+            m_new = tl.maximum(m_i, tl.max(s, 1))
+            p = tl.math.exp2(s - m_new[:, None])
+            alpha = tl.math.exp2(m_i - m_new)
+            l_i = l_i * alpha + tl.sum(p, 1)
+            acc = acc * alpha[:, None]
+            m_i = m_new
         v = v_desc.load([head, start_n, 0]).reshape(BLOCK_N, HEAD_DIM)
         acc = tl.dot(p.to(v.dtype), v, acc)
     return acc, l_i, m_i
@@ -100,8 +88,8 @@ def fixed_max_attention_kernel(q_desc, k_desc, v_desc, out_desc, key_norms, qk_s
     m_i = tl.full([BLOCK_M], float("-inf"), dtype=tl.float32)
     n_full = (seq_len // BLOCK_N) * BLOCK_N
     first = tl.minimum(BLOCK_N, n_full)  # no full block: the online loop does it all
-    acc, l_i, m_i = _online(acc, l_i, m_i, q, k_desc, v_desc, head, 0, first, seq_len, qk_scale,
-                            HEAD_DIM, BLOCK_N, MASK_N=False)
+    acc, l_i, m_i = _attend(acc, l_i, m_i, q, k_desc, v_desc, head, 0, first, seq_len, qk_scale,
+                            HEAD_DIM, BLOCK_N, MASK_N=False, FIXED=False)
     # The bound on every later score, with a margin for rounding.
     q32 = q.to(tl.float32)
     q_norm = tl.sqrt(tl.sum(q32 * q32, 1))
@@ -112,15 +100,15 @@ def fixed_max_attention_kernel(q_desc, k_desc, v_desc, out_desc, key_norms, qk_s
         scale = tl.math.exp2(m_i - m_fixed)
         acc = acc * scale[:, None]
         l_i = l_i * scale
-        acc, l_i, m_i = _fixed(acc, l_i, m_fixed, q, k_desc, v_desc, head, first, n_full,
-                               seq_len, qk_scale, HEAD_DIM, BLOCK_N, MASK_N=False)
-        acc, l_i, m_i = _fixed(acc, l_i, m_i, q, k_desc, v_desc, head, n_full, seq_len,
-                               seq_len, qk_scale, HEAD_DIM, BLOCK_N, MASK_N=True)
+        acc, l_i, m_i = _attend(acc, l_i, m_fixed, q, k_desc, v_desc, head, first, n_full,
+                                seq_len, qk_scale, HEAD_DIM, BLOCK_N, MASK_N=False, FIXED=True)
+        acc, l_i, m_i = _attend(acc, l_i, m_i, q, k_desc, v_desc, head, n_full, seq_len,
+                                seq_len, qk_scale, HEAD_DIM, BLOCK_N, MASK_N=True, FIXED=True)
     else:
-        acc, l_i, m_i = _online(acc, l_i, m_i, q, k_desc, v_desc, head, first, n_full, seq_len,
-                                qk_scale, HEAD_DIM, BLOCK_N, MASK_N=False)
-        acc, l_i, m_i = _online(acc, l_i, m_i, q, k_desc, v_desc, head, n_full, seq_len,
-                                seq_len, qk_scale, HEAD_DIM, BLOCK_N, MASK_N=True)
+        acc, l_i, m_i = _attend(acc, l_i, m_i, q, k_desc, v_desc, head, first, n_full,
+                                seq_len, qk_scale, HEAD_DIM, BLOCK_N, MASK_N=False, FIXED=False)
+        acc, l_i, m_i = _attend(acc, l_i, m_i, q, k_desc, v_desc, head, n_full, seq_len,
+                                seq_len, qk_scale, HEAD_DIM, BLOCK_N, MASK_N=True, FIXED=False)
     acc = acc / l_i[:, None]
     out_desc.store([head, start_m, 0], acc.to(out_desc.dtype).reshape(1, BLOCK_M, HEAD_DIM))
 
