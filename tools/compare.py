@@ -33,6 +33,21 @@ def flat_chunks(tensor: torch.Tensor) -> Iterator[torch.Tensor]:
         yield flat[start:start + CHUNK_ELEMENTS]
 
 
+def work_device(candidate: torch.Tensor, reference: torch.Tensor) -> torch.device:
+    """Where two tensors are compared: on a GPU if either is there, since a CPU takes tens of
+    seconds over the gigabytes a GPU compares in milliseconds."""
+    return reference.device if reference.is_cuda else candidate.device
+
+
+def paired_chunks(candidate: torch.Tensor, reference: torch.Tensor
+                  ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Matching chunks of two tensors of the same shape, both on the work device (a chunk at a
+    time is copied there, never a whole tensor)."""
+    device = work_device(candidate, reference)
+    for c, r in zip(flat_chunks(candidate), flat_chunks(reference), strict=True):
+        yield c.to(device), r.to(device)
+
+
 class OutputMismatch(Exception):
     """The candidate's outputs differ in number, type, shape or dtype from the reference's."""
 
@@ -61,7 +76,10 @@ def default_tolerance(outputs: list[torch.Tensor], declared: torch.dtype | None 
     return max(DEFAULT_TOLERANCE.get(t.dtype, 1e-2) for t in outputs)
 
 
-def check_structure(candidate: list[torch.Tensor], reference: list[torch.Tensor]) -> None:
+def check_structure(candidate: list[torch.Tensor], reference: list[torch.Tensor], *,
+                    same_device: bool = True) -> None:
+    """Same number, shapes and dtypes of outputs; the same devices too unless the caller placed
+    the candidate's outputs itself (the judge, which received them)."""
     if len(candidate) != len(reference):
         raise OutputMismatch(
             f"candidate returned {len(candidate)} tensors, the reference {len(reference)}")
@@ -71,7 +89,7 @@ def check_structure(candidate: list[torch.Tensor], reference: list[torch.Tensor]
                 f"output {i} has shape {tuple(c.shape)}, the reference's is {tuple(r.shape)}")
         if c.dtype != r.dtype:
             raise OutputMismatch(f"output {i} has dtype {c.dtype}, the reference's is {r.dtype}")
-        if c.device != r.device:
+        if same_device and c.device != r.device:
             raise OutputMismatch(f"output {i} is on {c.device}, the reference's is on {r.device}")
 
 
@@ -105,8 +123,7 @@ def compare(candidate: list[torch.Tensor], reference: list[torch.Tensor], seed: 
     first_bad: tuple[int, int] | None = None
     for out_index, (c_full, r_full) in enumerate(zip(candidate, reference, strict=True)):
         trial.elements += c_full.numel()
-        for number, (c, r) in enumerate(zip(flat_chunks(c_full), flat_chunks(r_full),
-                                            strict=True)):
+        for number, (c, r) in enumerate(paired_chunks(c_full, r_full)):
             start = number * CHUNK_ELEMENTS
             c, r = c.float(), r.float()
             diff, bound, same = closeness(c, r, atol, rtol)
@@ -150,9 +167,8 @@ def compare(candidate: list[torch.Tensor], reference: list[torch.Tensor], seed: 
 def bad_region(candidate: torch.Tensor, reference: torch.Tensor, atol: float,
                rtol: float) -> list[list[int]]:
     """[first, last] index along each dimension where any element is out of tolerance."""
-    bad = torch.empty(candidate.shape, dtype=torch.bool, device=candidate.device)
-    for out, c, r in zip(flat_chunks(bad), flat_chunks(candidate), flat_chunks(reference),
-                         strict=True):
+    bad = torch.empty(candidate.shape, dtype=torch.bool, device=work_device(candidate, reference))
+    for out, (c, r) in zip(flat_chunks(bad), paired_chunks(candidate, reference), strict=True):
         out.copy_(out_of_tolerance(c, r, atol, rtol))
     region = []
     for dim in range(bad.dim()):

@@ -83,6 +83,7 @@ STATUSES = ("pass", "fail", "bad_input")
 # Reference outputs of the audit larger than this wait in host memory while the candidate's
 # process runs: a problem sized to the device leaves no room for a second copy there.
 DEVICE_KEPT_BYTES = 1 << 30
+LANDING_HEADROOM = 2 << 30  # device memory left free beside received audit outputs
 # What the candidate process may say its verification ended in, when it could send no verdict
 # (a CUDA error surfacing after the checks, say); anything else is a sandbox_error.
 ERROR_KINDS = ("cuda_error", "out_of_memory", "sandbox_error")
@@ -159,7 +160,8 @@ class AuditSet:
 
     seed: int
     inputs: list[Any] | None  # in host memory; None: only their seed is sent
-    reference: list[torch.Tensor]
+    reference: list[torch.Tensor] | None  # None: too large to keep, made again when needed
+    expected_bytes: int  # what the reference's outputs take, as sent
     atol: float
     rtol: float
 
@@ -196,7 +198,8 @@ class Judgement:
             if verdict.status == "pass":
                 with self.clock.phase("audit"):
                     self.audit(child, verdict, audit_set)
-            if verdict.status == "pass" and verdict.timing is not None:
+            if (verdict.status == "pass" and verdict.timing is not None
+                    and child.link.fileno() >= 0):  # else the audit ended it, and said why
                 with self.clock.phase("race"):
                     try:
                         self.race(child, verdict, audit_set)
@@ -245,11 +248,28 @@ class Judgement:
                 tensor_transfer.describe(host)
                 sent = host
         del inputs
+        expected = sum(tensor_transfer.aligned(t.numel() * t.element_size()) for t in reference)
+        kept: list[torch.Tensor] | None = reference
         if referee.device.type == "cuda":
             if sum(t.numel() * t.element_size() for t in reference) > DEVICE_KEPT_BYTES:
-                reference = [t.cpu() for t in reference]  # the candidate needs the memory more
+                kept = None  # the candidate needs the memory more; made again after it answers
+            del reference
             torch.cuda.empty_cache()  # what the judge holds no longer, the candidate can use
-        return AuditSet(seed, sent, reference, atol, rtol)
+        return AuditSet(seed, sent, kept, expected, atol, rtol)
+
+    def audit_reference(self, audit_set: AuditSet) -> list[torch.Tensor]:
+        """The reference's outputs for the audit's inputs: kept, or made again on the device
+        now, from the seed or the inputs that were sent (a copy in host memory and a transfer
+        back would take seconds on a problem of gigabytes)."""
+        if audit_set.reference is not None:
+            return audit_set.reference
+        referee = self.referee
+        if audit_set.inputs is None:
+            inputs = referee.make_inputs(audit_set.seed)
+        else:
+            inputs = [v.to(referee.device) if isinstance(v, torch.Tensor) else v
+                      for v in audit_set.inputs]
+        return referee.reference_after(inputs, copy=False)
 
     def claim(self, child: Child) -> tuple[Verdict, dict[str, Any]] | None:
         """The candidate process's verdict (None if the process ended without one)."""
@@ -272,8 +292,7 @@ class Judgement:
             request.update(inputs=described, bytes=size)
         else:
             request["seed"] = audit_set.seed
-        expected = sum(tensor_transfer.aligned(t.numel() * t.element_size())
-                       for t in audit_set.reference)
+        expected = audit_set.expected_bytes
         try:
             channel.send(child.link, request)
             if audit_set.inputs is not None:
@@ -283,10 +302,9 @@ class Judgement:
             if error or "outputs" not in message:
                 return reject(verdict, "the candidate failed on the audit's inputs: "
                               f"{error[1][-500:] if error else 'no outputs'}")
-            device = (audit_set.reference[0].device if audit_set.reference
-                      else self.referee.device)
             outputs = tensor_transfer.receive(child.link, message["outputs"],
-                                              message.get("bytes"), expected, device)
+                                              message.get("bytes"), expected,
+                                              self.landing_device(expected))
         except (OSError, channel.ChannelError) as exc:
             return reject(verdict, f"the audit's exchange with the candidate's process broke "
                                    f"off ({exc})")
@@ -295,11 +313,19 @@ class Judgement:
         except (tensor_transfer.TransferError, RuntimeError, ValueError) as exc:
             return reject(verdict, f"the audit's outputs could not be read ({exc})")
         try:
-            check_structure(outputs, audit_set.reference)
+            reference = self.audit_reference(audit_set)
+        except torch.OutOfMemoryError:  # no room beside the candidate's process: it ends here
+            ZYGOTE.end(child)
+            verdict.not_measured["judge_timing"] = (
+                "the candidate's process was ended before the judge's timed calls: the judge "
+                "needed its device memory for the audit's reference")
+            torch.cuda.empty_cache()
+            reference = self.audit_reference(audit_set)
+        try:
+            check_structure(outputs, reference, same_device=False)
         except OutputMismatch as exc:
             return reject(verdict, f"on the audit's inputs: {exc}")
-        trial = compare(outputs, audit_set.reference, audit_set.seed, audit_set.atol,
-                        audit_set.rtol)
+        trial = compare(outputs, reference, audit_set.seed, audit_set.atol, audit_set.rtol)
         verdict.audit = {"passed": trial.passed, "seed": audit_set.seed,
                          "elements": trial.elements, "mismatched": trial.mismatched,
                          "max_abs_error": trial.max_abs_error, "atol": audit_set.atol,
@@ -309,6 +335,16 @@ class Judgement:
                             f"the audit's inputs (max abs error {trial.max_abs_error:.3g}, "
                             f"atol {audit_set.atol:.3g}, rtol {audit_set.rtol:.3g}), although "
                             "the candidate's process claimed a pass")
+
+    def landing_device(self, size: int) -> torch.device:
+        """Where the audit's outputs are received: the GPU, where they are compared in
+        milliseconds, if they fit beside what the candidate's process holds; else host memory
+        (the reference's chunks are still compared on the GPU)."""
+        device = self.referee.device
+        if device.type != "cuda":
+            return device
+        free, _ = torch.cuda.mem_get_info(device)
+        return device if size + LANDING_HEADROOM <= free else torch.device("cpu")
 
     def race(self, child: Child, verdict: Verdict, audit_set: AuditSet) -> None:
         """Time the candidate from outside its process (tools/race.py): wrong outputs there are
