@@ -15,7 +15,7 @@ import os
 import tempfile
 import time
 from contextlib import suppress
-from dataclasses import asdict, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,7 @@ from kernel_agent.tools.compiled_store import CompiledFilesError, CompiledStore
 from kernel_agent.tools.cpu_verdict import explain_cpu_failure
 from kernel_agent.tools.locks import lock_for
 from kernel_agent.tools.phases import with_host_phases
-from kernel_agent.tools.verdict import ErrorInfo, Verdict, baseline_key
+from kernel_agent.tools.verdict import ErrorInfo, Verdict
 from kernel_agent.tools.wall_limit import (
     DEFAULT_POLICY,
     WallLimit,
@@ -120,10 +120,10 @@ def verify_sources(problem: dict[str, str], candidate: dict[str, str], *,
         if own_sandbox:
             sandbox.close()
     keep_compiled(result, candidate["text"], compiled)
+    remember_baselines(result, problem["text"], baselines)
     verdict = explain_cpu_failure(verdict_from_result(result, wall), candidate["text"])
     verdict.phases = with_host_phases(verdict.phases, result.clock, sent, time.time())
     verdict.wall_limit = wall.as_dict()
-    remember_baseline(verdict, problem["text"], baselines)
     return verdict
 
 
@@ -203,11 +203,13 @@ def verdict_from_result(result: TaskResult, wall: WallLimit | None = None) -> Ve
                    elapsed_s=round(result.elapsed_s, 3))
 
 
-def remember_baseline(verdict: Verdict, problem_text: str, cache: BaselineCache) -> None:
-    timing = verdict.timing
-    if timing is None or timing.baseline_cached or timing.eager is None:
+def remember_baselines(result: TaskResult, problem_text: str, cache: BaselineCache) -> None:
+    """Take the baselines the task measured (whatever its verdict) out of its answer and keep
+    them for the problem's later candidates."""
+    measured = (result.value.pop("baselines_measured", None) if isinstance(result.value, dict)
+                else None)
+    if not isinstance(measured, dict):
         return
-    entry = {"eager": asdict(timing.eager),
-             "compiled": asdict(timing.compiled) if timing.compiled else None,
-             "compile_error": timing.compile_error, "seconds": timing.baseline_seconds}
-    cache.store(problem_text, baseline_key(verdict.device), entry)
+    for key, entry in measured.items():
+        if isinstance(entry, dict) and isinstance(entry.get("eager"), dict):
+            cache.store(problem_text, str(key), entry)

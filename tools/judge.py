@@ -59,6 +59,7 @@ from kernel_agent.tools import (
     tensor_transfer,
     trivial,
 )
+from kernel_agent.tools.baseline_compile import EarlyCompile
 from kernel_agent.tools.compare import OutputMismatch, check_structure, compare
 from kernel_agent.tools.compiled_store import source_key
 from kernel_agent.tools.phases import PhaseClock, summed
@@ -180,11 +181,25 @@ class Judgement:
                 referee.load_problem()  # imported here before any candidate process exists
         except SpecError as exc:
             return referee.bad_problem(exc), {}
-        child = self.spawn()
+        # One numeric setting and one compile cache from the baseline's compile, which may
+        # start on a thread now, to its timing at the end.
+        with numeric_settings.applied(referee.settings), private_compile_caches():
+            early: list[EarlyCompile] = []
+            try:
+                return self.judged(self.spawn(), early)
+            finally:
+                for compiling in early:
+                    compiling.thread.join()
+
+    def judged(self, child: Child, early: list[EarlyCompile]) -> tuple[Verdict, dict[str, Any]]:
+        """The verdict, once the problem is loaded and the candidate's process started; the
+        baselines' early compile, if one starts, goes into `early`."""
+        referee = self.referee
         audit_set: AuditSet | None = None
         try:
             with self.clock.phase("judge"):
                 audit_set = self.audit_set()
+                early.extend(self.early_compile())
             with self.clock.phase("candidate_start"):
                 claim = self.claim(child)
             if claim is None:
@@ -216,12 +231,17 @@ class Judgement:
         verdict.device = referee.device_info()
         if referee.device.type != "cuda":
             verdict.timing = None  # no timing without a GPU, whatever was claimed
-        if verdict.passed and verdict.timing is not None:
+        timed = verdict.passed and verdict.timing is not None
+        entry = self.kept_baselines()
+        if entry is None and (timed or early):  # an early compile is worth its timing anyway
             try:
-                self.add_baselines(verdict)
+                entry = self.measure_baselines(early[0] if early else None)
+                extra["baselines_measured"] = {baseline_key(verdict.device): entry}
             except Exception as exc:  # the reference's failure is no verdict on the candidate
                 verdict.not_measured["baselines"] = (
                     f"the reference could not be timed: {type(exc).__name__}: {exc}"[:500])
+        if timed and entry is not None:
+            add_baselines(verdict, entry, cached="baselines_measured" not in extra)
         return verdict, extra
 
     def spawn(self) -> Child:
@@ -363,32 +383,53 @@ class Judgement:
             verdict.status = "fail"
             verdict.timing = None
 
-    def add_baselines(self, verdict: Verdict) -> None:
-        """The eager and torch.compile references' times, measured here (or as the host kept
-        them from an earlier judge), and the speedups they give."""
-        timing = verdict.timing
-        assert timing is not None
+    def kept_baselines(self) -> dict[str, Any] | None:
+        """The baselines the host kept from an earlier verdict on this problem and device."""
+        return self.options["baselines"].get(baseline_key(self.referee.device_info())) or None
+
+    def early_compile(self) -> list[EarlyCompile]:
+        """The torch.compile baseline's compile, started now on a thread, where this verdict
+        may time the baselines (on a GPU, no kept ones) and one input set may stay on the
+        device beside the candidate's process."""
         referee = self.referee
-        kept = self.options["baselines"].get(baseline_key(verdict.device))
-        if kept:
-            timing.baseline_cached = True
-            timing.eager = Stats(**kept["eager"])
-            timing.compiled = Stats(**kept["compiled"]) if kept.get("compiled") else None
-            timing.compile_error = kept.get("compile_error")
-        else:
-            started = perf_counter()
-            with (self.clock.phase("baselines"), private_compile_caches(),
-                  numeric_settings.applied(referee.settings)):
-                sets = [InputSet(referee.make_inputs(seed)) for seed in referee.timing_seeds()]
-                timing.eager, timing.compiled, timing.compile_error = referee.time_baselines(
-                    sets, L2Flusher(referee.device), self.options["time_box_s"])
-            timing.baseline_seconds = round(perf_counter() - started, 3)
-        median = timing.candidate.median_ms
-        for name, stats, label in (("speedup_eager", timing.eager, "the eager reference"),
-                                   ("speedup_compiled", timing.compiled, "torch.compile")):
-            if stats is not None and median > 0:
-                setattr(timing, name, stats.median_ms / median)
-                add_flag(verdict.flags, integrity.speedup_flag(getattr(timing, name), label))
+        if (referee.device.type != "cuda" or not self.options["timing"]
+                or not self.options["compile_baseline"] or self.kept_baselines() is not None):
+            return []
+        inputs = referee.make_inputs(referee.timing_seeds()[0])
+        if sum(t.numel() * t.element_size() for t in integrity.tensors(inputs)) > DEVICE_KEPT_BYTES:
+            return []
+        return [EarlyCompile(referee.model, InputSet(inputs))]
+
+    def measure_baselines(self, early: EarlyCompile | None) -> dict[str, Any]:
+        """The eager and torch.compile references' times, as the host keeps them."""
+        referee = self.referee
+        started = perf_counter()
+        with self.clock.phase("baselines"):
+            compiled = early.result() if early is not None else None
+            sets = [InputSet(referee.make_inputs(seed)) for seed in referee.timing_seeds()]
+            eager, compiled_stats, error = referee.time_baselines(
+                sets, L2Flusher(referee.device), self.options["time_box_s"], compiled)
+        return {"eager": asdict(eager),
+                "compiled": asdict(compiled_stats) if compiled_stats else None,
+                "compile_error": error, "seconds": round(perf_counter() - started, 3)}
+
+
+def add_baselines(verdict: Verdict, entry: dict[str, Any], cached: bool) -> None:
+    """The baselines' times (`cached`: kept by the host from an earlier verdict) on the verdict,
+    and the speedups they give."""
+    timing = verdict.timing
+    assert timing is not None
+    timing.baseline_cached = cached
+    timing.baseline_seconds = None if cached else entry.get("seconds")
+    timing.eager = Stats(**entry["eager"])
+    timing.compiled = Stats(**entry["compiled"]) if entry.get("compiled") else None
+    timing.compile_error = entry.get("compile_error")
+    median = timing.candidate.median_ms
+    for name, stats, label in (("speedup_eager", timing.eager, "the eager reference"),
+                               ("speedup_compiled", timing.compiled, "torch.compile")):
+        if stats is not None and median > 0:
+            setattr(timing, name, stats.median_ms / median)
+            add_flag(verdict.flags, integrity.speedup_flag(getattr(timing, name), label))
 
 
 def read_claim(data: Any) -> tuple[Verdict, dict[str, Any]]:

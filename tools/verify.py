@@ -583,12 +583,18 @@ class Verification:
         return [self.trial_seed(self.trial_count) + 7 * (number + 1)
                 for number in range(TIMED_SETS)]
 
-    def time_baselines(self, sets: list[InputSet], flush: L2Flusher,
-                       box: float) -> tuple[Stats, Stats | None, str | None]:
+    def time_baselines(self, sets: list[InputSet], flush: L2Flusher, box: float,
+                       compiled_model: tuple[Callable[..., Any] | None, str | None] | None = None
+                       ) -> tuple[Stats, Stats | None, str | None]:
+        """The eager and torch.compile references' times. `compiled_model`: the compiled model
+        (or None and why) where it was compiled already, else it is compiled here."""
         eager_stats = time_gpu(rotating(self.model, sets), flush, time_box_s=box)
         if not self.options["compile_baseline"]:
             return eager_stats, None, "torch.compile baseline turned off"
-        compiled = rotating(compiled_here(self.model), sets)
+        model, error = compiled_model or (compiled_here(self.model), None)
+        if model is None:
+            return eager_stats, None, error
+        compiled = rotating(model, sets)
         try:
             with integrity.OBJECT_SEARCHES.watch(on=False):  # Inductor's own, not the candidate's
                 return eager_stats, time_gpu(compiled, flush, time_box_s=box), None

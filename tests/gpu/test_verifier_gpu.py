@@ -52,6 +52,22 @@ def test_correct_kernel_is_timed_against_both_baselines_and_baselines_are_cached
     assert BaselineCache().load((GPU / "big_scale_add_problem.py").read_text())
 
 
+def test_a_failing_first_candidate_still_leaves_the_baselines_for_the_next(check, tmp_path):
+    """The baseline's compile starts beside the first candidate's process; when that candidate
+    fails, the baselines are timed anyway and kept, so no later verdict compiles them again."""
+    problem = tmp_path / "problem.py"
+    problem.write_text((GPU / "big_scale_add_problem.py").read_text() + "\n# a problem of its own\n")
+    failed = check(problem, DATA / "scale_add_off_by_one.py", compile_baseline=True)
+    assert failed.status == "fail" and failed.timing is None, failed.summary()
+    kept = BaselineCache().load(problem.read_text())
+    entry = next(value for key, value in kept.items() if "|torch" in key)
+    assert entry["eager"]["median_ms"] > 0 and entry["compiled"]["median_ms"] > 0, entry
+    passed = check(problem, DATA / "scale_add_correct.py", compile_baseline=True)
+    assert passed.status == "pass", passed.summary()
+    assert passed.timing.baseline_cached and passed.phases.get("baselines", 0.0) == 0.0
+    assert passed.timing.compiled.median_ms == entry["compiled"]["median_ms"]
+
+
 def test_no_op_returning_freed_memory_is_caught_as_stale(check):
     verdict = check(GPU / "big_scale_add_problem.py", CANDIDATES / "returns_empty.py")
     assert verdict.status == "fail"
