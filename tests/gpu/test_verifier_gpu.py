@@ -56,7 +56,7 @@ def test_a_failing_first_candidate_still_leaves_the_baselines_for_the_next(check
     """The baseline's compile starts beside the first candidate's process; when that candidate
     fails, the baselines are timed anyway and kept, so no later verdict compiles them again."""
     problem = tmp_path / "problem.py"
-    problem.write_text((GPU / "big_scale_add_problem.py").read_text() + "\n# a problem of its own\n")
+    problem.write_text((GPU / "big_scale_add_problem.py").read_text() + "\n# its own problem\n")
     failed = check(problem, DATA / "scale_add_off_by_one.py", compile_baseline=True)
     assert failed.status == "fail" and failed.timing is None, failed.summary()
     kept = BaselineCache().load(problem.read_text())
