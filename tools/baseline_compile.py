@@ -14,7 +14,7 @@ from typing import Any
 
 from kernel_agent.tools import integrity
 from kernel_agent.tools.timed_check import InputSet
-from kernel_agent.tools.verify import compiled_here, rotating
+from kernel_agent.tools.verify import compiled_here, compiling_in_this_thread, rotating
 
 
 class EarlyCompile:
@@ -28,6 +28,7 @@ class EarlyCompile:
         self.thread.start()
 
     def compile(self, inputs: InputSet) -> None:
+        compiling_in_this_thread()
         try:
             with integrity.OBJECT_SEARCHES.watch(on=False):  # Inductor's own searches
                 rotating(self.compiled, [inputs])()  # the timed calls' own way of calling

@@ -711,14 +711,20 @@ def compiled_here(model: Callable[..., Any]) -> Callable[..., Any]:
     the verifier's task process can stay resident (sandbox/resident.py) for the problem's next
     candidate: Inductor's compile workers would leave threads and child processes, and the
     progress bar Inductor makes (hidden) starts tqdm's monitor thread unless turned off."""
-    import torch._inductor.config as inductor
-
-    inductor.compile_threads = 1
+    compiling_in_this_thread()
     with suppress(ImportError):
         from tqdm import tqdm
 
         tqdm.monitor_interval = 0
     return torch.compile(model)
+
+
+def compiling_in_this_thread() -> None:
+    """Inductor's settings are the calling thread's own: every thread that may compile (the
+    judge's baseline thread too) must turn its compile workers off itself."""
+    import torch._inductor.config as inductor
+
+    inductor.compile_threads = 1
 
 
 def rotating(model: Callable[..., Any], sets: list[InputSet]) -> Callable[[], Any]:

@@ -22,13 +22,17 @@ import importlib, json, sys, threading
 for module in sys.argv[1:]:
     importlib.import_module(module)
 import torch
-from kernel_agent.tools import integrity, verify
+from kernel_agent.tools import integrity
+from kernel_agent.tools.baseline_compile import EarlyCompile
+from kernel_agent.tools.timed_check import InputSet
 
 before, threads = integrity.snapshot_callables(), set(threading.enumerate())
 with torch.autograd.profiler.profile(use_kineto=True):  # as integrity.cuda_kernel_events, on CPU
     torch.ones(64).add_(1)
-compiled = verify.compiled_here(lambda x: torch.relu(x * 2 + 1).sum(-1))
-compiled(torch.randn(8, 64))
+model = lambda x: torch.relu(x * 2 + 1).sum(-1)
+x = torch.randn(8, 64)
+compiled, error = EarlyCompile(model, InputSet([x])).result()  # on a thread, as the judge does
+assert error is None and torch.allclose(compiled(x), model(x)), error
 try:  # torch 2.11's Inductor makes a hidden progress bar for every compile; this one may not
     from tqdm import tqdm
     tqdm(total=1, disable=True).close()
@@ -52,6 +56,8 @@ def library_leftovers(preload: tuple[str, ...]) -> dict[str, list[str]]:
 
 
 def test_profiler_and_compiled_baseline_leave_a_gpu_worker_process_fit() -> None:
+    """The baseline compiled on a thread of its own, as the judge compiles it beside the
+    candidate's process, joined afterwards."""
     assert library_leftovers(default_preload(0, resident=True)) == {"changed": [], "threads": []}
 
 
