@@ -21,21 +21,27 @@ class EarlyCompile:
     """`model` compiled by one call on `inputs`, on a thread started now."""
 
     def __init__(self, model: Callable[..., Any], inputs: InputSet) -> None:
-        self.compiled = compiled_here(model)
+        self.compiled: Callable[..., Any] | None = None
         self.error: str | None = None
-        self.thread = threading.Thread(target=self.compile, args=(inputs,),
+        self.thread = threading.Thread(target=self.compile, args=(model, inputs),
                                        name="baseline-compile", daemon=True)
         self.thread.start()
 
-    def compile(self, inputs: InputSet) -> None:
-        compiling_in_this_thread()
+    def compile(self, model: Callable[..., Any], inputs: InputSet) -> None:
+        """All of it on the thread: torch.compile's first use imports Inductor (seconds)."""
         try:
+            compiled = compiled_here(model)
             with integrity.OBJECT_SEARCHES.watch(on=False):  # Inductor's own searches
-                rotating(self.compiled, [inputs])()  # the timed calls' own way of calling
+                rotating(compiled, [inputs])()  # the timed calls' own way of calling
+            self.compiled = compiled
         except Exception as exc:  # an Inductor failure must not cost the candidate its verdict
             self.error = f"torch.compile failed: {type(exc).__name__}: {exc}"[:500]
 
     def result(self) -> tuple[Callable[..., Any] | None, str | None]:
-        """The compiled model, or None and why not, once the thread is done."""
+        """The compiled model, or None and why not, once the thread is done. A recompile in
+        the calling thread (a guard that fails there) must not start compile workers either."""
         self.thread.join()
-        return (None, self.error) if self.error else (self.compiled, None)
+        compiling_in_this_thread()
+        if self.compiled is None:
+            return None, self.error or "torch.compile failed"
+        return self.compiled, None
