@@ -271,7 +271,7 @@ class Judgement:
         expected = sum(tensor_transfer.aligned(t.numel() * t.element_size()) for t in reference)
         kept: list[torch.Tensor] | None = reference
         if referee.device.type == "cuda":
-            if sum(t.numel() * t.element_size() for t in reference) > DEVICE_KEPT_BYTES:
+            if too_large_to_keep(reference):
                 kept = None  # the candidate needs the memory more; made again after it answers
             del reference
             torch.cuda.empty_cache()  # what the judge holds no longer, the candidate can use
@@ -396,7 +396,7 @@ class Judgement:
                 or not self.options["compile_baseline"] or self.kept_baselines() is not None):
             return []
         inputs = referee.make_inputs(referee.timing_seeds()[0])
-        if sum(t.numel() * t.element_size() for t in integrity.tensors(inputs)) > DEVICE_KEPT_BYTES:
+        if too_large_to_keep(inputs):
             return []
         return [EarlyCompile(referee.model, InputSet(inputs))]
 
@@ -430,6 +430,12 @@ def add_baselines(verdict: Verdict, entry: dict[str, Any], cached: bool) -> None
         if stats is not None and median > 0:
             setattr(timing, name, stats.median_ms / median)
             add_flag(verdict.flags, integrity.speedup_flag(getattr(timing, name), label))
+
+
+def too_large_to_keep(values: list[Any]) -> bool:
+    """Whether the judge should not hold these tensors on the device while the candidate's
+    process runs: a problem sized to the device leaves no room for a second copy there."""
+    return sum(t.numel() * t.element_size() for t in integrity.tensors(values)) > DEVICE_KEPT_BYTES
 
 
 def read_claim(data: Any) -> tuple[Verdict, dict[str, Any]]:
