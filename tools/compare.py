@@ -7,6 +7,7 @@ done in chunks so that comparing multi-gigabyte outputs does not double the memo
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -16,6 +17,15 @@ import torch
 from kernel_agent.tools.verdict import Trial
 
 CHUNK_ELEMENTS = 1 << 26
+# Compared by tools/compare_kernel.py when on a GPU.
+FUSED_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+# Set in a candidate's process (tools/verify.py) to the folder holding the comparison kernel as
+# the judge compiled it (tools/verifier_kernels.py); unset, the process compares with torch.
+SHARED_CACHE_VARIABLE = "KERNEL_AGENT_VERIFIER_KERNELS"
+# A new process's first launch of the kernel takes about half a second, its files given: more
+# than torch's operations take over all of a verdict's comparisons of an output below this size
+# (about 0.1 s per comparison of 2**28 elements).
+KERNEL_PAYS_FROM = 1 << 28
 DEFAULT_TOLERANCE = {
     torch.float32: 1e-2,
     torch.float64: 1e-2,
@@ -115,45 +125,50 @@ def out_of_tolerance(candidate: torch.Tensor, reference: torch.Tensor, atol: flo
     return ~((diff <= bound) | same)
 
 
+@dataclass
+class OutputSummary:
+    """How one output compares, element by element; flat indices into the output."""
+
+    mismatched: int
+    nonfinite: int
+    max_abs_error: float
+    max_rel_error: float | None  # None where no reference element exceeds atol
+    worst_ratio: float  # the largest |out - ref| / bound, inf where non-finite
+    worst_at: int
+    first_bad_at: int | None
+
+
 def compare(candidate: list[torch.Tensor], reference: list[torch.Tensor], seed: int,
-            atol: float, rtol: float) -> Trial:
-    """Compare output lists (already structure-checked) and describe the result as a Trial."""
+            atol: float, rtol: float, *, fused: bool | None = None) -> Trial:
+    """Compare output lists (already structure-checked) and describe the result as a Trial.
+    `fused`: whether GPU outputs may be compared by the kernel (see summary_of); None: outputs
+    of KERNEL_PAYS_FROM elements and more, where its compiled files were given to this process
+    (SHARED_CACHE_VARIABLE)."""
+    given = SHARED_CACHE_VARIABLE in os.environ
     trial = Trial(seed=seed, passed=True)
     worst = _Worst()
     first_bad: tuple[int, int] | None = None
     for out_index, (c_full, r_full) in enumerate(zip(candidate, reference, strict=True)):
         trial.elements += c_full.numel()
-        for number, (c, r) in enumerate(paired_chunks(c_full, r_full)):
-            start = number * CHUNK_ELEMENTS
-            c, r = c.float(), r.float()
-            diff, bound, same = closeness(c, r, atol, rtol)
-            bad = ~((diff <= bound) | same)
-            nonfinite = ~c.isfinite() & r.isfinite()
-            ratio = torch.where(same, torch.zeros_like(diff), diff / bound)
-            ratio = torch.nan_to_num(ratio, nan=float("inf"))
-            ratio = torch.where(nonfinite, torch.full_like(ratio, float("inf")), ratio)
-            n_bad = int(bad.sum())
-            trial.mismatched += n_bad
-            trial.nonfinite += int(nonfinite.sum())
-            finite_diff = torch.where(same, torch.zeros_like(diff), diff)
-            trial.max_abs_error = max(trial.max_abs_error,
-                                      float(torch.nan_to_num(finite_diff, nan=float("inf")).max()))
-            meaningful = r.abs() > atol
-            if bool(meaningful.any()):
-                rel = torch.nan_to_num(finite_diff[meaningful] / r.abs()[meaningful],
-                                       nan=float("inf"))
-                trial.max_rel_error = max(trial.max_rel_error, float(rel.max()))
-            chunk_worst = int(ratio.argmax())
-            if float(ratio[chunk_worst]) > worst.ratio:
-                worst = _Worst(float(ratio[chunk_worst]), out_index, start + chunk_worst)
-            if n_bad and first_bad is None:
-                first_bad = (out_index, start + int(bad.nonzero()[0, 0]))
+        if not c_full.numel():
+            continue
+        summary = summary_of(c_full, r_full, atol, rtol, fused=fused if fused is not None else (
+            given and c_full.numel() >= KERNEL_PAYS_FROM))
+        trial.mismatched += summary.mismatched
+        trial.nonfinite += summary.nonfinite
+        trial.max_abs_error = max(trial.max_abs_error, summary.max_abs_error)
+        if summary.max_rel_error is not None:
+            trial.max_rel_error = max(trial.max_rel_error, summary.max_rel_error)
+        if summary.worst_ratio > worst.ratio:
+            worst = _Worst(summary.worst_ratio, out_index, summary.worst_at)
+        if summary.first_bad_at is not None and first_bad is None:
+            first_bad = (out_index, summary.first_bad_at)
     trial.passed = trial.mismatched == 0
     if first_bad is not None:
         out = first_bad[0]
         trial.bad_region = bad_region(candidate[out], reference[out], atol, rtol)
         trial.bad_output_shape = list(candidate[out].shape)
-    if candidate:
+    if worst.ratio >= 0:
         shape = candidate[worst.output].shape
         trial.worst_output = worst.output
         trial.worst_index = unravel(worst.flat_index, shape)
@@ -162,6 +177,52 @@ def compare(candidate: list[torch.Tensor], reference: list[torch.Tensor], seed: 
     if first_bad is not None:
         trial.first_bad_index = unravel(first_bad[1], candidate[first_bad[0]].shape)
     return trial
+
+
+def summary_of(candidate: torch.Tensor, reference: torch.Tensor, atol: float, rtol: float, *,
+               fused: bool = True) -> OutputSummary:
+    """One output's summary: by one Triton kernel where floating outputs meet on a GPU and it
+    is `fused`, else by torch operations (always on a CPU, where the kernel would only run
+    interpreted)."""
+    if (fused and work_device(candidate, reference).type == "cuda"
+            and candidate.dtype == reference.dtype
+            and candidate.dtype in FUSED_DTYPES):
+        from kernel_agent.tools.compare_kernel import output_summary
+
+        return output_summary(paired_chunks(candidate, reference), atol, rtol)
+    return torch_summary(candidate, reference, atol, rtol)
+
+
+def torch_summary(candidate: torch.Tensor, reference: torch.Tensor, atol: float,
+                  rtol: float) -> OutputSummary:
+    """One output's summary, chunk by chunk with torch operations."""
+    summary = OutputSummary(0, 0, 0.0, None, -1.0, 0, None)
+    for number, (c, r) in enumerate(paired_chunks(candidate, reference)):
+        start = number * CHUNK_ELEMENTS
+        c, r = c.float(), r.float()
+        diff, bound, same = closeness(c, r, atol, rtol)
+        bad = ~((diff <= bound) | same)
+        nonfinite = ~c.isfinite() & r.isfinite()
+        ratio = torch.where(same, torch.zeros_like(diff), diff / bound)
+        ratio = torch.nan_to_num(ratio, nan=float("inf"))
+        ratio = torch.where(nonfinite, torch.full_like(ratio, float("inf")), ratio)
+        n_bad = int(bad.sum())
+        summary.mismatched += n_bad
+        summary.nonfinite += int(nonfinite.sum())
+        finite_diff = torch.where(same, torch.zeros_like(diff), diff)
+        summary.max_abs_error = max(summary.max_abs_error, float(
+            torch.nan_to_num(finite_diff, nan=float("inf")).max()))
+        meaningful = r.abs() > atol
+        if bool(meaningful.any()):
+            rel = float(torch.nan_to_num(finite_diff[meaningful] / r.abs()[meaningful],
+                                         nan=float("inf")).max())
+            summary.max_rel_error = max(rel, summary.max_rel_error or 0.0)
+        chunk_worst = int(ratio.argmax())
+        if float(ratio[chunk_worst]) > summary.worst_ratio:
+            summary.worst_ratio, summary.worst_at = float(ratio[chunk_worst]), start + chunk_worst
+        if n_bad and summary.first_bad_at is None:
+            summary.first_bad_at = start + int(bad.nonzero()[0, 0])
+    return summary
 
 
 def bad_region(candidate: torch.Tensor, reference: torch.Tensor, atol: float,

@@ -67,6 +67,7 @@ from kernel_agent.tools.problem import SpecError
 from kernel_agent.tools.timed_check import InputSet
 from kernel_agent.tools.timing import L2Flusher
 from kernel_agent.tools.verdict import ErrorInfo, Flag, Stats, Verdict, add_flag, baseline_key
+from kernel_agent.tools.verifier_kernels import KERNELS, PAYLOAD_KEY
 from kernel_agent.tools.verify import (
     COMPILE_CACHE_BASE,
     PAYLOAD_DEFAULTS,
@@ -190,6 +191,7 @@ class Judgement:
             finally:
                 for compiling in early:
                     compiling.thread.join()
+                KERNELS.join()
 
     def judged(self, child: Child, early: list[EarlyCompile]) -> tuple[Verdict, dict[str, Any]]:
         """The verdict, once the problem is loaded and the candidate's process started; the
@@ -260,6 +262,8 @@ class Judgement:
         reference = referee.reference_after(inputs)
         atol, rtol, _ = trivial.judged_tolerance(reference, referee.dtype,
                                                  referee.declared("atol"), referee.declared("rtol"))
+        if referee.device.type == "cuda" and os.environ.get(RESIDENT_MARK):
+            KERNELS.warm(t.dtype for t in integrity.tensors(reference))  # for later verdicts
         sent = None  # the seed is sent: the candidate's process makes them
         if changed_since(referee.make_inputs(seed), integrity.Fingerprint.of(
                 integrity.tensors(inputs))):  # not made again alike from the seed: sent as made
@@ -294,7 +298,8 @@ class Judgement:
     def claim(self, child: Child) -> tuple[Verdict, dict[str, Any]] | None:
         """The candidate process's verdict (None if the process ended without one)."""
         try:
-            message = candidate_link.ask(child.link, {"op": "verify", "payload": self.options},
+            payload = {**self.options, PAYLOAD_KEY: KERNELS.for_candidates()}
+            message = candidate_link.ask(child.link, {"op": "verify", "payload": payload},
                                          CLAIM_LIMIT)
         except candidate_link.NoReply as exc:
             return None if exc.ended else (unreadable(f"its verdict: {exc}"), {})
@@ -345,7 +350,8 @@ class Judgement:
             check_structure(outputs, reference, same_device=False)
         except OutputMismatch as exc:
             return reject(verdict, f"on the audit's inputs: {exc}")
-        trial = compare(outputs, reference, audit_set.seed, audit_set.atol, audit_set.rtol)
+        trial = compare(outputs, reference, audit_set.seed, audit_set.atol, audit_set.rtol,
+                        fused=KERNELS.ready_for(outputs))
         verdict.audit = {"passed": trial.passed, "seed": audit_set.seed,
                          "elements": trial.elements, "mismatched": trial.mismatched,
                          "max_abs_error": trial.max_abs_error, "atol": audit_set.atol,

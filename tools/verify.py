@@ -37,6 +37,7 @@ import torch
 from kernel_agent.sandbox.worker import failure_kind
 from kernel_agent.tools import integrity, numeric_settings, static_review, trivial
 from kernel_agent.tools.compare import (
+    SHARED_CACHE_VARIABLE,
     OutputMismatch,
     check_structure,
     compare,
@@ -67,6 +68,7 @@ from kernel_agent.tools.problem_state import (
 from kernel_agent.tools.timed_check import TIMED_SETS, InputSet, TimedCalls, fresh_views
 from kernel_agent.tools.timing import L2Flusher, synchronised_wall_ms, time_gpu
 from kernel_agent.tools.verdict import ErrorInfo, Flag, Stats, Timing, Verdict, add_flag
+from kernel_agent.tools.verifier_kernels import PAYLOAD_KEY
 
 PAYLOAD_DEFAULTS: dict[str, Any] = {
     "trials": None,  # None: the problem's KERNEL_AGENT["trials"], else DEFAULT_TRIALS
@@ -85,6 +87,8 @@ PAYLOAD_DEFAULTS: dict[str, Any] = {
     # or one on another GPU or toolchain than the kept files were made for).
     "compiled_files": None,
     "keep_compiled": False,
+    # The comparison kernel as the judge compiled it (tools/verifier_kernels.py), or None.
+    PAYLOAD_KEY: None,
 }
 DEFAULT_TRIALS = 5
 EXCERPT_CONTEXT = 2
@@ -112,6 +116,9 @@ def run(payload: dict[str, Any], workdir: Path) -> tuple[dict[str, Any], Verific
     with clock.phase("imports"), suppress(ImportError):
         import triton  # noqa: F401  (preloaded on a GPU; under the interpreter, imported here)
     if gpu:
+        with clock.phase("imports"):  # before the snapshots, so that patching it is seen
+            import kernel_agent.tools.compare_kernel  # noqa: F401
+        use_verifier_kernels(options[PAYLOAD_KEY], workdir / "verifier-kernels")
         with clock.phase("cuda_init"):
             torch.zeros(1, device="cuda")  # this process's CUDA context
             torch.cuda.synchronize()
@@ -143,6 +150,16 @@ def use_compile_caches(candidate_text: str, kept: Any = None) -> Path | None:
         with suppress(CompiledFilesError, OSError):  # then it compiles, as without them
             unpack(kept, folder)
     return folder
+
+
+def use_verifier_kernels(files: Any, folder: Path) -> None:
+    """The judge's compiled comparison kernel put where this process's comparisons find it;
+    without it they use torch operations, which cost less than compiling it here."""
+    os.environ.pop(SHARED_CACHE_VARIABLE, None)
+    if files:
+        with suppress(CompiledFilesError, OSError):
+            unpack(files, folder)
+            os.environ[SHARED_CACHE_VARIABLE] = str(folder)
 
 
 def uses_cpp_extension(text: str) -> bool:
