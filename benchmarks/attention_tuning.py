@@ -19,8 +19,8 @@ Exit status: 0 every implementation matched, 1 one did not (or failed), 2 no GPU
                                           [--extra VARIANT=FILE ...]
                                           [--markdown benchmarks/RESULTS.md] [--json FILE]
 
---extra adds another kernel for a variant's problem (benchmarks/attention_variants/ holds such
-candidates), checked and timed in the same rounds as the shipped one.
+--extra adds another kernel for a variant's problem (a candidate to weigh against the shipped
+one), checked and timed in the same rounds as the shipped one.
     python benchmarks/attention_tuning.py --cpu-check   # no GPU: tiny fp32 shapes, correctness
 """
 from __future__ import annotations

@@ -4,7 +4,7 @@
 # benchmarks/gpu_wheels.sh in .whl/ are installed first when present (hosts without a registry).
 #
 #   benchmarks/gpu_session.sh [STEP ...]
-#   steps: env tests latency check sandbox eval attention candidates multigpu graph
+#   steps: env tests latency check sandbox eval attention multigpu graph
 #          (default: all)
 #   GPU_TESTS=PATH... limits the tests step to those test files (default: all of tests/)
 set -uo pipefail
@@ -28,7 +28,7 @@ step() {  # step NAME COMMAND...: run it, keep its output, say how it ended
     echo "$name: exit $? after $((SECONDS - started)) s ($out/$name.log)"
 }
 
-for s in ${@:-env tests latency check sandbox eval attention candidates multigpu graph}; do
+for s in ${@:-env tests latency check sandbox eval attention multigpu graph}; do
     case $s in
         env) step env bash -c 'nvidia-smi; python3 -c "import torch, triton; print(torch.__version__, triton.__version__, torch.cuda.get_device_name())"; ncu --version' ;;
         tests) step tests env KERNEL_AGENT_REQUIRE_GPU=1 python3 -m pytest -m gpu -v -rfEs --tb=short --durations=15 ${GPU_TESTS:-tests} ;;
@@ -40,10 +40,6 @@ for s in ${@:-env tests latency check sandbox eval attention candidates multigpu
         sandbox) step sandbox python3 benchmarks/sandbox_overhead.py --runs 20 ;;
         eval) step eval python3 benchmarks/eval_suite.py --markdown "$out/eval.md" ;;
         attention) step attention python3 benchmarks/attention_tuning.py --markdown "$out/attention.md" ;;
-        candidates)  # the attention candidates beside the examples, timed against the shipped kernel
-            step candidates python3 benchmarks/attention_tuning.py --variants relative \
-                --max-variants 1 --markdown "$out/candidates.md" \
-                --extra relative=benchmarks/attention_variants/relative_position_fixed_max.py ;;
         multigpu)
             if [ "$gpus" -ge 2 ]; then
                 step multigpu python3 benchmarks/multi_gpu.py --markdown "$out/multi_gpu.md"
