@@ -170,16 +170,19 @@ ONE_SHOT_PRELOAD = ("torch",)
 # torch's changes to itself that a problem's first compiled baseline makes, made before the fork
 # so that no resident task process reads them as a candidate's (tools/torch_settled.py).
 SETTLED = "kernel_agent.tools.torch_settled"
+# Triton's key of its own installation, computed before the fork rather than at every task
+# process's first kernel launch (tools/triton_settled.py).
+TRITON_SETTLED = "kernel_agent.tools.triton_settled"
 
 
 def default_preload(gpu: int | None, resident: bool) -> tuple[str, ...]:
     """torch always; for a GPU also triton (on the CPU the verifier wants Triton's interpreter,
-    chosen before triton is first imported) and, where task processes are kept, torch's changes
-    to itself: importing Dynamo for them costs 0.7 s, of no use where every task gets a new
-    process."""
+    chosen before triton is first imported) with its installation's key and, where task
+    processes are kept, torch's changes to itself: importing Dynamo for them costs 0.7 s, of no
+    use where every task gets a new process."""
     if gpu is None:
         return ("torch", *META_DEVICE)
-    return ("torch", *META_DEVICE, "triton", *((SETTLED,) if resident else ()))
+    return ("torch", *META_DEVICE, "triton", TRITON_SETTLED, *((SETTLED,) if resident else ()))
 
 
 def kill_group(pgid: int) -> None:

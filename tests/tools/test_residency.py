@@ -81,3 +81,27 @@ def test_gpu_servers_that_keep_no_process_leave_dynamo_unloaded() -> None:
               "print('torch._dynamo' in sys.modules)\n")
     assert "triton" in preload
     assert last_line_after(preload, script) == "False"
+
+
+def test_a_gpu_servers_forks_inherit_tritons_installation_key() -> None:
+    """Computed before the fork, Triton's key of its installation (a hash of its half-gigabyte
+    library) is in every forked process's memory: no task process reads the library again."""
+    script = ("import importlib, os, sys, time\n"
+              "for module in sys.argv[1:]:\n"
+              "    importlib.import_module(module)\n"
+              "try:\n"
+              "    from triton.runtime.cache import triton_key\n"
+              "except ImportError:\n"
+              "    from triton.compiler.compiler import triton_key\n"
+              "read, write = os.pipe()\n"
+              "if os.fork() == 0:\n"
+              "    started = time.perf_counter()\n"
+              "    triton_key()\n"
+              "    os.write(write, f'{triton_key.cache_info().hits} "
+              "{time.perf_counter() - started:.3f}'.encode())\n"
+              "    os._exit(0)\n"
+              "os.wait()\n"
+              "print(os.read(read, 100).decode())\n")
+    for resident in (True, False):
+        hits, seconds = last_line_after(default_preload(0, resident=resident), script).split()
+        assert int(hits) == 1 and float(seconds) < 0.05, (resident, hits, seconds)
