@@ -21,11 +21,13 @@ class NoReply(Exception):
         self.ended = ended
 
 
-def ask(link: socket.socket, request: dict[str, Any] | None, limit: int) -> dict[str, Any]:
-    """The reply to `request` (None: to a request already sent), at most `limit` bytes."""
+def ask(link: socket.socket, request: dict[str, Any] | None, limit: int,
+        fds: list[int] | None = None) -> dict[str, Any]:
+    """The reply to `request` (None: to a request already sent), at most `limit` bytes; `fds`
+    go with the request."""
     try:
         if request is not None:
-            channel.send(link, request)
+            channel.send(link, request, fds)
         got = channel.receive(link, limit=limit)
     except (OSError, channel.ChannelError) as exc:
         raise NoReply(f"its answer could not be read ({exc})") from None

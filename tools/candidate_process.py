@@ -51,6 +51,10 @@ def serve(link_fd: int) -> None:
     got = channel.receive(link)
     if got is None or got[0].get("op") not in STARTS:
         return
+    for fd in got[1][:1]:  # the task's log, where a process forked ahead of its task must write
+        os.dup2(fd, 1)
+        os.dup2(fd, 2)
+    channel.close_all(got[1])
     with tempfile.TemporaryDirectory(prefix="candidate-") as workdir:
         try:
             reply, subject, ops = STARTS[got[0]["op"]](got[0]["payload"], Path(workdir))

@@ -34,6 +34,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import select
 import tempfile
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
@@ -76,6 +77,10 @@ from kernel_agent.tools.verify import (
 )
 
 ZYGOTE = Zygote()
+# A candidate process forked ahead, between a resident judge's tasks (settle()): its start and its
+# CUDA context are made while no verdict waits for them. It runs no candidate's code before its
+# task's "verify" (with the task's log as its output), and each is used for one candidate only.
+SPARE: list[Child] = []
 CANDIDATE_PROCESS = "kernel_agent.tools.candidate_process:serve"
 AUDIT_FLAG = "audit_failed"
 # A claim is a verdict plus, at most, the compiled kernels the candidate's process kept.
@@ -133,12 +138,41 @@ def forking_candidates() -> Iterator[None]:
 
 
 def settle() -> str:
-    """For the resident judge (sandbox/resident.py): why it may not take the next task."""
+    """For the resident judge (sandbox/resident.py), once it has answered: why it may not take
+    the next task; if it may, the next task's candidate process is forked now."""
     if not ZYGOTE.alive():
         return "the zygote that forks candidate processes has ended"
     if not prune_compile_caches():
         return "the compile caches could not be pruned"
+    if not SPARE:
+        with contextlib.suppress(ZygoteLost, OSError):  # then the next verdict forks its own
+            SPARE.append(ZYGOTE.spawn(CANDIDATE_PROCESS, stdout=1))
     return ""
+
+
+def candidate_process() -> Child:
+    """A process for the candidate: the spare forked after the last task if it still waits,
+    else one forked now."""
+    while SPARE:
+        child = SPARE.pop()
+        if waiting(child):
+            return child
+        child.link.close()  # ended meanwhile; the zygote reaps it with the next child
+    try:
+        return ZYGOTE.spawn(CANDIDATE_PROCESS, stdout=1)
+    except ZygoteLost as exc:
+        raise TaskFailure("sandbox_error",
+                          f"no candidate process could be started: {exc}") from None
+
+
+def waiting(child: Child) -> bool:
+    """Whether a spare candidate process still waits for its task: it sends nothing before it
+    has one, so a socket with something to read is one whose process has ended."""
+    try:
+        readable, _, _ = select.select([child.link], [], [], 0)
+    except (OSError, ValueError):
+        return False
+    return not readable
 
 
 def kept_children() -> set[int]:
@@ -247,11 +281,7 @@ class Judgement:
         return verdict, extra
 
     def spawn(self) -> Child:
-        try:
-            return ZYGOTE.spawn(CANDIDATE_PROCESS, stdout=1)
-        except ZygoteLost as exc:
-            raise TaskFailure("sandbox_error",
-                              f"no candidate process could be started: {exc}") from None
+        return candidate_process()
 
     def audit_set(self) -> AuditSet:
         """A fresh input set from a seed only this process knows, and the reference's outputs."""
@@ -300,7 +330,7 @@ class Judgement:
         try:
             payload = {**self.options, PAYLOAD_KEY: KERNELS.for_candidates()}
             message = candidate_link.ask(child.link, {"op": "verify", "payload": payload},
-                                         CLAIM_LIMIT)
+                                         CLAIM_LIMIT, fds=[1])  # this task's log
         except candidate_link.NoReply as exc:
             return None if exc.ended else (unreadable(f"its verdict: {exc}"), {})
         if error := candidate_link.error_in(message):

@@ -57,7 +57,8 @@ class JudgeKernels:
                 break
             self.ready.add(dtype)
         with suppress(OSError):  # a file going while read: the candidates compare with torch
-            self.files = pack(Path(self.folder))
+            # with those of earlier dtypes, whose folder the resident process's tidying emptied
+            self.files = {**(self.files or {}), **(pack(Path(self.folder)) or {})}
 
     def busy(self) -> bool:
         return self.thread is not None and self.thread.is_alive()
