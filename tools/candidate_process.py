@@ -77,8 +77,9 @@ def serve(link_fd: int) -> None:
 def warm_up() -> None:
     """This process's CUDA context and Triton's driver for it, made while the judge prepares its
     side of the verdict (it forks this process first): a fresh process's first use of the GPU
-    takes about 0.15 s, and its first Triton launch loads the driver's utilities and asks for
-    the device's target, all of which would otherwise fall in the verdict's own time."""
+    takes about 0.15 s, and its first Triton launch loads the driver's utilities, asks for
+    the device's target and hashes Triton's installation (unless a preload did it before the
+    fork), all of which would otherwise fall in the verdict's own time."""
     with contextlib.suppress(Exception):  # a GPU that fails here fails the verification
         if torch.cuda.is_available():
             torch.zeros(1, device="cuda")
@@ -86,6 +87,7 @@ def warm_up() -> None:
             import triton
 
             triton.runtime.driver.active.get_current_target()  # loads the driver's C module
+            import kernel_agent.tools.triton_settled  # noqa: F401  (the key, unless inherited)
 
 
 def verified(payload: dict[str, Any], workdir: Path) -> tuple[dict[str, Any], Any, Ops]:
