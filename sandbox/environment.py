@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
 ENV_ALLOW = frozenset({
@@ -59,3 +60,19 @@ def task_env(base: Mapping[str, str], workdir: str) -> dict[str, str]:
 def user_cache_root() -> Path:
     """The per-user cache folder (XDG_CACHE_HOME, else ~/.cache) for kernel-agent's files."""
     return Path(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")) / "kernel-agent"
+
+
+@contextmanager
+def variables_set(values: Mapping[str, str]) -> Iterator[None]:
+    """This process's environment variables `values` set for a while, then put back as they
+    were (removed where they were unset): where a library reads its settings from them at use."""
+    before = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value

@@ -18,9 +18,11 @@ import torch
 import triton
 import triton.language as tl
 
+from kernel_agent.sandbox.environment import variables_set
 from kernel_agent.tools.compare import SHARED_CACHE_VARIABLE, OutputSummary
 
 BLOCK = 4096
+NONE = torch.iinfo(torch.int64).max  # a block's first bad index where it has none
 
 
 @triton.jit
@@ -75,7 +77,7 @@ def block_results(chunks: Iterator[tuple[torch.Tensor, torch.Tensor]], atol: flo
                   rtol: float) -> dict[str, torch.Tensor]:
     """The kernel's per-block results over all chunks of one output, in element order, still
     on the device: counts, maxima, and the flat index of each block's worst and first bad
-    element (-1 where it has none)."""
+    element (NONE where it has none)."""
     parts: list[dict[str, torch.Tensor]] = []
     start = 0
     for c, r in chunks:
@@ -91,7 +93,7 @@ def block_results(chunks: Iterator[tuple[torch.Tensor, torch.Tensor]], atol: flo
                 out["first_bad"], BLOCK=BLOCK, enable_fp_fusion=False)
         base = start + BLOCK * torch.arange(blocks, dtype=torch.int64, device=c.device)
         out["worst"] = base + out["worst"]
-        out["first_bad"] = torch.where(out["first_bad"] < BLOCK, base + out["first_bad"], -1)
+        out["first_bad"] = torch.where(out["first_bad"] < BLOCK, base + out["first_bad"], NONE)
         parts.append(out)
         start += c.numel()
     return {name: torch.cat([p[name] for p in parts]) for name in parts[0]}
@@ -102,15 +104,13 @@ def output_summary(chunks: Iterator[tuple[torch.Tensor, torch.Tensor]], atol: fl
     """One output's summary, reduced on the device and read back with one synchronisation."""
     blocks = block_results(chunks, atol, rtol)
     worst_block = torch.argmax(blocks["ratio"]).view(1)  # the first block holding the largest
-    first_bad = blocks["first_bad"]
     values = torch.cat([
         blocks["bad"].sum(dtype=torch.int64).double().view(1),
         blocks["nonfinite"].sum(dtype=torch.int64).double().view(1),
         blocks["diff"].max().double().view(1), blocks["rel"].max().double().view(1),
         blocks["ratio"].index_select(0, worst_block).double(),
         blocks["worst"].index_select(0, worst_block).double(),
-        torch.where(first_bad >= 0, first_bad, torch.iinfo(torch.int64).max).min()
-        .double().view(1),
+        blocks["first_bad"].min().double().view(1),
     ]).tolist()
     mismatched, nonfinite, max_abs, max_rel, ratio, worst_at, first_bad_at = values
     return OutputSummary(
@@ -130,15 +130,5 @@ def warm_up(dtype: torch.dtype, folder: str) -> None:
 def compiled_in(folder: str | None) -> Iterator[None]:
     """Triton's cache pointed at `folder`, if given, while the kernel is launched: where a
     compile writes it, or where a new process finds it compiled."""
-    if folder is None:
+    with variables_set({"TRITON_CACHE_DIR": folder} if folder is not None else {}):
         yield
-        return
-    before = os.environ.get("TRITON_CACHE_DIR")
-    os.environ["TRITON_CACHE_DIR"] = folder
-    try:
-        yield
-    finally:
-        if before is None:
-            os.environ.pop("TRITON_CACHE_DIR", None)
-        else:
-            os.environ["TRITON_CACHE_DIR"] = before

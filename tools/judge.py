@@ -45,6 +45,7 @@ from typing import Any
 import torch
 
 from kernel_agent.sandbox import channel, linux
+from kernel_agent.sandbox.environment import variables_set
 from kernel_agent.sandbox.outcome import signal_name
 from kernel_agent.sandbox.resident import MARK as RESIDENT_MARK
 from kernel_agent.sandbox.resident import PROCESS as RESIDENT_PROCESS
@@ -221,7 +222,7 @@ class Judgement:
         with numeric_settings.applied(referee.settings), private_compile_caches():
             early: list[EarlyCompile] = []
             try:
-                return self.judged(self.spawn(), early)
+                return self.judged(candidate_process(), early)
             finally:
                 for compiling in early:
                     compiling.thread.join()
@@ -279,9 +280,6 @@ class Judgement:
         if timed and entry is not None:
             add_baselines(verdict, entry, cached="baselines_measured" not in extra)
         return verdict, extra
-
-    def spawn(self) -> Child:
-        return candidate_process()
 
     def audit_set(self) -> AuditSet:
         """A fresh input set from a seed only this process knows, and the reference's outputs."""
@@ -544,18 +542,9 @@ def private_compile_caches() -> Iterator[None]:
     """Triton's and Inductor's caches in a folder made now, which no candidate process could
     have written into: what the baselines compile is all the judge loads."""
     names = ("TRITON_CACHE_DIR", "TORCHINDUCTOR_CACHE_DIR")
-    before = {name: os.environ.get(name) for name in names}
-    with tempfile.TemporaryDirectory(prefix="judge-compile-") as folder:
-        for name in names:
-            os.environ[name] = os.path.join(folder, name.lower())
-        try:
-            yield
-        finally:
-            for name, value in before.items():
-                if value is None:
-                    os.environ.pop(name, None)
-                else:
-                    os.environ[name] = value
+    with (tempfile.TemporaryDirectory(prefix="judge-compile-") as folder,
+          variables_set({name: os.path.join(folder, name.lower()) for name in names})):
+        yield
 
 
 def sum_of(phases: Any) -> float:
