@@ -11,6 +11,9 @@ Messages (sandbox/channel.py frames):
            "bytes": m} + m bytes (tools/tensor_transfer.py),
            or {"op": "audit", "seed": n}: the inputs made here from the problem and that seed
            (for inputs that cannot be sent), or {"error": {...}} if the candidate failed;
+           with "share": true, device outputs are handed over in place (tools/device_share.py):
+           here -> {"shared": [...]}, kept until judge -> {"op": "audit_done"} (here ->
+           {"released": true}) or {"op": "audit_bytes"} (here -> the outputs as bytes, above);
   judge -> {"op": "race", "seeds": [...], "projection_seed": n}   here -> {"projections":
            [[one number per output] per seed]}: the inputs made here from each seed, one call
            each, timed by the judge from outside (tools/projection.py);
@@ -37,7 +40,7 @@ import torch
 from kernel_agent.sandbox import channel
 from kernel_agent.sandbox.resident import MARK as RESIDENT_MARK
 from kernel_agent.sandbox.worker import failure_kind
-from kernel_agent.tools import projection, tensor_transfer, verify
+from kernel_agent.tools import device_share, projection, tensor_transfer, verify
 from kernel_agent.tools.contender import Contender
 
 MESSAGE_CHARS = 4000
@@ -150,7 +153,21 @@ def audit(verification: verify.Verification, message: dict[str, Any],
                                          INPUTS_LIMIT, verification.device)
     else:
         inputs = verification.make_inputs(int(message["seed"]))
-    return {}, verification.call_candidate(inputs)
+    outputs = verification.call_candidate(inputs)
+    if not message.get("share"):
+        return {}, outputs
+    try:
+        torch.cuda.synchronize()
+        shared = device_share.export(outputs)
+    except (device_share.ShareError, RuntimeError, ValueError):
+        return {}, outputs  # as bytes
+    channel.send(link, {"shared": shared})
+    got = channel.receive(link)  # kept until the judge is done with them, or asks for bytes
+    if got is not None:
+        channel.close_all(got[1])
+    if got is not None and got[0].get("op") == "audit_bytes":
+        return {}, outputs
+    return {"released": True}, None
 
 
 def time_round(contender: Contender, message: dict[str, Any],

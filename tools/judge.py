@@ -54,6 +54,7 @@ from kernel_agent.sandbox.worker import TaskFailure
 from kernel_agent.sandbox.zygote import Child, Zygote, ZygoteLost
 from kernel_agent.tools import (
     candidate_link,
+    device_share,
     integrity,
     numeric_settings,
     race,
@@ -339,35 +340,64 @@ class Judgement:
 
     def audit(self, child: Child, verdict: Verdict, audit_set: AuditSet) -> None:
         """Call the candidate on the audit set through its process; fail a wrong answer."""
-        request: dict[str, Any] = {"op": "audit"}
+        try:
+            with self.audit_outputs(child, audit_set) as (outputs, mapped):
+                self.judge_audit(child, verdict, audit_set, outputs, mapped)
+        except AuditBroke as exc:
+            reject(verdict, str(exc))
+
+    @contextlib.contextmanager
+    def audit_outputs(self, child: Child, audit_set: AuditSet
+                      ) -> Iterator[tuple[list[Any], bool]]:
+        """The candidate's outputs on the audit's inputs, and whether they are mapped from its
+        process's memory (tools/device_share.py; valid only inside this context) rather than
+        received through the socket; AuditBroke if there are none."""
+        request: dict[str, Any] = {"op": "audit", "share": self.referee.device.type == "cuda"}
         if audit_set.inputs is not None:
             described, size = tensor_transfer.describe(audit_set.inputs)
             request.update(inputs=described, bytes=size)
         else:
             request["seed"] = audit_set.seed
         expected = audit_set.expected_bytes
-        try:
+        with audit_exchange():
             channel.send(child.link, request)
             if audit_set.inputs is not None:
                 tensor_transfer.send(child.link, audit_set.inputs)
             message = candidate_link.ask(child.link, None, OUTPUTS_LIMIT)
-            error = candidate_link.error_in(message)
-            if error or "outputs" not in message:
-                return reject(verdict, "the candidate failed on the audit's inputs: "
-                              f"{error[1][-500:] if error else 'no outputs'}")
+        if "shared" in message:
+            with contextlib.ExitStack() as mapping:
+                try:
+                    outputs = mapping.enter_context(device_share.opened(
+                        message["shared"], self.referee.device, expected))
+                except (device_share.ShareError, RuntimeError, ValueError):
+                    with audit_exchange():  # sent as bytes after all
+                        message = candidate_link.ask(child.link, {"op": "audit_bytes"},
+                                                     OUTPUTS_LIMIT)
+                else:
+                    yield outputs, True
+                    mapping.close()  # unmapped before the candidate's process may free it
+                    if child.link.fileno() >= 0:  # else the audit ended the process
+                        with audit_exchange():
+                            candidate_link.ask(child.link, {"op": "audit_done"}, OUTPUTS_LIMIT)
+                    return
+        if error := candidate_link.error_in(message):
+            raise AuditBroke(f"the candidate failed on the audit's inputs: {error[1][-500:]}")
+        if "outputs" not in message:
+            raise AuditBroke("the candidate failed on the audit's inputs: no outputs")
+        with audit_exchange():
             outputs = tensor_transfer.receive(child.link, message["outputs"],
                                               message.get("bytes"), expected,
                                               self.landing_device(expected))
-        except (OSError, channel.ChannelError) as exc:
-            return reject(verdict, f"the audit's exchange with the candidate's process broke "
-                                   f"off ({exc})")
-        except candidate_link.NoReply as exc:
-            return reject(verdict, f"the candidate's {exc}")
-        except (tensor_transfer.TransferError, RuntimeError, ValueError) as exc:
-            return reject(verdict, f"the audit's outputs could not be read ({exc})")
+        yield outputs, False
+
+    def judge_audit(self, child: Child, verdict: Verdict, audit_set: AuditSet,
+                    outputs: list[Any], mapped: bool) -> None:
+        """The audit's outputs against the reference's, with the judge's own tolerance."""
         try:
             reference = self.audit_reference(audit_set)
         except torch.OutOfMemoryError:  # no room beside the candidate's process: it ends here
+            if mapped:  # its memory goes with it: the outputs are copied out first
+                outputs[:] = [v.cpu() if isinstance(v, torch.Tensor) else v for v in outputs]
             ZYGOTE.end(child)
             verdict.not_measured["judge_timing"] = (
                 "the candidate's process was ended before the judge's timed calls: the judge "
@@ -377,18 +407,18 @@ class Judgement:
         try:
             check_structure(outputs, reference, same_device=False)
         except OutputMismatch as exc:
-            return reject(verdict, f"on the audit's inputs: {exc}")
+            raise AuditBroke(f"on the audit's inputs: {exc}") from None
         trial = compare(outputs, reference, audit_set.seed, audit_set.atol, audit_set.rtol,
                         fused=KERNELS.ready_for(outputs))
         verdict.audit = {"passed": trial.passed, "seed": audit_set.seed,
                          "elements": trial.elements, "mismatched": trial.mismatched,
                          "max_abs_error": trial.max_abs_error, "atol": audit_set.atol,
-                         "rtol": audit_set.rtol}
+                         "rtol": audit_set.rtol, "in_place": mapped}
         if not trial.passed:
-            reject(verdict, f"{trial.mismatched} of {trial.elements} output elements wrong on "
-                            f"the audit's inputs (max abs error {trial.max_abs_error:.3g}, "
-                            f"atol {audit_set.atol:.3g}, rtol {audit_set.rtol:.3g}), although "
-                            "the candidate's process claimed a pass")
+            raise AuditBroke(
+                f"{trial.mismatched} of {trial.elements} output elements wrong on the audit's "
+                f"inputs (max abs error {trial.max_abs_error:.3g}, atol {audit_set.atol:.3g}, "
+                f"rtol {audit_set.rtol:.3g}), although the candidate's process claimed a pass")
 
     def landing_device(self, size: int) -> torch.device:
         """Where the audit's outputs are received: the GPU, where they are compared in
@@ -512,6 +542,24 @@ def unreadable(why: str) -> Verdict:
 
 def failing(stage: str, error: ErrorInfo) -> Verdict:
     return Verdict(status="fail", stage=stage, correct=False, error=error)
+
+
+class AuditBroke(Exception):
+    """Why the audit fails the candidate."""
+
+
+@contextlib.contextmanager
+def audit_exchange() -> Iterator[None]:
+    """An exchange with the candidate's process in the audit: its failures as AuditBroke."""
+    try:
+        yield
+    except (OSError, channel.ChannelError) as exc:
+        raise AuditBroke(f"the audit's exchange with the candidate's process broke off "
+                         f"({exc})") from None
+    except candidate_link.NoReply as exc:
+        raise AuditBroke(f"the candidate's {exc}") from None
+    except (tensor_transfer.TransferError, RuntimeError, ValueError) as exc:
+        raise AuditBroke(f"the audit's outputs could not be read ({exc})") from None
 
 
 def reject(verdict: Verdict, reason: str) -> None:

@@ -42,6 +42,7 @@ def test_correct_kernel_is_timed_against_both_baselines_and_baselines_are_cached
     assert not timing.baseline_cached and timing.baseline_seconds > 0
     assert first.custom_kernels["custom_share"] > 0.9
     assert not flag_names(first), "an honest kernel's timed outputs are right"
+    assert first.audit["passed"] and first.audit["in_place"], first.audit  # read through IPC
     second = check(GPU / "big_scale_add_problem.py", DATA / "scale_add_correct.py")
     # The same process verified it: neither the profiler nor the compiled baseline left anything
     # that reads as a candidate's doing.

@@ -31,25 +31,33 @@ def a_judgement(tmp_path) -> Judgement:
     return judgement
 
 
-def answer_audits(link: socket.socket, judgement: Judgement, error: float) -> None:
+def answer_audits(link: socket.socket, judgement: Judgement, error: float,
+                  shared: object = None) -> None:
     """A candidate's process computing 2x + b (+ error) on the audit's inputs, made from the
-    seed or received, as tools/candidate_process.py answers."""
+    seed or received, as tools/candidate_process.py answers; with `shared`, it first offers
+    that as outputs handed over in place, and sends bytes only when the judge asks for them."""
     while (got := channel.receive(link)) is not None:
         request = got[0]
-        if "bytes" in request:
+        if request.get("op") == "audit_bytes":
+            request = {}
+        elif "bytes" in request:
             inputs = tensor_transfer.receive(link, request["inputs"], request["bytes"], 1 << 20,
                                              "cpu")
         else:
             inputs = judgement.referee.make_inputs(request["seed"])
+        if shared is not None and request:
+            channel.send(link, {"shared": shared})
+            continue
         outputs = [2 * inputs[0] + inputs[1] + error]
         described, size = tensor_transfer.describe(outputs)
         channel.send(link, {"outputs": described, "bytes": size})
         tensor_transfer.send(link, outputs)
 
 
-def audited(judgement: Judgement, audit_set: judge.AuditSet, error: float) -> Verdict:
+def audited(judgement: Judgement, audit_set: judge.AuditSet, error: float,
+            shared: object = None) -> Verdict:
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-    thread = threading.Thread(target=answer_audits, args=(theirs, judgement, error))
+    thread = threading.Thread(target=answer_audits, args=(theirs, judgement, error, shared))
     thread.start()
     verdict = Verdict(status="pass", stage="done", correct=True)
     try:
@@ -126,3 +134,21 @@ def test_no_room_for_the_reference_ends_the_candidates_process_and_skips_only_th
     assert len(attempts) == 2 and len(ended) == 1
     assert verdict.passed and verdict.audit["passed"]
     assert "ended before the judge's timed calls" in verdict.not_measured["judge_timing"]
+
+
+@pytest.mark.parametrize("shared", [
+    [{"tensor": {"dtype": "float32", "shape": [1000], "stride": [1], "offset": 0,
+                 "nbytes": 4000, "handle": "00" * 64, "at": 0}}],
+    [{"tensor": {"dtype": "float32", "shape": [1000], "stride": [1], "offset": 0,
+                 "nbytes": 4000, "handle": "zz", "at": -5}}],
+    "not a description",
+], ids=["not-openable-here", "malformed", "not-a-list"])
+@pytest.mark.parametrize(("error", "passes"), [(0.0, True), (0.5, False)])
+def test_outputs_that_cannot_be_read_in_place_are_asked_for_as_bytes(tmp_path, shared, error,
+                                                                     passes):
+    """A hand-over in place the judge cannot open (a CPU here; a forged or malformed one
+    anywhere) is never read: the judge asks for the bytes, and judges those."""
+    judgement = a_judgement(tmp_path)
+    verdict = audited(judgement, judgement.audit_set(), error, shared=shared)
+    assert verdict.passed is passes and verdict.audit["passed"] is passes
+    assert verdict.audit["in_place"] is False

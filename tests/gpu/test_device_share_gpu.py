@@ -1,0 +1,76 @@
+"""On a GPU host: a candidate's process hands its device outputs over in place (CUDA IPC), and
+the judge reads them from its own process; spans past an allocation, forged handles and more
+bytes than expected are refused before anything is read, and the judge's CUDA context is whole
+afterwards."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from kernel_agent.tools import device_share
+
+pytestmark = pytest.mark.gpu
+
+# Two outputs inside one allocation (as the caching allocator places small tensors), a scalar
+# between them, and a transposed one: exported, then kept alive until stdin closes.
+EXPORTER = r"""
+import json, sys, torch
+from kernel_agent.tools import device_share
+block = torch.arange(3 << 20, dtype=torch.float32, device="cuda")
+first = block[: 1 << 20]
+second = block[1 << 20 : (1 << 20) + 4096].view(torch.bfloat16)
+third = torch.arange(12, dtype=torch.int64, device="cuda").reshape(3, 4).t()
+torch.cuda.synchronize()
+print(json.dumps(device_share.export([first, 7, second, third])), flush=True)
+sys.stdin.read()
+"""
+
+
+@pytest.fixture
+def exported():
+    process = subprocess.Popen([sys.executable, "-c", EXPORTER], stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE, text=True)
+    try:
+        yield json.loads(process.stdout.readline())
+    finally:
+        process.stdin.close()
+        process.wait(timeout=60)
+
+
+def expected_values() -> list:
+    block = torch.arange(3 << 20, dtype=torch.float32, device="cuda")
+    return [block[: 1 << 20], 7, block[1 << 20: (1 << 20) + 4096].view(torch.bfloat16),
+            torch.arange(12, dtype=torch.int64, device="cuda").reshape(3, 4).t()]
+
+
+def test_outputs_of_another_process_are_read_in_place(exported):
+    handles = [e["tensor"]["handle"] for e in exported if "tensor" in e]
+    assert handles[0] == handles[1] != handles[2]  # two outputs of one allocation
+    with device_share.opened(exported, torch.device("cuda"), 1 << 30) as values:
+        assert values[1] == 7
+        for got, want in zip(values, expected_values(), strict=True):
+            if isinstance(want, torch.Tensor):
+                assert got.is_cuda and got.dtype == want.dtype and got.shape == want.shape
+                assert got.stride() == want.stride() and torch.equal(got, want)
+
+
+@pytest.mark.parametrize("forgery", ["past_the_end", "forged_handle", "too_many_bytes"])
+def test_a_forged_hand_over_is_refused_and_the_judge_stays_whole(exported, forgery):
+    spec = exported[-1]["tensor"]
+    limit = 1 << 30
+    if forgery == "past_the_end":
+        spec["at"] += 1 << 40
+    elif forgery == "forged_handle":
+        spec["handle"] = "ab" * device_share.HANDLE_BYTES
+    else:
+        limit = 1 << 20
+    with pytest.raises(device_share.ShareError), device_share.opened(
+            exported, torch.device("cuda"), limit):
+        pass
+    probe = torch.ones(1 << 20, device="cuda")
+    assert float(probe.sum()) == float(1 << 20)  # no sticky error in this context
