@@ -2,10 +2,10 @@
 the same socket.
 
 The judge sends the audit's inputs this way and gets the candidate's outputs back
-(tools/judge.py). Nothing of either process's memory is shared: the bytes arrive in memory of
-the receiver's own, so a sender can change nothing it has sent. They go through the socket, not
-a file, because the sandbox limits the size of every file a task writes (RLIMIT_FSIZE), memory
-files too, and a problem's tensors may be larger.
+(tools/judge.py) where they cannot be read in place (tools/device_share.py). The bytes arrive
+in memory of the receiver's own, so a sender can change nothing it has sent. They go through the
+socket, not a file, because the sandbox limits the size of every file a task writes
+(RLIMIT_FSIZE), memory files too, and a problem's tensors may be larger.
 
 The bytes are streamed in chunks through two page-locked staging buffers on either side, so a
 device tensor goes to the socket, and from it to the device, while the next chunk is copied: no
