@@ -159,7 +159,7 @@ def audit(verification: verify.Verification, message: dict[str, Any],
     try:
         torch.cuda.synchronize()
         shared = device_share.export(outputs)
-    except (device_share.ShareError, RuntimeError, ValueError):
+    except (device_share.ShareError, tensor_transfer.TransferError, RuntimeError):
         return {}, outputs  # as bytes
     channel.send(link, {"shared": shared})
     got = channel.receive(link)  # kept until the judge is done with them, or asks for bytes

@@ -75,7 +75,7 @@ def export(values: list[Any]) -> list[dict[str, Any]]:
     for value, entry in zip(values, described, strict=True):
         if not isinstance(value, torch.Tensor):
             continue
-        if not value.is_cuda or value.stride() is None:
+        if not value.is_cuda:
             raise ShareError("only device tensors are handed over in place")
         spec = entry["tensor"]
         if spec["stride"] is None:
@@ -85,7 +85,7 @@ def export(values: list[Any]) -> list[dict[str, Any]]:
         base, _ = address_range(pointer)
         handle = IpcHandle()
         call("cuIpcGetMemHandle", ctypes.byref(handle), ctypes.c_uint64(base))
-        spec.update(handle=bytes(handle.reserved).hex(), at=pointer - base)
+        spec.update(handle=bytes(handle).hex(), at=pointer - base)  # all 64 bytes, zeros too
     return described
 
 
@@ -146,8 +146,7 @@ def mapping(handle: str, mapped: dict[str, tuple[int, int]]) -> tuple[int, int]:
     """The judge's address and the size of the allocation behind `handle`, opened once however
     many outputs lie in it."""
     if handle not in mapped:
-        raw = IpcHandle()
-        raw.reserved = bytes.fromhex(handle)
+        raw = IpcHandle.from_buffer_copy(bytes.fromhex(handle))
         pointer = ctypes.c_uint64()
         call("cuIpcOpenMemHandle", ctypes.byref(pointer), raw,
              ctypes.c_uint(CU_IPC_MEM_LAZY_ENABLE_PEER_ACCESS))
