@@ -166,8 +166,11 @@ def view(spec: dict[str, Any], allocation: tuple[int, int], device: torch.device
                          f"allocation of {size} bytes")
     if not spec["nbytes"]:
         return torch.empty(spec["shape"], dtype=spec["dtype"], device=device)
-    raw = torch.as_tensor(DeviceBytes(pointer + spec["at"], spec["nbytes"]), device=device)
-    return raw.view(spec["dtype"]).as_strided(spec["shape"], spec["stride"])
+    try:
+        raw = torch.as_tensor(DeviceBytes(pointer + spec["at"], spec["nbytes"]), device=device)
+        return raw.view(spec["dtype"]).as_strided(spec["shape"], spec["stride"])
+    except (RuntimeError, TypeError, ValueError) as exc:
+        raise ShareError(f"the mapped memory could not be read as a tensor ({exc})") from None
 
 
 class DeviceBytes:

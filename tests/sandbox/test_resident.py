@@ -37,10 +37,13 @@ def kept(sandbox: Sandbox) -> int | None:
 
 
 def leftovers(sandbox: Sandbox) -> set[int]:
-    """Processes under the fork server other than the resident one waiting for its next job."""
+    """Processes under the fork server other than the resident one waiting for its next job
+    (with its own children: the zygote, and the spare candidate process it forks once it has
+    answered, maybe while this looks; so the server's tree is read first)."""
     server = sandbox.pool.servers[0]  # type: ignore[attr-defined]
+    under_server = descendants(server.process.pid)
     idle = {server.kept, *descendants(server.kept)} if server.kept else set()
-    return descendants(server.process.pid) - idle
+    return under_server - idle
 
 
 def test_the_judge_is_kept_and_every_candidate_gets_a_fresh_process(resident: Sandbox) -> None:
