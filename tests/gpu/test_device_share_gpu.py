@@ -6,6 +6,7 @@ afterwards."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -74,3 +75,38 @@ def test_a_forged_hand_over_is_refused_and_the_judge_stays_whole(exported, forge
         pass
     probe = torch.ones(1 << 20, device="cuda")
     assert float(probe.sum()) == float(1 << 20)  # no sticky error in this context
+
+
+SEGMENTS_EXPORTER = r"""
+import json, sys, torch
+from kernel_agent.tools import device_share
+out = torch.arange(1 << 20, dtype=torch.float32, device="cuda")
+torch.cuda.synchronize()
+try:
+    print(json.dumps({"shared": device_share.export([out])}), flush=True)
+except device_share.ShareError as exc:
+    print(json.dumps({"refused": str(exc)}), flush=True)
+sys.stdin.read()
+"""
+
+
+def test_memory_of_expandable_segments_is_read_right_or_refused():
+    """A candidate's process may set its own allocator: memory mapped through the driver's
+    virtual memory calls is either handed over and read right, or refused (then sent as bytes),
+    and never read wrong."""
+    env = {**os.environ, "PYTORCH_CUDA_ALLOC_CONF": "expandable_segments:True"}
+    process = subprocess.Popen([sys.executable, "-c", SEGMENTS_EXPORTER], stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        reply = json.loads(process.stdout.readline())
+        if "shared" in reply:
+            try:
+                with device_share.opened(reply["shared"], torch.device("cuda"), 1 << 30) as got:
+                    want = torch.arange(1 << 20, dtype=torch.float32, device="cuda")
+                    assert torch.equal(got[0], want)
+            except device_share.ShareError:
+                pass
+    finally:
+        process.stdin.close()
+        process.wait(timeout=60)
+    assert float(torch.ones(8, device="cuda").sum()) == 8.0
