@@ -11,9 +11,10 @@ well have sent any bytes it liked; the comparison judges what it reads. What the
 not take on trust is where it reads: an offset and size past the end of the mapped allocation
 would make the judge's own kernel read outside it (an illegal address, which would end the
 judge's CUDA context), so every span is checked against the allocation's size as the driver
-reports it before anything is read. A handle that cannot be opened (another device, memory
-that is not IPC-capable, such as expandable segments) raises ShareError, and the judge asks
-for the bytes instead.
+reports it, and its offset against its element size (a misaligned read faults too), before
+anything is read. A handle that cannot be opened (another device, memory that is not
+IPC-capable, such as expandable segments) raises ShareError, and the judge asks for the bytes
+instead.
 
 The driver API is called through ctypes on the process's own libcuda (the one PyTorch uses):
 PyTorch's own IPC path would have the judge open a reference-count file named by the sender.
@@ -135,6 +136,8 @@ def checked_layout(described: Any, limit: int) -> list[Any]:
             raise ShareError(f"a handed-over tensor that cannot be read ({exc})") from None
         if len(handle) != HANDLE_BYTES or at < 0 or tensor["stride"] is None:
             raise ShareError(f"a handed-over tensor that is not one: {str(spec)[:200]}")
+        if at % torch.empty((), dtype=tensor["dtype"]).element_size():  # a read would fault
+            raise ShareError(f"a handed-over tensor at {at}, not aligned to its elements")
         total += tensor["nbytes"]
         if total > limit:
             raise ShareError(f"more than the {limit} bytes expected were handed over")

@@ -34,8 +34,10 @@ def test_a_description_of_tensors_and_scalars_is_read():
     ([entry(nbytes=64)], 1 << 20, "cannot be read"),
     ([entry(dtype="Tensor")], 1 << 20, "cannot be read"),
     ([{"value": object}], 1 << 20, "describes no value"),
+    ([entry(at=258)], 1 << 20, "not aligned"),
 ], ids=["not-a-list", "over-the-limit", "over-the-limit-in-sum", "short-handle", "handle-not-hex",
-        "negative-offset", "overlapping-strides", "wrong-size", "no-dtype", "no-value"])
+        "negative-offset", "overlapping-strides", "wrong-size", "no-dtype", "no-value",
+        "misaligned"])
 def test_a_description_that_is_not_one_is_refused(described, limit, why):
     with pytest.raises(device_share.ShareError, match=why):
         device_share.checked_layout(described, limit)
