@@ -114,34 +114,29 @@ def opened(described: Any, device: torch.device, limit: int) -> Iterator[list[An
 
 
 def checked_layout(described: Any, limit: int) -> list[Any]:
-    """Each entry as a checked tensor spec with its handle and offset, or a scalar in a 1-tuple;
-    ShareError for anything else, or more than `limit` bytes in all."""
-    if not isinstance(described, list):
-        raise ShareError("the description is not a list")
-    total = 0
+    """Each entry as a checked tensor spec with its handle and offset, or a scalar in a 1-tuple:
+    the socket's description (tools/tensor_transfer.py, its tensors inside `limit` bytes laid
+    out as they would be sent) with a handle and an offset in its allocation for each tensor;
+    ShareError for anything else."""
+    try:
+        layout = tensor_transfer.read_layout(described, limit)
+    except tensor_transfer.TransferError as exc:
+        raise ShareError(f"a hand-over that cannot be read: {exc}") from None
     checked: list[Any] = []
-    for entry in described:
-        if (isinstance(entry, dict) and "value" in entry
-                and isinstance(entry["value"], tensor_transfer.JSON_SCALARS)):
-            checked.append((entry["value"],))
-            continue
-        spec = entry.get("tensor") if isinstance(entry, dict) else None
+    for entry, spec in zip(described, layout, strict=True):
         if not isinstance(spec, dict):
-            raise ShareError(f"an entry that describes no value: {str(entry)[:200]}")
+            checked.append(spec)
+            continue
         try:
-            tensor = tensor_transfer.checked_spec(spec)
-            handle = bytes.fromhex(str(spec["handle"]))
-            at = int(spec["at"])
-        except (tensor_transfer.TransferError, KeyError, TypeError, ValueError) as exc:
+            handle = bytes.fromhex(str(entry["tensor"]["handle"]))
+            at = int(entry["tensor"]["at"])
+        except (KeyError, TypeError, ValueError) as exc:
             raise ShareError(f"a handed-over tensor that cannot be read ({exc})") from None
-        if len(handle) != HANDLE_BYTES or at < 0 or tensor["stride"] is None:
-            raise ShareError(f"a handed-over tensor that is not one: {str(spec)[:200]}")
-        if at % torch.empty((), dtype=tensor["dtype"]).element_size():  # a read would fault
+        if len(handle) != HANDLE_BYTES or at < 0 or spec["stride"] is None:
+            raise ShareError(f"a handed-over tensor that is not one: {str(entry)[:200]}")
+        if at % torch.empty((), dtype=spec["dtype"]).element_size():  # a read would fault
             raise ShareError(f"a handed-over tensor at {at}, not aligned to its elements")
-        total += tensor["nbytes"]
-        if total > limit:
-            raise ShareError(f"more than the {limit} bytes expected were handed over")
-        checked.append({**tensor, "handle": handle.hex(), "at": at})
+        checked.append({**spec, "handle": handle.hex(), "at": at})
     return checked
 
 
@@ -153,7 +148,7 @@ def mapping(handle: str, mapped: dict[str, tuple[int, int]]) -> tuple[int, int]:
         pointer = ctypes.c_uint64()
         call("cuIpcOpenMemHandle", ctypes.byref(pointer), raw,
              ctypes.c_uint(CU_IPC_MEM_LAZY_ENABLE_PEER_ACCESS))
-        mapped[handle] = (pointer.value, 0)
+        mapped[handle] = (pointer.value, 0)  # closed on the way out, even if what follows fails
         base, size = address_range(pointer.value)
         if base != pointer.value:
             raise ShareError("the driver mapped the handle inside an allocation, not at its start")

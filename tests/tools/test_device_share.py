@@ -17,7 +17,8 @@ def entry(**changes: object) -> dict:
 
 
 def test_a_description_of_tensors_and_scalars_is_read():
-    layout = device_share.checked_layout([entry(), {"value": 3}, entry(stride=[1, 4])], 1 << 20)
+    layout = device_share.checked_layout(
+        [entry(), {"value": 3}, entry(stride=[1, 4], offset=128)], 1 << 20)
     assert layout[1] == (3,)
     assert layout[0]["dtype"] == torch.float32 and layout[0]["at"] == 256
     assert layout[2]["stride"] == [1, 4]
@@ -25,8 +26,9 @@ def test_a_description_of_tensors_and_scalars_is_read():
 
 @pytest.mark.parametrize(("described", "limit", "why"), [
     ("a string", 1 << 20, "not a list"),
-    ([entry()], 100, "more than the 100 bytes"),
-    ([entry(), entry()], 200, "more than the 200 bytes"),
+    ([entry()], 100, "ends past the 100 bytes"),
+    ([entry(), entry(offset=128)], 200, "ends past the 200 bytes"),
+    ([entry(), entry()], 1 << 20, "overlaps the one before it"),
     ([entry(handle="0f")], 1 << 20, "not one"),
     ([entry(handle="not hex")], 1 << 20, "cannot be read"),
     ([entry(at=-1)], 1 << 20, "not one"),
@@ -35,9 +37,9 @@ def test_a_description_of_tensors_and_scalars_is_read():
     ([entry(dtype="Tensor")], 1 << 20, "cannot be read"),
     ([{"value": object}], 1 << 20, "describes no value"),
     ([entry(at=258)], 1 << 20, "not aligned"),
-], ids=["not-a-list", "over-the-limit", "over-the-limit-in-sum", "short-handle", "handle-not-hex",
-        "negative-offset", "overlapping-strides", "wrong-size", "no-dtype", "no-value",
-        "misaligned"])
+], ids=["not-a-list", "over-the-limit", "over-the-limit-in-sum", "overlapping", "short-handle",
+        "handle-not-hex", "negative-offset", "overlapping-strides", "wrong-size", "no-dtype",
+        "no-value", "misaligned"])
 def test_a_description_that_is_not_one_is_refused(described, limit, why):
     with pytest.raises(device_share.ShareError, match=why):
         device_share.checked_layout(described, limit)
