@@ -163,11 +163,10 @@ def audit(verification: verify.Verification, message: dict[str, Any],
         return {}, outputs  # as bytes
     channel.send(link, {"shared": shared})
     got = channel.receive(link)  # kept until the judge is done with them, or asks for bytes
-    if got is not None:
-        channel.close_all(got[1])
-    if got is not None and got[0].get("op") == "audit_bytes":
-        return {}, outputs
-    return {"released": True}, None
+    if got is None:
+        return {"released": True}, None
+    channel.close_all(got[1])
+    return ({}, outputs) if got[0].get("op") == "audit_bytes" else ({"released": True}, None)
 
 
 def time_round(contender: Contender, message: dict[str, Any],
