@@ -102,6 +102,10 @@ def process_lines(results: list[dict]) -> list[str]:
              f"from an earlier verification; {len(processes) - kept} from a new one."]
     lines += [f"- a new process {count} time(s) because: {why}" for why, count in
               fresh.most_common()]
+    origins = Counter(p.get("candidate_process", "?") for p in processes)
+    lines.append("Candidate processes: " + ", ".join(
+        f"{count} {origin}" for origin, count in origins.most_common())
+        + " (spare: forked ahead, between tasks)")
     return lines
 
 

@@ -13,7 +13,8 @@ sends its verdict back as a claim. The judge believes the claim only as far as i
   candidate's process (its seed, where the problem makes the same inputs from it again; else
   the inputs), which never had it or the reference's outputs for it; what comes back is
   compared here with the reference's outputs and the judge's own tolerance (`audit_failed`);
-- a claimed time is raced (tools/race.py): the candidate's process gets fresh seeds only now,
+- a claimed time is raced (tools/race.py), once the baseline's early compile (which runs
+  Inductor's own kernels) is done: the candidate's process gets fresh seeds only now,
   makes those inputs and calls the candidate once on each, sending back projections of the
   outputs, checked here; the judge's wall clock over those calls, less its own cost of the same
   input making and projecting, may not exceed three times the claimed time plus 1.5 ms a call
@@ -113,11 +114,13 @@ def run(payload: dict[str, Any]) -> dict[str, Any]:
         if torch.cuda.is_available():
             clock.sync = torch.cuda.synchronize
         with tempfile.TemporaryDirectory(prefix="judge-") as tmp:
-            verdict, extra = Judgement(options, Path(tmp), clock).verdict()
+            judgement = Judgement(options, Path(tmp), clock)
+            verdict, extra = judgement.verdict()
     verdict.phases = merged(verdict.phases, clock.rounded())
     verdict.elapsed_s = round(perf_counter() - started, 3)
     if os.environ.get(RESIDENT_MARK):
-        verdict.process = asdict(RESIDENT_PROCESS)
+        verdict.process = {**asdict(RESIDENT_PROCESS),
+                           "candidate_process": judgement.candidate_origin}
     return {**Verdict.to_dict(verdict), **extra}
 
 
@@ -152,16 +155,16 @@ def settle() -> str:
     return ""
 
 
-def candidate_process() -> Child:
-    """A process for the candidate: the spare forked after the last task if it still waits,
-    else one forked now."""
+def candidate_process() -> tuple[Child, str]:
+    """A process for the candidate, and where it came from: the spare forked after the last
+    task if it still waits ("spare"), else one forked now ("forked")."""
     while SPARE:
         child = SPARE.pop()
         if waiting(child):
-            return child
+            return child, "spare"
         child.link.close()  # ended meanwhile; the zygote reaps it with the next child
     try:
-        return ZYGOTE.spawn(CANDIDATE_PROCESS, stdout=1)
+        return ZYGOTE.spawn(CANDIDATE_PROCESS, stdout=1), "forked"
     except ZygoteLost as exc:
         raise TaskFailure("sandbox_error",
                           f"no candidate process could be started: {exc}") from None
@@ -210,6 +213,7 @@ class Judgement:
     def __init__(self, options: dict[str, Any], workdir: Path, clock: PhaseClock) -> None:
         self.options, self.clock = options, clock
         self.referee = Verification(options, workdir, clock)  # the reference's side only
+        self.candidate_origin = "none"  # "spare" or "forked", once a process is taken
 
     def verdict(self) -> tuple[Verdict, dict[str, Any]]:
         referee = self.referee
@@ -223,7 +227,8 @@ class Judgement:
         with numeric_settings.applied(referee.settings), private_compile_caches():
             early: list[EarlyCompile] = []
             try:
-                return self.judged(candidate_process(), early)
+                child, self.candidate_origin = candidate_process()
+                return self.judged(child, early)
             finally:
                 for compiling in early:
                     compiling.thread.join()
@@ -253,6 +258,9 @@ class Judgement:
                     self.audit(child, verdict, audit_set)
             if (verdict.status == "pass" and verdict.timing is not None
                     and child.link.fileno() >= 0):  # else the audit ended it, and said why
+                with self.clock.phase("baselines"):  # the race times a GPU of its own
+                    for compiling in early:
+                        compiling.thread.join()
                 with self.clock.phase("race"):
                     try:
                         self.race(child, verdict, audit_set)

@@ -81,7 +81,7 @@ PAYLOAD_DEFAULTS: dict[str, Any] = {
     "seed": 1234,
     "small": None,  # None: small inputs on CPU, real inputs on a GPU
     "max_cpu_input_mb": 1024,
-    "time_box_s": 2.0,
+    "time_box_s": 0.3,  # per timed series: 100 runs, or fewer (MIN_RUNS) for long kernels
     # What the host kept of an earlier task's compiling of this source (tools/compiled_store.py),
     # and whether to send back the folder when this task compiled something new (a first run,
     # or one on another GPU or toolchain than the kept files were made for).
@@ -108,17 +108,19 @@ def run(payload: dict[str, Any], workdir: Path) -> tuple[dict[str, Any], Verific
     and the candidate's files are written to be imported."""
     started = perf_counter()
     options = {**PAYLOAD_DEFAULTS, **payload}
-    compiled = use_compile_caches(options["candidate"]["text"], options["compiled_files"])
+    clock = PhaseClock()
+    with clock.phase("kernel_share"):  # the candidate's own kept kernels, put in place
+        compiled = use_compile_caches(options["candidate"]["text"], options["compiled_files"])
     gpu = gpu_available()
     if not gpu:
         os.environ["TRITON_INTERPRET"] = "1"  # must precede the candidate's `import triton`
-    clock = PhaseClock()
     with clock.phase("imports"), suppress(ImportError):
         import triton  # noqa: F401  (preloaded on a GPU; under the interpreter, imported here)
     if gpu:
         with clock.phase("imports"):  # before the snapshots, so that patching it is seen
             import kernel_agent.tools.compare_kernel  # noqa: F401
-        use_verifier_kernels(options[PAYLOAD_KEY], workdir / "verifier-kernels")
+        with clock.phase("kernel_share"):
+            use_verifier_kernels(options[PAYLOAD_KEY], workdir / "verifier-kernels")
         with clock.phase("cuda_init"):
             torch.zeros(1, device="cuda")  # this process's CUDA context
             torch.cuda.synchronize()
@@ -126,13 +128,17 @@ def run(payload: dict[str, Any], workdir: Path) -> tuple[dict[str, Any], Verific
     with clock.phase("other"):
         verification = Verification(options, workdir, clock)
         verdict = verification.verdict()
-    verdict.elapsed_s = round(perf_counter() - started, 3)
-    verdict.phases = clock.rounded()
-    result = Verdict.to_dict(verdict)
+    packed = None
     # Read and sent only when this task compiled something the host did not send.
     if (compiled is not None and options["keep_compiled"]
             and set(file_names(compiled)) != set(options["compiled_files"] or ())):
-        result["compiled_files"] = pack(compiled)  # beside the verdict's own "compiled"
+        with clock.phase("kernel_share"):
+            packed = pack(compiled)
+    verdict.elapsed_s = round(perf_counter() - started, 3)
+    verdict.phases = clock.rounded()
+    result = Verdict.to_dict(verdict)
+    if packed is not None:
+        result["compiled_files"] = packed  # beside the verdict's own "compiled"
     return result, verification if hasattr(verification, "new") else None
 
 

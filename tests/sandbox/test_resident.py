@@ -58,8 +58,12 @@ def test_the_judge_is_kept_and_every_candidate_gets_a_fresh_process(resident: Sa
     # (The fixture's probe task ran first, in a process of its own: it keeps nothing.)
     first_because = ("the task kernel_agent.sandbox.probe:started keeps nothing between jobs "
                      "(no settle())")
-    assert first.process == {"job": 1, "fresh_because": first_because}
-    assert second.process == {"job": 2, "fresh_because": first_because}
+    # The first candidate's process is forked for it; the second's was forked ahead, after the
+    # first verdict, and waited for its task.
+    assert first.process == {"job": 1, "fresh_because": first_because,
+                             "candidate_process": "forked"}
+    assert second.process == {"job": 2, "fresh_because": first_because,
+                              "candidate_process": "spare"}
 
 
 def test_kept_reference_outputs_are_no_answer_for_the_unseen_trial(resident: Sandbox) -> None:

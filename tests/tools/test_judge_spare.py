@@ -50,8 +50,8 @@ def test_the_spare_serves_the_next_task_and_writes_into_its_log(zygote, tmp_path
     spare = judge.SPARE[0]
     assert judge.settle() == ""
     assert len(judge.SPARE) == 1 and judge.SPARE[0] is spare, "one spare at a time"
-    child = judge.candidate_process()
-    assert child.pid == spare.pid and not judge.SPARE
+    child, origin = judge.candidate_process()
+    assert child.pid == spare.pid and origin == "spare" and not judge.SPARE
     payload = {"problem": {"text": PROBLEM.read_text(), "path": str(PROBLEM)},
                "candidate": {"text": PRINTING, "path": "candidate.py"}, "timing": False}
     log = tmp_path / "task.log"
@@ -70,7 +70,7 @@ def test_a_spare_that_ended_is_not_used(zygote) -> None:
     deadline = time.monotonic() + 10
     while not select.select([dead.link], [], [], 0.1)[0] and time.monotonic() < deadline:
         pass
-    child = judge.candidate_process()
-    assert child.pid != dead.pid and not judge.SPARE
+    child, origin = judge.candidate_process()
+    assert child.pid != dead.pid and origin == "forked" and not judge.SPARE
     assert judge.waiting(child)
     judge.ZYGOTE.end(child)
