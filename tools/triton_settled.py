@@ -29,6 +29,10 @@ def settle_driver() -> None:
     """Triton's active driver set to a CUDA driver made now. Triton's own choice of driver asks
     torch whether CUDA is available, which initialises CUDA, so the choice is made here; a
     Triton without these parts makes its driver in each process, as before."""
+    import torch
+
+    if torch.cuda.is_initialized():  # not before a fork: this process made its own already
+        return
     with suppress(Exception):  # any failure: each process makes its driver, as before
         from triton.backends.nvidia.driver import CudaDriver
         from triton.runtime import driver
