@@ -49,7 +49,10 @@ sys.exit(os.waitstatus_to_exitcode(status))
 """
 
 
-def test_a_process_forked_after_settling_launches_kernels_with_the_settled_driver() -> None:
-    done = subprocess.run([sys.executable, "-c", FORKING], capture_output=True, text=True,
+def test_a_process_forked_after_settling_launches_kernels_with_the_settled_driver(
+        tmp_path) -> None:
+    script = tmp_path / "forking.py"  # Triton reads a kernel's source from its file
+    script.write_text(FORKING)
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
                           timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
