@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from kernel_agent.sandbox.gpus import discover_gpus
 from kernel_agent.sandbox.local import LocalSandbox
-from kernel_agent.sandbox.pool import ONE_SHOT_PRELOAD
+from kernel_agent.sandbox.pool import one_shot_preload
 from kernel_agent.sandbox.protocol import Failure, FailureKind, Limits, Sandbox, TaskResult
 
 
@@ -38,12 +39,14 @@ def get_sandbox(name: str = "local", **options: Any) -> Sandbox:
 
 def one_shot_sandbox(name: str = "local") -> Sandbox:
     """A backend for a caller that runs a task or two and closes it (`kernel-agent check`): the
-    local one then keeps no task process, and its server imports only torch before the first
-    task; a server serving many tasks imports more up front (pool.default_preload), which a
-    one-shot caller would wait for whether or not its task uses it."""
+    local one then keeps no task process, and its server imports before the first task only
+    what that task uses for sure (pool.one_shot_preload); a server serving many tasks imports
+    more up front (pool.default_preload), which a one-shot caller would wait for whether or not
+    its task uses it."""
     if name != "local":
         return get_sandbox(name)
-    return get_sandbox(name, resident=False, preload=ONE_SHOT_PRELOAD)
+    gpus = discover_gpus()
+    return get_sandbox(name, resident=False, gpus=gpus, preload=one_shot_preload(bool(gpus)))
 
 
 __all__ = ["BACKENDS", "Failure", "FailureKind", "Limits", "LocalSandbox", "Sandbox", "TaskResult",

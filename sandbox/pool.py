@@ -163,9 +163,6 @@ class ForkServer:
 META_DEVICE = ("torch._meta_registrations", "torch.fx.experimental.symbolic_shapes")
 
 
-# A one-shot server's: a task imports the rest itself when it needs it (triton, on a GPU; the meta
-# device's machinery only for a CPU size check or an input signature).
-ONE_SHOT_PRELOAD = ("torch",)
 
 # torch's changes to itself that a problem's first compiled baseline makes, made before the fork
 # so that no resident task process reads them as a candidate's (tools/torch_settled.py).
@@ -173,6 +170,14 @@ SETTLED = "kernel_agent.tools.torch_settled"
 # Triton's key of its own installation, computed before the fork rather than at every task
 # process's first kernel launch (tools/triton_settled.py).
 TRITON_SETTLED = "kernel_agent.tools.triton_settled"
+
+
+def one_shot_preload(gpu: bool) -> tuple[str, ...]:
+    """A one-shot server's: what its one task uses for sure. On a GPU that is also triton, with
+    its installation's key and driver settled, which the judge and the candidate's process would
+    otherwise each make again; the meta device's machinery only serves a CPU size check or an
+    input signature, so the task imports it if it needs it."""
+    return ("torch", "triton", TRITON_SETTLED) if gpu else ("torch",)
 
 
 def default_preload(gpu: int | None, resident: bool) -> tuple[str, ...]:

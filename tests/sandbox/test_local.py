@@ -18,7 +18,7 @@ import pytest
 from kernel_agent.sandbox import Limits, LocalSandbox, one_shot_sandbox
 from kernel_agent.sandbox.environment import scrubbed_env
 from kernel_agent.sandbox.gpus import discover_gpus
-from kernel_agent.sandbox.pool import ONE_SHOT_PRELOAD
+from kernel_agent.sandbox.pool import TRITON_SETTLED, one_shot_preload
 from kernel_agent.sandbox.probe import LINGER_SECONDS
 from tests.sandbox.helpers import CORRECT, descendants, processes_running, task_dirs, verify
 
@@ -154,14 +154,16 @@ def test_the_home_directory_is_hidden_but_python_under_it_still_runs(tmp_path) -
         secret.unlink()
 
 
-def test_a_one_shot_sandbox_keeps_no_task_process_and_preloads_torch_only() -> None:
-    """`kernel-agent check`'s sandbox: its server imports torch alone before the task (which
-    imports the rest it uses), and the task's process is not kept for a next task."""
+def test_a_one_shot_sandbox_keeps_no_task_process_and_preloads_what_its_task_uses() -> None:
+    """`kernel-agent check`'s sandbox: its server imports torch before the task (and on a GPU
+    Triton, settled), the task imports the rest it uses, and the task's process is not kept for
+    a next task."""
     sandbox = one_shot_sandbox()
     try:
         assert {(tuple(s.config["preload"]), s.config["resident"])
-                for s in sandbox.pool.servers} == {(ONE_SHOT_PRELOAD, False)}
-        assert ONE_SHOT_PRELOAD == ("torch",)
+                for s in sandbox.pool.servers} == {(one_shot_preload(bool(sandbox.gpus)), False)}
+        assert one_shot_preload(False) == ("torch",)
+        assert one_shot_preload(True) == ("torch", "triton", TRITON_SETTLED)
         assert verify(sandbox, CORRECT).passed
     finally:
         sandbox.close()
