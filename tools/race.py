@@ -9,6 +9,12 @@ are checked against the reference's. Right outputs on inputs it never saw before
 the work, and the wall clock over those calls, less what making the inputs and projecting cost
 the racing process itself, may not exceed RACE_FACTOR times the claimed time plus the slacks.
 That bounds kernels well above a launch's cost: below it, a claimed time stays the claim.
+
+One untimed set goes first, on a seed of its own: the racing process's first set pays costs that
+are not its kernel's (its caching allocator growing again after the process emptied it for the
+judge, the projection's kernels loaded on their first use), while the judge's own cost, which is
+subtracted, is measured warm. Its answer only has to come; nothing the candidate learns from it
+helps with the timed sets, whose seeds come later.
 """
 
 from __future__ import annotations
@@ -61,6 +67,8 @@ def race(link: socket.socket, referee: Verification, claimed_ms: float, atol: fl
          rtol: float) -> Race:
     """Race the candidate behind `link` (a process serving "race", tools/candidate_process.py)
     against its claimed time per call; `referee` holds the problem and its built reference."""
+    if failure := warm_up(link):
+        return Race(wrong=failure)
     wanted = min(max(math.ceil(TARGET_MS / claimed_ms), SETS[0]), SETS[1])
     seeds: list[int] = []
     projection_seed = secrets.randbelow(2**31)
@@ -97,6 +105,19 @@ def race(link: socket.socket, referee: Verification, claimed_ms: float, atol: fl
                            f"on fresh inputs took {spent_ms / count:.4g} ms each, timed from "
                            "outside that process")
     return result
+
+
+def warm_up(link: socket.socket) -> str | None:
+    """The untimed first set; why the race fails, if the candidate's process fails it."""
+    request = {"op": "race", "seeds": [secrets.randbelow(2**31)],
+               "projection_seed": secrets.randbelow(2**31)}
+    try:
+        message = candidate_link.ask(link, request, OUTPUTS_LIMIT)
+    except candidate_link.NoReply as exc:
+        return str(exc)
+    if error := candidate_link.error_in(message):
+        return f"the candidate failed: {error[1][-500:]}"
+    return None
 
 
 def race_set(referee: Verification, seed: int, projection_seed: int, atol: float, rtol: float,

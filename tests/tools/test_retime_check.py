@@ -57,6 +57,19 @@ KNOWS_ITS_INPUTS = HEADER + """    def __init__(self):
             return 2 * x + b
         return torch.zeros_like(x)
 """
+# A cost its process pays once, when the race's first set comes (on a GPU: the caching allocator
+# growing again after the process emptied it for the judge); its construction made the first call.
+PAUSES_ONCE = HEADER + """    def __init__(self):
+        super().__init__()
+        self.calls = 0
+
+    def forward(self, x, b):
+        import time
+        self.calls += 1
+        if self.calls == 2:
+            time.sleep(0.3)
+        return 2 * x + b
+"""
 SLOW = HEADER + """    def forward(self, x, b):
         import time
         time.sleep(0.02)
@@ -176,6 +189,7 @@ def test_a_finalist_that_cannot_time_drops_out_of_the_rounds_with_why(zygote, tm
     (KNOWS_ITS_INPUTS, 5.0, FLAG),  # right on the timing sets, wrong on the race's fresh ones
     (SLOW, 0.5, DISPUTED),  # 20 ms a call, claiming 0.5 ms
     (SLOW, 25.0, None),  # the same kernel, claiming what it takes
+    (PAUSES_ONCE, 5.0, None),  # the race's untimed first set takes the one-time cost
 ])
 def test_a_finalists_word_is_checked_before_its_time_counts(zygote, tmp_path, text, claimed_ms,
                                                            failed):
