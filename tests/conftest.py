@@ -14,9 +14,12 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from kernel_agent.sandbox import Sandbox, get_sandbox
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"
@@ -49,6 +52,15 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         require("an NVIDIA GPU", gpu_present(), "KERNEL_AGENT_REQUIRE_GPU")
     if item.get_closest_marker("docker"):
         require("a Docker engine", docker_engine_present(), "KERNEL_AGENT_REQUIRE_DOCKER")
+
+
+@pytest.fixture(scope="session")
+def local_sandbox() -> Iterator[Sandbox]:
+    """The local sandbox of the tool and GPU tests, started once a session: its worker imports
+    torch and triton a single time, and its judge compiles its comparison kernel once."""
+    shared = get_sandbox("local")
+    yield shared
+    shared.close()
 
 
 @pytest.fixture(scope="session")

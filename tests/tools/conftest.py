@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
-from kernel_agent.sandbox import Sandbox, get_sandbox
+from kernel_agent.sandbox import Sandbox
 from kernel_agent.tools.build_report import BuildReport
 from tests.tools.helpers import compiled
 
 
 @pytest.fixture(scope="package")
-def sandbox() -> Iterator[Sandbox]:
-    """The local sandbox, started once: its worker imports torch and triton a single time."""
-    shared = get_sandbox("local")
-    yield shared
-    shared.close()
+def sandbox(local_sandbox: Sandbox) -> Sandbox:
+    return local_sandbox
 
 
 @pytest.fixture(scope="package")
