@@ -162,8 +162,6 @@ class ForkServer:
 # size check and the memory's input signatures use it in every task.
 META_DEVICE = ("torch._meta_registrations", "torch.fx.experimental.symbolic_shapes")
 
-
-
 # torch's changes to itself that a problem's first compiled baseline makes, made before the fork
 # so that no resident task process reads them as a candidate's (tools/torch_settled.py).
 SETTLED = "kernel_agent.tools.torch_settled"
