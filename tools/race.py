@@ -67,8 +67,9 @@ def race(link: socket.socket, referee: Verification, claimed_ms: float, atol: fl
          rtol: float) -> Race:
     """Race the candidate behind `link` (a process serving "race", tools/candidate_process.py)
     against its claimed time per call; `referee` holds the problem and its built reference."""
-    if failure := warm_up(link):
-        return Race(wrong=failure)
+    warm_up = sets_answered(link, [secrets.randbelow(2**31)], secrets.randbelow(2**31))
+    if isinstance(warm_up, str):
+        return Race(wrong=warm_up)
     wanted = min(max(math.ceil(TARGET_MS / claimed_ms), SETS[0]), SETS[1])
     seeds: list[int] = []
     projection_seed = secrets.randbelow(2**31)
@@ -83,15 +84,10 @@ def race(link: socket.socket, referee: Verification, claimed_ms: float, atol: fl
         own_s += made[1]
     count = len(seeds)
     started = perf_counter()
-    try:
-        message = candidate_link.ask(
-            link, {"op": "race", "seeds": seeds, "projection_seed": projection_seed},
-            OUTPUTS_LIMIT)
-    except candidate_link.NoReply as exc:
-        return Race(wrong=str(exc))
+    message = sets_answered(link, seeds, projection_seed)
     wall_ms = (perf_counter() - started) * 1000
-    if error := candidate_link.error_in(message):
-        return Race(wrong=f"the candidate failed: {error[1][-500:]}")
+    if isinstance(message, str):
+        return Race(wrong=message)
     found = message.get("projections")
     if not (isinstance(found, list) and len(found) == count and all(
             isinstance(p, list) and projection.within(p, e)
@@ -107,17 +103,17 @@ def race(link: socket.socket, referee: Verification, claimed_ms: float, atol: fl
     return result
 
 
-def warm_up(link: socket.socket) -> str | None:
-    """The untimed first set; why the race fails, if the candidate's process fails it."""
-    request = {"op": "race", "seeds": [secrets.randbelow(2**31)],
-               "projection_seed": secrets.randbelow(2**31)}
+def sets_answered(link: socket.socket, seeds: list[int],
+                  projection_seed: int) -> dict[str, Any] | str:
+    """The candidate's process's answer to one race request, or why there is none."""
+    request = {"op": "race", "seeds": seeds, "projection_seed": projection_seed}
     try:
         message = candidate_link.ask(link, request, OUTPUTS_LIMIT)
     except candidate_link.NoReply as exc:
         return str(exc)
     if error := candidate_link.error_in(message):
         return f"the candidate failed: {error[1][-500:]}"
-    return None
+    return message
 
 
 def race_set(referee: Verification, seed: int, projection_seed: int, atol: float, rtol: float,
