@@ -15,8 +15,8 @@ from time import perf_counter
 # The order a verdict's phases happen in; the host's own come first and last.
 ORDER = ("sandbox_handoff", "imports", "judge", "candidate_start", "cuda_init", "load_problem",
          "load_candidate", "build_models", "inputs", "reference_outputs", "first_call",
-         "correctness_trials", "kernel_share", "timing", "timed_output_check", "audit",
-         "race", "baselines", "static_review", "other", "result_transfer")
+         "correctness_trials", "kernel_share", "timing", "timed_output_check", "kernel_check",
+         "audit", "race", "baselines", "static_review", "other", "result_transfer")
 
 
 class PhaseClock:

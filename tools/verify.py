@@ -243,6 +243,8 @@ class Verification:
             verdict.correct = False if exc.stage != "load_candidate" else None
         except SpecError as exc:  # the problem failed at run time (e.g. get_inputs raised)
             return self.bad_problem(exc)
+        with phase("kernel_check"):
+            self.check_kernels()
         self.add_flag(searches.flag())
         self.add_flag(settings_flag(settings_before))
         with phase("static_review"):
@@ -519,12 +521,14 @@ class Verification:
             self.add_flag(integrity.interpreter_hook_flag(self.hooks,
                                                           "after the candidate's calls"))
 
-    def check_kernels(self, when: str) -> None:
+    def check_kernels(self) -> None:
         """No operator of torch's own given another kernel (a comparison answering "close").
-        Not after every call, as check_patching is: fingerprinting the operators takes tens of
-        milliseconds."""
-        if not self.has_flag("aten_kernel_replaced"):
-            self.add_flag(integrity.kernel_override_flag(self.kernels, when))
+        Once, after the candidate's last call, not after every call as check_patching is:
+        fingerprinting the operators takes 0.1-0.2 s. A kernel put back before then went
+        unseen, yet every check of the candidate's own process is a claim the judge re-checks
+        in its own process, where the candidate's kernels never are."""
+        self.add_flag(integrity.kernel_override_flag(
+            self.kernels, "while the candidate was loaded, ran or was timed"))
 
     def check_stale_memory(self, inputs: list[Any], reference: list[Any]) -> None:
         """Mostly wrong on poisoned memory, right once the reference's result was freed: stale.
@@ -550,7 +554,6 @@ class Verification:
 
     def check_after_trials(self) -> None:
         self.check_patching()
-        self.check_kernels("while the candidate was loaded or ran")
         names = integrity.custom_kernel_names(self.candidate_module, self.candidate_source.text)
         if self.device.type == "cuda":
             inputs = self.candidate_inputs(self.input_set(self.trial_seed(0)))
@@ -596,7 +599,6 @@ class Verification:
                                  keep=False)
             self.add_flag(calls.flag())
             self.check_patching()
-            self.check_kernels("while the candidate was timed")
             self.add_flag(integrity.thread_flag(self.threads_before, "after its timed calls"))
         return timing
 
