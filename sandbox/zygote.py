@@ -15,6 +15,10 @@ Requests over a socketpair (sandbox/channel.py frames):
          no other descriptor of the zygote or its parent;
   {"op": "end", "grace_s": s} -> {"status": {"exit": n} | {"signal": n}, "killed": true if it
       still ran after s seconds}.
+
+`end_soon` sends an "end" and leaves its answer unread: the zygote kills the child at once and
+waits out its teardown (a CUDA context's is slow) beside the parent's own work; the parent's
+next request, or `ended`, reads the answer first.
 """
 
 from __future__ import annotations
@@ -52,6 +56,7 @@ class Zygote:
     def __init__(self) -> None:
         self.pid: int | None = None
         self.link: socket.socket | None = None
+        self.unread = 0  # answers to end_soon's requests not read yet
 
     def start(self) -> None:
         """Fork the zygote, unless it runs already. Call before this process initialises CUDA."""
@@ -93,6 +98,25 @@ class Zygote:
         child.link.close()
         return self.ask({"op": "end", "grace_s": grace_s})
 
+    def end_soon(self, child: Child) -> None:
+        """Have `child` killed now, and it and everything it started reaped while this process
+        goes on; `ended` (or any later request) waits until they are gone."""
+        child.link.close()
+        if self.link is None:
+            return
+        try:
+            channel.send(self.link, {"op": "end", "grace_s": 0.0})
+        except OSError:
+            self.stop()
+            raise ZygoteLost("the zygote stopped answering") from None
+        self.unread += 1
+
+    def ended(self) -> None:
+        """Wait until every child that end_soon ended is gone, with all it started."""
+        while self.unread:
+            self.unread -= 1
+            self.reply()
+
     def stop(self) -> None:
         """End the zygote and whatever it still holds."""
         if self.pid is not None:
@@ -105,8 +129,18 @@ class Zygote:
     def ask(self, message: dict[str, Any], fds: list[int] | None = None) -> dict[str, Any]:
         if self.link is None:
             raise ZygoteLost("the zygote was never started")
+        self.ended()
         try:
             channel.send(self.link, message, fds)
+        except OSError as exc:
+            self.stop()
+            raise ZygoteLost(f"the zygote stopped answering ({exc})") from None
+        return self.reply()
+
+    def reply(self) -> dict[str, Any]:
+        if self.link is None:
+            raise ZygoteLost("the zygote was never started")
+        try:
             got = channel.receive(self.link)
         except (OSError, channel.ChannelError) as exc:
             self.stop()
@@ -114,12 +148,13 @@ class Zygote:
         if got is None:
             self.stop()
             raise ZygoteLost("the zygote ended")
+        channel.close_all(got[1])
         return got[0]
 
     def forget(self) -> None:
         if self.link is not None:
             self.link.close()
-        self.pid, self.link = None, None
+        self.pid, self.link, self.unread = None, None, 0
 
 
 def serve(control: socket.socket) -> NoReturn:

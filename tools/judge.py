@@ -25,7 +25,9 @@ sends its verdict back as a claim. The judge believes the claim only as far as i
 - a candidate process that dies, hangs or sends what is not a verdict never makes a pass.
 
 All of the judge's own work on the problem happens while no process of this task's candidate
-exists, or while it waits for one, so nothing the candidate writes is ever loaded here. The
+exists, or while it waits for one, so nothing the candidate writes is ever loaded here. Once the
+race is over, the candidate's process is killed and the zygote waits out its teardown while the
+judge writes the verdict; the baselines and the next task wait until it is gone. The
 judge's memory, descriptors and process are out of the candidate's reach: it is not dumpable,
 and the candidate's process gets nothing of it but one socket.
 """
@@ -145,6 +147,8 @@ def forking_candidates() -> Iterator[None]:
 def settle() -> str:
     """For the resident judge (sandbox/resident.py), once it has answered: why it may not take
     the next task; if it may, the next task's candidate process is forked now."""
+    with contextlib.suppress(ZygoteLost, OSError):
+        ZYGOTE.ended()  # the last candidate's processes gone before its folders are pruned
     if not ZYGOTE.alive():
         return "the zygote that forks candidate processes has ended"
     if not prune_compile_caches():
@@ -273,7 +277,7 @@ class Judgement:
         finally:
             with contextlib.suppress(ZygoteLost, OSError):
                 if child.link.fileno() >= 0:
-                    ZYGOTE.end(child)
+                    ZYGOTE.end_soon(child)  # its teardown goes on while the verdict is written
         verdict.device = referee.device_info()
         if referee.device.type != "cuda":
             verdict.timing = None  # no timing without a GPU, whatever was claimed
@@ -281,6 +285,8 @@ class Judgement:
         entry = self.kept_baselines()
         if entry is None and (timed or early):  # an early compile is worth its timing anyway
             try:
+                with contextlib.suppress(ZygoteLost, OSError):
+                    ZYGOTE.ended()  # the baselines time a GPU the candidate has left
                 entry = self.measure_baselines(early[0] if early else None)
                 extra["baselines_measured"] = {baseline_key(verdict.device): entry}
             except Exception as exc:  # the reference's failure is no verdict on the candidate

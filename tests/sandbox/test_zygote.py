@@ -53,6 +53,33 @@ def test_ending_a_child_kills_what_it_started_and_says_how_it_ended(zygote):
     assert not alive(grandchild)
 
 
+def test_a_child_ended_soon_is_gone_with_what_it_started_once_the_next_request_is_answered(
+        zygote):
+    """end_soon returns without waiting for the zygote's answer; the next spawn reads that
+    answer first, so it gets its own, and the ended child and its grandchild are gone by then."""
+    child = zygote.spawn(f"{TARGETS}:leave_grandchild")
+    grandchild = channel.receive(child.link)[0]["grandchild"]
+    zygote.end_soon(child)
+    again = zygote.spawn(f"{TARGETS}:report_descriptors")
+    assert channel.receive(again.link)[0]["pid"] == again.pid != child.pid
+    assert not alive(child.pid) and not alive(grandchild)
+    zygote.end_soon(again)
+    zygote.ended()
+    assert not alive(again.pid)
+    zygote.ended()  # nothing left to wait for: returns at once
+
+
+def test_a_zygote_stopped_with_an_end_unanswered_takes_its_child_along(zygote):
+    child = zygote.spawn(f"{TARGETS}:leave_grandchild")
+    channel.receive(child.link)
+    zygote.end_soon(child)
+    zygote.stop()
+    deadline = time.time() + 5
+    while time.time() < deadline and alive(child.pid):
+        time.sleep(0.05)
+    assert not alive(child.pid) and not zygote.alive()
+
+
 def test_a_crashed_child_is_reported_with_its_signal(zygote):
     child = zygote.spawn(f"{TARGETS}:segfault")
     assert channel.receive(child.link) is None
