@@ -66,7 +66,8 @@ def verify(sandbox: Sandbox, candidate: Path | str, limits: Limits | None = None
 
 
 def descendants(pid: int) -> set[int]:
-    """Every live process below `pid`, from /proc."""
+    """Every live process below `pid` (no zombie: one that has ended and waits to be reaped),
+    from /proc."""
     children: dict[int, list[int]] = {}
     for entry in filter(str.isdigit, os.listdir("/proc")):
         try:
@@ -74,14 +75,24 @@ def descendants(pid: int) -> set[int]:
                 stat = f.read()
         except OSError:
             continue
-        parent = int(stat[stat.rfind(")") + 2:].split()[1])
-        children.setdefault(parent, []).append(int(entry))
+        state, parent = stat[stat.rfind(")") + 2:].split()[:2]
+        if state not in ("Z", "X"):
+            children.setdefault(int(parent), []).append(int(entry))
     found, todo = set(), [pid]
     while todo:
         for child in children.get(todo.pop(), []):
             found.add(child)
             todo.append(child)
     return found
+
+
+def live(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            stat = f.read()
+    except OSError:
+        return False
+    return stat[stat.rfind(")") + 2:].split()[0] not in ("Z", "X")
 
 
 def processes_running(command_part: bytes) -> list[int]:
@@ -110,10 +121,14 @@ def strays(sandbox: Sandbox) -> list[str]:
     """
     if sandbox.name == "local":
         servers = [s.process.pid for s in sandbox.pool.servers if s.process is not None]
+        # The servers' trees first, then the kept processes' own: a spare candidate process
+        # forked in between is theirs; one that ends in between (the last candidate's, whose
+        # end the zygote waits out after the answer) is no stray.
+        under = {s: descendants(s) for s in servers}
         kept = {s.kept for s in sandbox.pool.servers if s.kept is not None}
         idle = kept | {p for k in kept for p in descendants(k)}
-        found = [f"pid {p} under fork server {s}" for s in servers for p in descendants(s)
-                 if p not in idle]
+        found = [f"pid {p} under fork server {s}" for s in servers for p in under[s]
+                 if p not in idle and live(p)]
         others = descendants(os.getpid()) - set(servers) - {p for s in servers
                                                             for p in descendants(s)}
         return found + [f"pid {p} under this test process" for p in others]

@@ -20,6 +20,7 @@ from tests.sandbox.helpers import (
     DATA,
     PROBLEM,
     descendants,
+    live,
     resident_sandbox,
     verify,
 )
@@ -39,11 +40,12 @@ def kept(sandbox: Sandbox) -> int | None:
 def leftovers(sandbox: Sandbox) -> set[int]:
     """Processes under the fork server other than the resident one waiting for its next job
     (with its own children: the zygote, and the spare candidate process it forks once it has
-    answered, maybe while this looks; so the server's tree is read first)."""
+    answered, maybe while this looks; so the server's tree is read first). A process that ends
+    meanwhile is none: the last candidate's, whose end the zygote waits out after the answer."""
     server = sandbox.pool.servers[0]  # type: ignore[attr-defined]
     under_server = descendants(server.process.pid)
     idle = {server.kept, *descendants(server.kept)} if server.kept else set()
-    return under_server - idle
+    return {pid for pid in under_server - idle if live(pid)}
 
 
 def test_the_judge_is_kept_and_every_candidate_gets_a_fresh_process(resident: Sandbox) -> None:
