@@ -104,11 +104,7 @@ class Zygote:
         child.link.close()
         if self.link is None:
             return
-        try:
-            channel.send(self.link, {"op": "end", "grace_s": 0.0})
-        except OSError:
-            self.stop()
-            raise ZygoteLost("the zygote stopped answering") from None
+        self.send({"op": "end", "grace_s": 0.0})
         self.unread += 1
 
     def ended(self) -> None:
@@ -127,15 +123,18 @@ class Zygote:
         self.forget()
 
     def ask(self, message: dict[str, Any], fds: list[int] | None = None) -> dict[str, Any]:
+        self.ended()
+        self.send(message, fds)
+        return self.reply()
+
+    def send(self, message: dict[str, Any], fds: list[int] | None = None) -> None:
         if self.link is None:
             raise ZygoteLost("the zygote was never started")
-        self.ended()
         try:
             channel.send(self.link, message, fds)
         except OSError as exc:
             self.stop()
             raise ZygoteLost(f"the zygote stopped answering ({exc})") from None
-        return self.reply()
 
     def reply(self) -> dict[str, Any]:
         if self.link is None:

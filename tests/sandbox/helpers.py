@@ -65,19 +65,17 @@ def verify(sandbox: Sandbox, candidate: Path | str, limits: Limits | None = None
                        trials=1, timing=False)
 
 
+ENDED = ("Z", "X")  # /proc states of a process that has ended: zombie, dead
+
+
 def descendants(pid: int) -> set[int]:
     """Every live process below `pid` (no zombie: one that has ended and waits to be reaped),
     from /proc."""
     children: dict[int, list[int]] = {}
     for entry in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                stat = f.read()
-        except OSError:
-            continue
-        state, parent = stat[stat.rfind(")") + 2:].split()[:2]
-        if state not in ("Z", "X"):
-            children.setdefault(int(parent), []).append(int(entry))
+        fields = stat_fields(int(entry))
+        if fields and fields[0] not in ENDED:
+            children.setdefault(int(fields[1]), []).append(int(entry))
     found, todo = set(), [pid]
     while todo:
         for child in children.get(todo.pop(), []):
@@ -87,12 +85,19 @@ def descendants(pid: int) -> set[int]:
 
 
 def live(pid: int) -> bool:
+    """Whether `pid` runs: it exists and is no zombie."""
+    fields = stat_fields(pid)
+    return bool(fields) and fields[0] not in ENDED
+
+
+def stat_fields(pid: int) -> list[str]:
+    """The fields of /proc/PID/stat after the command's name (state, parent, ...), or none."""
     try:
         with open(f"/proc/{pid}/stat") as f:
             stat = f.read()
     except OSError:
-        return False
-    return stat[stat.rfind(")") + 2:].split()[0] not in ("Z", "X")
+        return []
+    return stat[stat.rfind(")") + 2:].split()
 
 
 def processes_running(command_part: bytes) -> list[int]:
@@ -129,8 +134,7 @@ def strays(sandbox: Sandbox) -> list[str]:
         idle = kept | {p for k in kept for p in descendants(k)}
         found = [f"pid {p} under fork server {s}" for s in servers for p in under[s]
                  if p not in idle and live(p)]
-        others = descendants(os.getpid()) - set(servers) - {p for s in servers
-                                                            for p in descendants(s)}
+        others = descendants(os.getpid()) - set(servers) - {p for s in servers for p in under[s]}
         return found + [f"pid {p} under this test process" for p in others]
     from kernel_agent.sandbox.docker import LABEL
 

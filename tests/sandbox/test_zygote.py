@@ -10,6 +10,7 @@ import pytest
 
 from kernel_agent.sandbox import channel
 from kernel_agent.sandbox.zygote import Zygote, ZygoteLost
+from tests.sandbox.helpers import live
 
 TARGETS = "tests.sandbox.zygote_targets"
 
@@ -48,9 +49,9 @@ def test_ending_a_child_kills_what_it_started_and_says_how_it_ended(zygote):
     status = zygote.end(child)
     assert status["killed"] and status["status"] == {"signal": signal.SIGKILL}
     deadline = time.time() + 5
-    while time.time() < deadline and alive(grandchild):
+    while time.time() < deadline and live(grandchild):
         time.sleep(0.05)
-    assert not alive(grandchild)
+    assert not live(grandchild)
 
 
 def test_a_child_ended_soon_is_gone_with_what_it_started_once_the_next_request_is_answered(
@@ -62,10 +63,10 @@ def test_a_child_ended_soon_is_gone_with_what_it_started_once_the_next_request_i
     zygote.end_soon(child)
     again = zygote.spawn(f"{TARGETS}:report_descriptors")
     assert channel.receive(again.link)[0]["pid"] == again.pid != child.pid
-    assert not alive(child.pid) and not alive(grandchild)
+    assert not live(child.pid) and not live(grandchild)
     zygote.end_soon(again)
     zygote.ended()
-    assert not alive(again.pid)
+    assert not live(again.pid)
     zygote.ended()  # nothing left to wait for: returns at once
 
 
@@ -75,9 +76,9 @@ def test_a_zygote_stopped_with_an_end_unanswered_takes_its_child_along(zygote):
     zygote.end_soon(child)
     zygote.stop()
     deadline = time.time() + 5
-    while time.time() < deadline and alive(child.pid):
+    while time.time() < deadline and live(child.pid):
         time.sleep(0.05)
-    assert not alive(child.pid) and not zygote.alive()
+    assert not live(child.pid) and not zygote.alive()
 
 
 def test_a_crashed_child_is_reported_with_its_signal(zygote):
@@ -95,14 +96,6 @@ def test_a_lost_zygote_is_said_so(zygote):
     with pytest.raises(ZygoteLost):
         zygote.spawn(f"{TARGETS}:report_descriptors")
     assert not zygote.alive()
-
-
-def alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().split(")")[-1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 def test_a_child_can_signal_no_process_but_itself(zygote, monkeypatch):
