@@ -90,6 +90,10 @@ class LocalSandbox:
         finally:
             remove_tree(task_dir)
 
+    def start(self) -> None:
+        """Start the servers now rather than at the first task (see start_one_shot_early)."""
+        self.pool.start()
+
     def close(self) -> None:
         self.pool.close()
 

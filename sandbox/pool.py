@@ -222,10 +222,7 @@ class Pool:
             have = sorted({s.gpu for s in self.servers}, key=str)
             raise LookupError(f"no worker for GPU ids {list(gpu_ids or [])}; workers have {have}")
         with self.changed:
-            if not self.started:
-                for server in self.servers:
-                    server.start()  # all import torch at once, in the background
-                self.started = True
+            self.start()
             self.changed.wait_for(lambda: any(s in self.idle for s in fits))
             server = next(s for s in self.idle if s in fits)
             self.idle.remove(server)
@@ -236,6 +233,15 @@ class Pool:
             with self.changed:
                 self.idle.append(server)
                 self.changed.notify_all()
+
+    def start(self) -> None:
+        """Spawn every server, unless they were spawned already: all import torch at once, in
+        the background, while the caller goes on."""
+        with self.changed:
+            if not self.started:
+                for server in self.servers:
+                    server.start()
+                self.started = True
 
     def close(self) -> None:
         with self.changed:

@@ -7,6 +7,8 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -15,12 +17,25 @@ from typing import Any
 
 import pytest
 
-from kernel_agent.sandbox import Limits, LocalSandbox, one_shot_sandbox
+from kernel_agent.sandbox import (
+    STARTED_EARLY,
+    Limits,
+    LocalSandbox,
+    one_shot_sandbox,
+    start_one_shot_early,
+)
 from kernel_agent.sandbox.environment import scrubbed_env
 from kernel_agent.sandbox.gpus import discover_gpus
 from kernel_agent.sandbox.pool import TRITON_SETTLED, one_shot_preload
 from kernel_agent.sandbox.probe import LINGER_SECONDS
-from tests.sandbox.helpers import CORRECT, descendants, processes_running, task_dirs, verify
+from tests.sandbox.helpers import (
+    CORRECT,
+    descendants,
+    live,
+    processes_running,
+    task_dirs,
+    verify,
+)
 
 STARTED = "kernel_agent.sandbox.probe:started"
 
@@ -152,6 +167,54 @@ def test_the_home_directory_is_hidden_but_python_under_it_still_runs(tmp_path) -
     finally:
         sandbox.close()
         secret.unlink()
+
+
+def test_a_one_shot_sandbox_started_early_is_the_one_handed_out_and_runs_its_task() -> None:
+    """`kernel-agent check` starts its sandbox's server before its own imports: the server runs
+    before any task, the next one-shot sandbox is that one, and the one after is a new one."""
+    start_one_shot_early()
+    early = STARTED_EARLY[-1]
+    started = server_pids(early)
+    second = None
+    try:
+        assert started and all(live(pid) for pid in started)
+        handed = one_shot_sandbox()
+        assert handed is early and not STARTED_EARLY
+        assert verify(handed, CORRECT).passed
+        assert server_pids(handed) == started  # the task ran on the server started early
+        second = one_shot_sandbox()
+        assert second is not early and not server_pids(second)  # not started yet
+    finally:
+        early.close()
+        if second is not None:
+            second.close()
+    assert not any(live(pid) for pid in started)
+
+
+def test_another_backend_asked_for_closes_the_local_sandbox_started_early() -> None:
+    start_one_shot_early()
+    started = server_pids(STARTED_EARLY[-1])
+    with pytest.raises(ValueError, match="unknown sandbox 'elsewhere'"):
+        one_shot_sandbox("elsewhere")
+    assert not STARTED_EARLY
+    assert started and not any(live(pid) for pid in started)
+
+
+def test_a_check_that_runs_no_task_leaves_no_server_started_early() -> None:
+    """`kernel-agent check --help` (or arguments that are refused) never takes the sandbox
+    started early; it is closed as the command exits."""
+    script = ("import sys; import kernel_agent.sandbox as sandbox; "
+              "from kernel_agent.agent.entry import main; "
+              "sys.argv = ['kernel-agent', 'check', '--help']\n"
+              "try:\n    main()\n"
+              "finally:\n    print('servers', *(s.process.pid for s in "
+              "sandbox.STARTED_EARLY[0].pool.servers), file=sys.stderr)")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "Verify CANDIDATE against PROBLEM" in done.stdout
+    pids = [int(word) for word in done.stderr.split("servers", 1)[1].split()]
+    assert pids and not any(live(pid) for pid in pids)
 
 
 def test_a_one_shot_sandbox_keeps_no_task_process_and_preloads_what_its_task_uses() -> None:
