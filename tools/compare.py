@@ -1,8 +1,11 @@
 """Elementwise comparison of a candidate's outputs with the reference's.
 
-An element passes when |out - ref| <= atol + rtol * |ref| (torch.allclose's rule), or when both
-are the same non-finite value. NaN or Inf where the reference is finite never passes. Work is
-done in chunks so that comparing multi-gigabyte outputs does not double the memory they take.
+An element passes when the reference is finite and |out - ref| <= atol + rtol * |ref|
+(torch.allclose's rule), or when both are the same value: where the reference is Inf or NaN only
+that same value passes, and NaN or Inf where the reference is finite never does. Complex
+elements are judged by the modulus of their difference, integer and boolean ones exactly.
+Work is done in chunks so that comparing multi-gigabyte outputs does not double the memory they
+take.
 """
 
 from __future__ import annotations
@@ -17,8 +20,9 @@ import torch
 from kernel_agent.tools.verdict import Trial
 
 CHUNK_ELEMENTS = 1 << 26
-# Compared by tools/compare_kernel.py when on a GPU.
-FUSED_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+# Compared by tools/compare_kernel.py when on a GPU; it computes in float32, so float64 outputs
+# are compared by torch operations, in float64.
+FUSED_DTYPES = (torch.float16, torch.bfloat16, torch.float32)
 # Set in a candidate's process (tools/verify.py) to the folder holding the comparison kernel as
 # the judge compiled it (tools/verifier_kernels.py); unset, the process compares with torch.
 SHARED_CACHE_VARIABLE = "KERNEL_AGENT_VERIFIER_KERNELS"
@@ -110,12 +114,32 @@ class _Worst:
     flat_index: int = 0
 
 
+def exact(dtype: torch.dtype) -> bool:
+    """Integer and boolean outputs have no rounding error to allow for."""
+    return not (dtype.is_floating_point or dtype.is_complex)
+
+
+def work_dtype(dtype: torch.dtype) -> torch.dtype:
+    """What the rule computes in: float64 for float64 and exact dtypes (every int32 and most
+    int64 values), complex128 for complex ones, float32 for the rest."""
+    if dtype.is_complex:
+        return torch.complex128
+    return torch.float64 if dtype == torch.float64 or exact(dtype) else torch.float32
+
+
 def closeness(candidate: torch.Tensor, reference: torch.Tensor, atol: float,
               rtol: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """|out - ref|, the bound it must stay within, and where both are the same value (NaN
-    included): the module's rule, computed in float32, in one place."""
-    c, r = candidate.float(), reference.float()
-    return (c - r).abs(), atol + rtol * r.abs(), (c == r) | (c.isnan() & r.isnan())
+    """|out - ref|, the bound it must stay within (negative where only `same` may pass: a
+    reference that is not finite, an exact dtype), and where both are the same value (NaN
+    included): the module's rule, in one place."""
+    wide = work_dtype(reference.dtype)
+    c, r = candidate.to(wide), reference.to(wide)
+    if exact(reference.dtype):
+        same = candidate == reference  # in their own dtype: no int64 rounded on the way
+        return (c - r).abs(), torch.full(r.shape, -1.0, dtype=torch.float64, device=r.device), same
+    same = (candidate == reference) | (candidate.isnan() & reference.isnan())
+    bound = atol + rtol * r.abs()
+    return (c - r).abs(), torch.where(r.isfinite(), bound, torch.full_like(bound, -1.0)), same
 
 
 def out_of_tolerance(candidate: torch.Tensor, reference: torch.Tensor, atol: float,
@@ -199,11 +223,13 @@ def torch_summary(candidate: torch.Tensor, reference: torch.Tensor, atol: float,
     summary = OutputSummary(0, 0, 0.0, None, -1.0, 0, None)
     for number, (c, r) in enumerate(paired_chunks(candidate, reference)):
         start = number * CHUNK_ELEMENTS
-        c, r = c.float(), r.float()
         diff, bound, same = closeness(c, r, atol, rtol)
         bad = ~((diff <= bound) | same)
         nonfinite = ~c.isfinite() & r.isfinite()
+        r = r.to(diff.dtype) if not r.is_complex() else r.abs()
         ratio = torch.where(same, torch.zeros_like(diff), diff / bound)
+        # Where only the same value passes, a miss ranks with NaN, above any finite ratio.
+        ratio = torch.where(bad & (bound < 0), torch.full_like(ratio, float("nan")), ratio)
         ratio = torch.nan_to_num(ratio, nan=float("inf"))
         ratio = torch.where(nonfinite, torch.full_like(ratio, float("inf")), ratio)
         n_bad = int(bad.sum())
@@ -249,4 +275,6 @@ def unravel(flat: int, shape: torch.Size) -> list[int]:
 
 
 def scalar(t: torch.Tensor) -> float:
-    return float(t.float().item())
+    """One element as a float: a complex one by its modulus."""
+    value = t.item()
+    return float(abs(value)) if isinstance(value, complex) else float(value)

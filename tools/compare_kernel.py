@@ -53,9 +53,9 @@ def compare_blocks(c_ptr, r_ptr, n, atol, rtol, bad_ptr, nonfinite_ptr, diff_ptr
     r_abs = tl.abs(r)
     bound = atol + rtol * r_abs
     same = (c == r) | ((c != c) & (r != r))
-    bad = ~((diff <= bound) | same) & inside
     c_finite = (c == c) & (tl.abs(c) != inf)
     r_finite = (r == r) & (r_abs != inf)
+    bad = ~(((diff <= bound) & r_finite) | same) & inside  # Inf or NaN: only the same passes
     nonfinite = ~c_finite & r_finite & inside
     finite_diff = tl.where(same, 0.0, diff)
     ratio = nan_to_num(tl.where(same, 0.0, diff / bound))

@@ -18,7 +18,7 @@ compare.CHUNK_ELEMENTS = 3 * BLOCK + 5  # chunks that end inside a block
 inf, nan = float("inf"), float("nan")
 results = []
 torch.manual_seed(0)
-for dtype in (torch.float32, torch.float16, torch.bfloat16, torch.float64):
+for dtype in compare.FUSED_DTYPES:
     for size, atol, rtol in ((1, 1e-2, 1e-2), (BLOCK - 1, 1e-2, 1e-2), (BLOCK + 1, 0.0, 0.0),
                              (5 * BLOCK + 77, 1e-3, 1e-2), (30_001, 1e-2, 0.0)):
         reference = torch.randn(size, dtype=torch.float64).to(dtype)
@@ -45,7 +45,7 @@ def test_the_kernel_agrees_with_the_torch_rule_on_every_kind_of_value() -> None:
                          timeout=600, env={**os.environ, "TRITON_INTERPRET": "1"})
     assert run.returncode == 0, run.stderr[-3000:]
     results = json.loads(run.stdout)
-    assert len(results) == 40
+    assert len(results) == 30
     wrong = 0
     for result in results:
         fused, plain = result["fused"], result["plain"]
@@ -57,7 +57,7 @@ def test_the_kernel_agrees_with_the_torch_rule_on_every_kind_of_value() -> None:
             assert a is None or a == b or abs(a - b) <= 1e-6 * abs(b), (result["case"], close)
         wrong += plain["mismatched"] > 0
     assert all(r["plain"]["mismatched"] == 0 for r in results[1::2]), "a copy always passes"
-    assert wrong >= 15, "the cases must include outputs out of tolerance"
+    assert wrong >= 12, "the cases must include outputs out of tolerance"
 
 
 def test_a_candidates_process_uses_the_kernel_only_where_the_judge_gave_it(tmp_path,
