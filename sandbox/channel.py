@@ -52,7 +52,7 @@ def receive(link: socket.socket,
         raise ChannelError("the peer closed the channel in the middle of a message")
     try:
         message = json.loads(body)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # nested deeper than the decoder goes
         close_all(fds)
         raise ChannelError(f"a message that is not JSON ({exc})") from None
     if not isinstance(message, dict):

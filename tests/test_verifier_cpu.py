@@ -239,3 +239,59 @@ def test_a_thread_left_running_confirms_the_static_finding_and_rejects():
     assert "lingering" in flags["thread_left_running"].reason
     assert flags["static_threads"].severity == "reject"
     assert "thread_left_running" in flags["static_threads"].reason
+
+
+def test_a_pass_claimed_for_a_source_without_any_kernel_is_rejected_by_the_judge():
+    """forges_pass_without_kernel.py computes right with torch alone and claims a pass with no
+    run-time flag: the judge, which never trusts those flags, sees that the source defines no
+    kernel at all."""
+    verdict = verify(CANDIDATES / "forges_pass_without_kernel.py")
+    assert verdict.status == "fail", verdict.summary()
+    flag = next(f for f in verdict.flags if f.name == "no_custom_kernel")
+    assert flag.severity == "reject" and "defines no kernel" in flag.reason
+
+
+def test_a_candidate_that_rewrites_its_claim_through_the_verifiers_modules_is_rejected():
+    """rewrites_its_claim.py replaces the verifier's Verdict.to_dict through sys.modules, so its
+    process's claim drops every run-time flag: reaching the verifier's state fails it at the
+    judge whatever the claim says."""
+    verdict = verify(CANDIDATES / "rewrites_its_claim.py")
+    assert verdict.status == "fail", verdict.summary()
+    static = next(f for f in verdict.flags if f.name == "static_introspection")
+    assert static.severity == "reject" and "sys.modules" in static.reason
+
+
+@pytest.mark.parametrize(("field", "value", "said"), [
+    ("error", {"kind": "runtime_error", "message": 123}, "verdict.error.message is int"),
+    ("trials", [{"seed": 1, "passed": False, "max_abs_error": "big"}],
+     "verdict.trials[0].max_abs_error is str"),
+    ("flags", [{"name": 7, "reason": "r"}], "verdict.flags[0].name is int"),
+    ("stage", {"a": [1]}, "verdict.stage is dict"),
+    ("surprise", 1, "has no field 'surprise'"),
+])
+def test_a_claim_of_the_wrong_shape_is_no_verdict_and_breaks_nothing_after_it(
+        tmp_path, field, value, said):
+    """A claim whose fields are not of their types would break whoever formats the verdict
+    later (the host's CPU explanation, the critic's summary, the rendered table)."""
+    from kernel_agent.agent.verdict_view import render_verdict
+
+    claim = {"status": "fail", "stage": "run", "correct": False, field: value}
+    source = (CANDIDATES / "forges_pass_without_kernel.py").read_text().replace(
+        'CLAIM = {"status": "pass", "stage": "done", "compiled": True, "correct": True}',
+        f"CLAIM = {claim!r}")
+    candidate = tmp_path / "forges_a_shape.py"
+    candidate.write_text(source)
+    verdict = verify(candidate)
+    assert verdict.status == "fail" and verdict.stage == "sandbox", verdict.summary()
+    assert verdict.error is not None and said in verdict.error.message
+    assert "its verdict is not one" in verdict.summary()
+    render_verdict(verdict, candidate, PROBLEM)
+
+
+@pytest.mark.parametrize("candidate", ["in_the_class.py", "in_a_registry.py",
+                                       "made_by_the_model.py"])
+def test_a_kernel_kept_elsewhere_than_a_module_global_is_found_and_counted(candidate):
+    verdict = verify(DATA / "kept_kernels" / candidate)
+    assert verdict.passed, verdict.summary()
+    assert verdict.custom_kernels["names"] == ["scale_add_kernel"]
+    assert verdict.custom_kernels["launches"]["scale_add_kernel"] >= len(verdict.trials)

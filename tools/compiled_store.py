@@ -32,6 +32,10 @@ KEPT_SOURCES = 64  # the host keeps the most recently used sources' folders
 PART = re.compile(r"[A-Za-z0-9_.+\-]+")
 
 
+# Past this (the year 2262) a time in nanoseconds is out of range for the platform's time_t.
+LATEST_MTIME_NS = 2**63
+
+
 class CompiledFilesError(ValueError):
     """Files that cannot be kept: a path leaving the folder, a malformed entry, or too much."""
 
@@ -78,7 +82,8 @@ def unpack(files: Any, folder: Path) -> int:
         if not parts or any(p in (".", "..") or not PART.fullmatch(p) for p in parts):
             raise CompiledFilesError(f"compiled files: refused path {name!r}")
         if (not isinstance(entry, list) or len(entry) != 2 or not isinstance(entry[0], str)
-                or not isinstance(entry[1], int) or isinstance(entry[1], bool)):
+                or not isinstance(entry[1], int) or isinstance(entry[1], bool)
+                or not 0 <= entry[1] < LATEST_MTIME_NS):
             raise CompiledFilesError(f"compiled files: malformed entry for {name!r}")
         try:
             data = base64.b64decode(entry[0], validate=True)

@@ -7,6 +7,9 @@ check here looks for one of those and says what it saw.
 
 from __future__ import annotations
 
+import ast
+import functools
+import inspect
 import math
 import re
 import sys
@@ -27,6 +30,9 @@ from kernel_agent.tools.verdict import Flag
 SUSPICIOUS_SPEEDUP = 10.0
 MIN_CUSTOM_SHARE = 0.5
 SAMPLE_ELEMENTS = 1 << 20
+# How many steps from the candidate module's globals a kernel is looked for (a class, its
+# attribute, a registry dict in it, the function there, its closure).
+KERNEL_SEARCH_DEPTH = 6
 CUDA_KERNEL_NAME = re.compile(r"__global__\s+(?:__launch_bounds__\s*\([^)]*\)\s*)?void\s+(\w+)")
 
 
@@ -310,8 +316,17 @@ class LaunchCounter:
     """Counts launches of the Triton kernels a candidate module defines."""
 
     def __init__(self, module: ModuleType) -> None:
+        self.module = module
         self.counts: dict[str, int] = {}
-        for kernel in triton_kernels(module):
+        self.hooked: list[Any] = []
+        self.add()
+
+    def add(self, *roots: Any) -> None:
+        """Count the kernels found so far, and those held by `roots` (the built model)."""
+        for kernel in triton_kernels(self.module, *roots):
+            if any(kernel is seen for seen in self.hooked):
+                continue
+            self.hooked.append(kernel)
             name = kernel_name(kernel)
             self.counts.setdefault(name, 0)
             hooks = getattr(kernel, "pre_run_hooks", None)
@@ -328,19 +343,57 @@ class LaunchCounter:
         return sum(self.counts.values())
 
 
-def triton_kernels(module: ModuleType) -> list[Any]:
-    """The innermost JIT (or interpreted) functions behind the module's Triton kernels."""
+def triton_kernels(module: ModuleType, *roots: Any) -> list[Any]:
+    """The innermost JIT (or interpreted) functions behind the module's Triton kernels, wherever
+    it keeps them: among its globals, or inside them (containers, its classes' attributes, its
+    functions' closures, objects of its own classes), a few steps deep; `roots`: more places to
+    look from, such as the built model."""
     try:
         from triton.runtime.jit import KernelInterface
     except ImportError:
         return []
-    found = []
-    for value in vars(module).values():
+    found: list[Any] = []
+    seen: set[int] = set()
+    todo = [(value, 0) for value in [*vars(module).values(), *roots]]
+    while todo:
+        value, depth = todo.pop(0)
+        if id(value) in seen or depth > KERNEL_SEARCH_DEPTH:
+            continue
+        seen.add(id(value))
         while isinstance(value, KernelInterface) and not hasattr(value, "pre_run_hooks"):
-            value = getattr(value, "fn", None)
-        if isinstance(value, KernelInterface) and value not in found:
-            found.append(value)
+            value = getattr(value, "fn", None)  # an autotuner's or heuristics' kernel
+        if isinstance(value, KernelInterface):
+            if all(value is not kernel for kernel in found):
+                found.append(value)
+            continue
+        todo.extend((part, depth + 1) for part in held_by(value, module.__name__))
     return found
+
+
+def held_by(value: Any, home: str) -> list[Any]:
+    """What `value` holds that may be a kernel, looking only inside the candidate's own things
+    (`home`: its module's name) and plain containers, never into a library's objects."""
+    if isinstance(value, dict):
+        return list(value.values())
+    if isinstance(value, list | tuple | set | frozenset):
+        return list(value)
+    if isinstance(value, staticmethod | classmethod):
+        return [value.__func__]
+    if isinstance(value, functools.partial):
+        return [value.func, *value.args, *value.keywords.values()]
+    if inspect.isfunction(value):
+        if value.__module__ != home:
+            return []
+        held = []
+        for cell in value.__closure__ or ():
+            with suppress(ValueError):  # a cell not yet filled
+                held.append(cell.cell_contents)
+        return held
+    if isinstance(value, type):
+        return list(vars(value).values()) if value.__module__ == home else []
+    if type(value).__module__ == home and hasattr(value, "__dict__"):
+        return list(vars(value).values())
+    return []
 
 
 def kernel_name(kernel: Any) -> str:
@@ -348,11 +401,26 @@ def kernel_name(kernel: Any) -> str:
     return getattr(fn, "__name__", repr(fn))
 
 
-def custom_kernel_names(module: ModuleType, source_text: str) -> set[str]:
-    """Names of the kernels the candidate itself defines: Triton functions and CUDA __global__s."""
-    names = {kernel_name(k) for k in triton_kernels(module)}
+def custom_kernel_names(module: ModuleType, source_text: str, *roots: Any) -> set[str]:
+    """Names of the kernels the candidate itself defines: Triton functions (found in its module
+    and `roots`, or read as jit-decorated functions anywhere in its source: a kernel made
+    inside a function each call is found only so) and CUDA __global__s."""
+    names = {kernel_name(k) for k in triton_kernels(module, *roots)}
     names.update(CUDA_KERNEL_NAME.findall(source_text))
+    names.update(jitted_functions(source_text))
     return names
+
+
+def jitted_functions(source_text: str) -> set[str]:
+    """Functions of the source under a decorator named like a jit (`triton.jit`, `jit(...)`)."""
+    try:
+        tree = ast.parse(source_text)
+    except SyntaxError:
+        return set()
+    return {node.name for node in ast.walk(tree)
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+            and any("jit" in ast.unparse(d.func if isinstance(d, ast.Call) else d)
+                    for d in node.decorator_list)}
 
 
 def is_custom(kernel: str, names: set[str]) -> bool:

@@ -72,7 +72,15 @@ from kernel_agent.tools.phases import PhaseClock, summed
 from kernel_agent.tools.problem import SpecError
 from kernel_agent.tools.timed_check import InputSet
 from kernel_agent.tools.timing import L2Flusher
-from kernel_agent.tools.verdict import ErrorInfo, Flag, Stats, Verdict, add_flag, baseline_key
+from kernel_agent.tools.verdict import (
+    ErrorInfo,
+    Flag,
+    Stats,
+    Verdict,
+    add_flag,
+    baseline_key,
+    typed,
+)
 from kernel_agent.tools.verifier_kernels import KERNELS, PAYLOAD_KEY
 from kernel_agent.tools.verify import (
     COMPILE_CACHE_BASE,
@@ -91,7 +99,6 @@ AUDIT_FLAG = "audit_failed"
 # A claim is a verdict plus, at most, the compiled kernels the candidate's process kept.
 CLAIM_LIMIT = 256 << 20
 OUTPUTS_LIMIT = 1 << 20  # the audit's outputs' description
-STATUSES = ("pass", "fail", "bad_input")
 # Reference outputs of the audit larger than this wait in host memory while the candidate's
 # process runs: a problem sized to the device leaves no room for a second copy there.
 DEVICE_KEPT_BYTES = 1 << 30
@@ -523,9 +530,7 @@ def read_claim(data: Any) -> tuple[Verdict, dict[str, Any]]:
         return unreadable("it sent no verdict"), {}
     extra = {"compiled_files": data.pop("compiled_files")} if "compiled_files" in data else {}
     try:
-        verdict = Verdict.from_dict(data)
-        if verdict.status not in STATUSES or not isinstance(verdict.flags, list):
-            raise ValueError(f"status {verdict.status!r}")
+        verdict = typed(Verdict, data)
         if verdict.timing is not None and not 0 < verdict.timing.candidate.median_ms < 1e9:
             raise ValueError(f"a candidate time of {verdict.timing.candidate.median_ms!r} ms")
     except (TypeError, ValueError, KeyError, AttributeError) as exc:
@@ -541,11 +546,23 @@ def read_claim(data: Any) -> tuple[Verdict, dict[str, Any]]:
 def review_claim(verdict: Verdict, source: str) -> None:
     """The static review of the candidate's source, made here in place of what the claim says
     of it (a candidate's process could leave its findings out), confirmed by the run-time flags
-    claimed beside it. A rejecting finding fails a claimed pass."""
+    claimed beside it. A rejecting finding fails a claimed pass.
+
+    The run-time flags are the candidate's process's to send or to leave out, so two findings
+    reject a pass here whatever the claim says: a source that defines no kernel at all, and
+    one that reaches into the verifier's own state, whose process can rewrite its claim."""
     verdict.flags = [f for f in verdict.flags if not f.name.startswith("static_")]
     for flag in static_review.review(source):
         add_flag(verdict.flags, flag)
     static_review.confirm(verdict.flags)
+    if verdict.status == "pass":
+        if not static_review.defines_kernel(source):
+            add_flag(verdict.flags, Flag("no_custom_kernel", static_review.NO_KERNEL))
+        for flag in verdict.flags:
+            if flag.name == "static_introspection" and flag.severity != "reject":
+                flag.severity = "reject"
+                flag.reason += (" (a process that can reach the verifier's state can rewrite "
+                                "its claim)")
     if verdict.status == "pass" and any(f.severity == "reject" for f in verdict.flags):
         verdict.status, verdict.correct, verdict.timing = "fail", False, None
 

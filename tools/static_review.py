@@ -9,7 +9,9 @@ source and work escaping the timed stream).
 from __future__ import annotations
 
 import ast
+import io
 import re
+import tokenize
 
 from kernel_agent.tools.verdict import Flag
 
@@ -30,6 +32,14 @@ CUDA_STREAM_CALL = re.compile(r"cudaStreamCreate|at::cuda::getStreamFromPool")
 INTROSPECTION_CALLS = {"gc.get_objects", "gc.get_referrers", "gc.get_referents", "sys._getframe",
                        "inspect.currentframe", "inspect.stack", "inspect.getouterframes"}
 FRAME_ATTRIBUTES = {"f_back", "f_locals", "f_globals"}
+# Parts of names without which code defines no kernel of its own (Triton, CUDA C++ through
+# torch's extensions or ctypes, CuPy, Numba, and the kernel decorators of TileLang, CUTLASS's
+# and Warp's Python DSLs): only code hidden from reading (exec of an encoded string) makes one
+# without any of them. Comments and strings do not count.
+KERNEL_WORDS = re.compile(r"jit|kernel|load_inline|cpp_extension|ctypes|cdll|RawModule|"
+                          r"jiterator|triton|tilelang", re.IGNORECASE)
+NO_KERNEL = ("the source defines no kernel of its own (no Triton, CUDA C++ or other kernel "
+             "construct), so its output comes from a library")
 
 # Which run-time flags confirm each static finding.
 CONFIRMED_BY = {
@@ -118,6 +128,9 @@ def review(source: str) -> list[Flag]:
         elif isinstance(node, ast.Attribute) and node.attr in FRAME_ATTRIBUTES:
             note("static_introspection", f"reads a frame's {node.attr} (line {node.lineno}): "
                  "the callers' locals are the verifier's")
+        elif isinstance(node, ast.Attribute) and dotted(node) == "sys.modules":
+            note("static_introspection", f"reads sys.modules (line {node.lineno}): the "
+                 "verifier's modules are there to read or replace")
         elif isinstance(node, ast.Call):
             name = dotted(node.func)
             if name in INTROSPECTION_CALLS:
@@ -147,6 +160,17 @@ def review(source: str) -> list[Flag]:
     if CUDA_STREAM_CALL.search(source):
         note("static_stream_creation", "the CUDA source creates or takes streams of its own")
     return [Flag(name, reason, "review") for name, reason in found.items()]
+
+
+def defines_kernel(source: str) -> bool:
+    """Whether the code could define a kernel at all (see KERNEL_WORDS); True where it cannot
+    be read as Python tokens, which is for the run to tell."""
+    try:
+        names = [t.string for t in tokenize.generate_tokens(io.StringIO(source).readline)
+                 if t.type == tokenize.NAME]
+    except (tokenize.TokenError, SyntaxError):
+        return True
+    return any(KERNEL_WORDS.search(name) for name in names)
 
 
 def confirm(flags: list[Flag]) -> None:

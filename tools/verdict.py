@@ -6,8 +6,9 @@ back unchanged (`Verdict.from_dict(v.to_dict()) == v`).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+import types
+from dataclasses import asdict, dataclass, field, is_dataclass
+from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
 Status = Literal["pass", "fail", "bad_input"]
 Severity = Literal["reject", "review"]
@@ -197,3 +198,59 @@ class Verdict:
             text += (f"; {audit['race_calls']} calls on fresh inputs took "
                      f"{audit['race_ms_per_call']:.4g} ms each as the judge timed them")
         return text
+
+
+def typed(cls: type, data: Any, path: str = "verdict") -> Any:
+    """An instance of dataclass `cls` from JSON data whose every value is of the type its field
+    names; ValueError naming the first that is not. A verdict that crosses from a process
+    running candidate code (the claim) is read this way: a string where a number belongs would
+    otherwise break whoever formats it later, far from the candidate."""
+    if not isinstance(data, dict):
+        raise ValueError(f"{path} is {type(data).__name__}, not an object")
+    hints = get_type_hints(cls)
+    unknown = sorted(set(data) - set(hints))
+    if unknown:
+        raise ValueError(f"{path} has no field {unknown[0]!r}")
+    values = {name: of_type(value, hints[name], f"{path}.{name}") for name, value in data.items()}
+    try:
+        return cls(**values)
+    except TypeError as exc:  # a field without a default left out
+        raise ValueError(f"{path}: {exc}") from None
+
+
+def of_type(value: Any, hint: Any, path: str) -> Any:
+    """`value` checked against `hint` (the types verdicts use), dataclasses built."""
+    origin, args = get_origin(hint), get_args(hint)
+    if hint is Any:
+        return value
+    if is_dataclass(hint):
+        return typed(hint, value, path)  # type: ignore[arg-type]
+    if origin in (Union, types.UnionType):
+        options = [option for option in args if option is not type(None)]
+        if value is None and len(options) < len(args):
+            return None
+        if len(options) == 1:  # X | None: what is wrong inside X
+            return of_type(value, options[0], path)
+        for option in options:
+            try:
+                return of_type(value, option, path)
+            except ValueError:
+                continue
+    elif origin is Literal:
+        if isinstance(value, str) and value in args:
+            return value
+    elif origin is list:
+        if isinstance(value, list):
+            return [of_type(item, args[0], f"{path}[{i}]") for i, item in enumerate(value)]
+    elif origin is dict:
+        if isinstance(value, dict) and all(isinstance(key, str) for key in value):
+            return {key: of_type(item, args[1], f"{path}.{key}") for key, item in value.items()}
+    elif hint is type(None):
+        if value is None:
+            return value
+    elif hint is float:
+        if type(value) in (int, float):
+            return float(value)
+    elif type(value) is hint:  # bool, int, str: a bool is no int here
+        return value
+    raise ValueError(f"{path} is {type(value).__name__} {str(value)[:40]!r}, not {hint}")

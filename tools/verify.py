@@ -384,6 +384,8 @@ class Verification:
         torch.manual_seed(self.options["seed"])
         self.new = self.guarded("build", lambda: self.instantiate(init))
         copy_matching_weights(self.model, self.new)
+        if hasattr(self, "launches"):
+            self.launches.add(self.new)  # kernels the model made or holds itself
 
     def instantiate(self, init: list[Any]) -> Any:
         with torch.device(self.device):
@@ -554,7 +556,8 @@ class Verification:
 
     def check_after_trials(self) -> None:
         self.check_patching()
-        names = integrity.custom_kernel_names(self.candidate_module, self.candidate_source.text)
+        names = integrity.custom_kernel_names(self.candidate_module, self.candidate_source.text,
+                                              self.new)
         if self.device.type == "cuda":
             inputs = self.candidate_inputs(self.input_set(self.trial_seed(0)))
             times = integrity.gpu_kernel_times(lambda: self.call_candidate(inputs))

@@ -80,13 +80,16 @@ def test_compiled_files_travel_beside_the_verdict():
 
 THREADED = """import threading
 import torch
+import triton
 from torch import nn
+
+from kernels import scale_add
 
 
 class ModelNew(nn.Module):
     def forward(self, x, b):
         threading.Thread(target=lambda: None).start()
-        return 2 * x + b
+        return scale_add(x, b)
 """
 STREAMED = """import torch
 from torch import nn
@@ -122,3 +125,23 @@ def test_a_finding_confirmed_by_a_claimed_run_time_flag_fails_a_claimed_pass():
     stream = next(f for f in verdict.flags if f.name == "static_stream_creation")
     assert stream.severity == "reject" and "confirmed at run time" in stream.reason
     assert verdict.status == "fail" and verdict.timing is None
+
+
+def test_a_claimed_pass_for_a_source_without_any_kernel_fails():
+    verdict = claimed_pass()
+    review_claim(verdict, "import torch\n\nclass ModelNew(torch.nn.Module):\n"
+                          "    def forward(self, x):\n        return x * 2  # a kernel\n")
+    assert verdict.status == "fail" and [f.name for f in verdict.flags] == ["no_custom_kernel"]
+
+
+def test_a_claimed_pass_from_a_source_reaching_into_the_verifier_fails():
+    verdict = claimed_pass()
+    review_claim(verdict, (DATA / "scale_add_correct.py").read_text()
+                 + "\nimport sys\nSEEN = sorted(sys.modules)\n")
+    flag = next(f for f in verdict.flags if f.name == "static_introspection")
+    assert flag.severity == "reject" and "rewrite its claim" in flag.reason
+    assert verdict.status == "fail"
+    honest = claimed_pass()  # the same finding on a claimed failure changes nothing
+    honest.status = "fail"
+    review_claim(honest, "import sys\nimport triton\nSEEN = sys.modules\n")
+    assert next(f for f in honest.flags if f.name == "static_introspection").severity == "review"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from kernel_agent.tools.static_review import confirm, review
+from kernel_agent.tools.static_review import confirm, defines_kernel, review
 from kernel_agent.tools.verdict import Flag
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -40,6 +40,8 @@ class ModelNew(nn.Module):
     ("caller = sys._getframe(2).f_locals\n", "static_introspection"),
     ("frame = inspect.currentframe()\n", "static_introspection"),
     ("from kernel_agent.tools import problem_state\n", "static_introspection"),
+    ("verdicts = [m for n, m in sys.modules.items() if n.endswith('verdict')]\n",
+     "static_introspection"),
 ])
 def test_each_exploit_class_gets_its_review_flag(source: str, flag: str) -> None:
     flags = {f.name: f for f in review(source)}
@@ -78,3 +80,27 @@ def test_a_run_time_flag_confirms_the_static_finding() -> None:
     alone = review("import threading\n")
     confirm(alone)
     assert alone[0].severity == "review"
+
+
+@pytest.mark.parametrize("example", sorted(p.name for p in EXAMPLES.iterdir()
+                                           if (p / "kernel.py").exists()))
+def test_every_example_kernel_defines_a_kernel(example: str) -> None:
+    assert defines_kernel((EXAMPLES / example / "kernel.py").read_text())
+
+
+@pytest.mark.parametrize("source", [
+    "extension = load_inline(name='x', cpp_sources='', cuda_sources=CUDA)\n",
+    "@cuda.jit\ndef add(x, y):\n    pass\n",
+    "module = cupy.RawModule(code=SOURCE)\n",
+    "library = ctypes.CDLL('./kernels.so')\n",
+    "@T.prim_func\ndef main(A):\n    pass\nimport tilelang.language as T\n",
+])
+def test_kernels_of_other_kinds_count_as_defined(source: str) -> None:
+    assert defines_kernel(source)
+
+
+def test_kernel_words_in_comments_and_strings_define_no_kernel() -> None:
+    source = ('"""A fast Triton kernel, jit compiled."""\nimport torch\n# @triton.jit\n'
+              "class ModelNew(torch.nn.Module):\n"
+              "    def forward(self, x):\n        return x * 2  # the kernel\n")
+    assert not defines_kernel(source)
