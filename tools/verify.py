@@ -20,6 +20,7 @@ monkeypatching, checked after every judged call. Each verdict says how long each
 
 from __future__ import annotations
 
+import functools
 import importlib.metadata
 import inspect
 import itertools
@@ -172,8 +173,12 @@ def uses_cpp_extension(text: str) -> bool:
     return "load_inline" in text or "cpp_extension" in text
 
 
+@functools.cache
 def gpu_available() -> bool:
-    return torch.cuda.is_available()
+    """Whether this process verifies on a GPU, asked without starting CUDA (torch counts devices
+    through NVML until CUDA is up): the judge asks before it forks a candidate's process, and
+    starting the driver then (0.2 s on an H100) would hold that process back."""
+    return torch.cuda.device_count() > 0
 
 
 class CandidateError(Exception):
