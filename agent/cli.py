@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from importlib.metadata import version as installed_version
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
@@ -31,6 +31,7 @@ app.command("solve")(solve)
 app.command("chat")(chat)
 app.command("tune")(tune_command)
 EXIT_PASS, EXIT_FAIL, EXIT_BAD_INPUT = 0, 1, 2
+MAX_TIMEOUT_S = 86400.0  # a day: beyond it a time limit is no limit
 
 
 def show_version(wanted: bool) -> None:
@@ -75,18 +76,19 @@ def check(
     options = {k: v for k, v in {"trials": trials, "atol": atol, "rtol": rtol,
                                  "small": small}.items() if v is not None}
     console = Console()
+    if timeout is not None and not 0 < timeout <= MAX_TIMEOUT_S:  # NaN fails this too
+        refuse(f"--timeout {timeout:g}: give a number of seconds above 0 and at most "
+               f"{MAX_TIMEOUT_S:g}", as_json)
     try:
         runner = one_shot_sandbox(sandbox)
     except ValueError as exc:
-        Console(stderr=True).print(f"[bold yellow]bad input:[/] {exc}")
-        raise typer.Exit(EXIT_BAD_INPUT) from None
+        refuse(str(exc), as_json)
     try:
         verdict = check_files(problem, candidate, sandbox=runner,
-                              limits=Limits(wall_s=timeout) if timeout else None,
+                              limits=Limits(wall_s=timeout) if timeout is not None else None,
                               timing=timing, **options)
     except BadInput as exc:
-        Console(stderr=True).print(f"[bold yellow]bad input:[/] {exc}")
-        raise typer.Exit(EXIT_BAD_INPUT) from None
+        refuse(str(exc), as_json)
     finally:
         runner.close()
     if as_json:
@@ -97,6 +99,15 @@ def check(
         console.print(render_verdict(verdict, candidate, problem))
     codes = {"pass": EXIT_PASS, "fail": EXIT_FAIL, "bad_input": EXIT_BAD_INPUT}
     raise typer.Exit(codes[verdict.status])
+
+
+def refuse(why: str, as_json: bool) -> NoReturn:
+    """End a check on input it cannot use: said on stderr, and as JSON on stdout for `--json`,
+    so that a program reading stdout always gets an answer."""
+    Console(stderr=True).print(f"[bold yellow]bad input:[/] {why}")
+    if as_json:
+        print(json.dumps({"status": "bad_input", "error": {"kind": "bad_input", "message": why}}))
+    raise typer.Exit(EXIT_BAD_INPUT)
 
 
 def main() -> None:

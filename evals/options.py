@@ -31,6 +31,10 @@ def parse_ranges(text: str) -> set[int]:
     return numbers
 
 
+# A week: longer runs are not what a budget is for, and far-off deadlines overflow timers.
+MAX_MINUTES = 7 * 1440
+
+
 def parse_duration(text: str) -> float:
     """`"10m"`, `"90s"`, `"1h30m"` or a bare number of minutes -> minutes."""
     value = text.strip().lower()
@@ -42,8 +46,8 @@ def parse_duration(text: str) -> float:
             raise ValueError(f"bad duration {text!r}: use e.g. 10m, 90s, 1h30m") from None
         scale = {"h": 60.0, "m": 1.0, "s": 1 / 60}
         minutes = sum(float(number) * scale[unit] for number, unit in parts)
-    if minutes <= 0:
-        raise ValueError(f"the duration {text!r} is not positive")
+    if not 0 < minutes <= MAX_MINUTES:  # NaN and infinity too: no deadline can be set from them
+        raise ValueError(f"the duration {text!r} is not between 0 and {MAX_MINUTES // 1440} days")
     return minutes
 
 

@@ -105,3 +105,30 @@ def test_trials_that_differ_get_a_line_each(columns):
     assert ("trial 2: first wrong index [7, 7]; wrong elements in rows 7 only (of 8), columns "
             "7 only (of 8); 1 NaN/Inf where the reference is finite") in text
     assert "trial 1:" not in text
+
+
+@pytest.mark.parametrize("timeout", ["nan", "inf", "-5", "0", "1e9"])
+def test_a_timeout_that_is_no_time_limit_is_bad_input_with_a_json_answer(timeout):
+    done = run_check("--json", "--timeout", timeout, DATA / "scale_add_problem.py",
+                     DATA / "scale_add_correct.py")
+    assert done.returncode == 2, done.stdout + done.stderr
+    answer = json.loads(done.stdout)
+    assert answer["status"] == "bad_input" and "--timeout" in answer["error"]["message"]
+
+
+def test_files_python_reads_are_read_alike(tmp_path):
+    """A UTF-8 byte-order mark and a coding declaration are how Python reads a file; a coding
+    it does not know is bad input, said in JSON too."""
+    problem = tmp_path / "problem.py"
+    problem.write_bytes(b"\xef\xbb\xbf" + (DATA / "scale_add_problem.py").read_bytes())
+    candidate = tmp_path / "candidate.py"
+    candidate.write_bytes(b"# -*- coding: latin-1 -*-\n# caf\xe9\n"
+                          + (DATA / "scale_add_correct.py").read_bytes())
+    passed = run_check("--json", problem, candidate)
+    assert passed.returncode == 0, passed.stdout[-2000:] + passed.stderr
+    unknown = tmp_path / "unknown.py"
+    unknown.write_bytes(b"# -*- coding: nonsense -*-\n"
+                        + (DATA / "scale_add_problem.py").read_bytes())
+    refused = run_check("--json", unknown, candidate)
+    assert refused.returncode == 2
+    assert "unknown encoding: nonsense" in json.loads(refused.stdout)["error"]["message"]

@@ -10,10 +10,12 @@ reference's own run time, from which a verification's wall limit is derived
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import tempfile
 import time
+import tokenize
 from contextlib import suppress
 from dataclasses import replace
 from pathlib import Path
@@ -77,13 +79,20 @@ class BadInput(Exception):
 
 def read_source(path: str | Path, role: str) -> dict[str, str]:
     try:
-        return {"text": Path(path).read_text(), "path": str(path)}
+        return {"text": python_text(Path(path).read_bytes()), "path": str(path)}
     except FileNotFoundError:
         raise BadInput(f"{role} file not found: {path}") from None
     except IsADirectoryError:
         raise BadInput(f"{role} path is a directory, not a Python file: {path}") from None
-    except (OSError, UnicodeDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, SyntaxError, LookupError) as exc:  # a bad coding line
         raise BadInput(f"{role} file {path} cannot be read: {exc}") from None
+
+
+def python_text(data: bytes) -> str:
+    """A Python file's text decoded as Python decodes it: a UTF-8 byte-order mark or a coding
+    declaration says how, else UTF-8; the mark itself is no part of the text."""
+    encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+    return data.decode(encoding).removeprefix("\ufeff")
 
 
 def verify_sources(problem: dict[str, str], candidate: dict[str, str], *,

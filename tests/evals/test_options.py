@@ -21,7 +21,8 @@ def test_durations_are_minutes():
     assert parse_duration("90s") == 1.5
     assert parse_duration("1h30m") == 90
     assert parse_duration("2.5") == 2.5
-    for bad in ("10 minutes", "m", "0m", "-3", "5x"):
+    assert parse_duration("168h") == 7 * 1440  # a week, the longest
+    for bad in ("10 minutes", "m", "0m", "-3", "5x", "inf", "nan", "1e9", "169h"):
         with pytest.raises(ValueError):
             parse_duration(bad)
 
