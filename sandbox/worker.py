@@ -43,7 +43,7 @@ CUDA_ERROR_MARKERS = ("CUDA error", "cudaError", "CUDA driver error", "Triton Er
 
 def failure_kind(exc: BaseException) -> str | None:
     """out_of_memory or cuda_error when the exception says so (torch's, Triton's or Python's)."""
-    text = f"{type(exc).__name__}: {exc}"
+    text = "".join(traceback.format_exception_only(exc))  # never raises, whatever __str__ does
     if (isinstance(exc, MemoryError) or "OutOfMemoryError" in type(exc).__name__
             or "can't allocate memory" in text):
         return "out_of_memory"

@@ -66,3 +66,38 @@ def test_disallowed_backend_is_refused(tmp_path):
     verdict = check_files(problem, GOOD_CANDIDATE)
     assert verdict.status == "fail" and verdict.error.kind == "backend_not_allowed"
     assert "['triton']" in verdict.error.message
+
+
+EXITING = {
+    "at_import": "import sys\nsys.exit(3)\n",
+    "in_get_inputs": "def get_inputs():\n    raise KeyboardInterrupt\n",
+    "in_forward": ("class Model(nn.Module):\n    def forward(self, x, b):\n"
+                   "        raise SystemExit(0)\n"),
+}
+
+
+@pytest.mark.parametrize(("where", "said"), [("at_import", "importing it raised SystemExit: 3"),
+                                             ("in_get_inputs", "get_inputs() raised Keyboard"),
+                                             ("in_forward", "Model raised SystemExit: 0")])
+def test_a_problem_that_exits_or_is_interrupted_is_bad_input(tmp_path, where, said):
+    problem = tmp_path / "problem.py"
+    problem.write_text((DATA / "scale_add_problem.py").read_text() + "\n" + EXITING[where])
+    verdict = check_files(problem, DATA / "scale_add_correct.py", trials=1, timing=False)
+    assert verdict.status == "bad_input", verdict.summary()
+    assert said in verdict.error.message and verdict.error.line is not None
+
+
+@pytest.mark.parametrize(("raised", "said"), [
+    ("SystemExit(0)", "SystemExit: 0"),
+    ("KeyboardInterrupt()", "KeyboardInterrupt"),
+    ("Unprintable()", "<exception str() failed>"),
+])
+def test_whatever_a_candidate_raises_is_its_runtime_error_at_its_line(tmp_path, raised, said):
+    candidate = tmp_path / "candidate.py"
+    candidate.write_text((DATA / "scale_add_correct.py").read_text().replace(
+        "        return scale_add(x, b)", f"        raise {raised}") + (
+        "\n\nclass Unprintable(Exception):\n    def __str__(self):\n"
+        "        raise ValueError('no words')\n"))
+    verdict = check_files(DATA / "scale_add_problem.py", candidate, trials=1, timing=False)
+    assert verdict.status == "fail" and verdict.error.kind == "runtime_error", verdict.summary()
+    assert said in verdict.error.message and verdict.error.line == 25

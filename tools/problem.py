@@ -23,6 +23,10 @@ BACKENDS = {"triton", "cuda"}
 DTYPES = {"float32", "float16", "bfloat16", "float64"}
 
 
+# What a problem's or a candidate's own code can raise and end no further than its call: an
+# exit or an interrupt it raises is its failure, not the process's end.
+CODE_FAILURES = (Exception, SystemExit, KeyboardInterrupt)
+
 class SpecError(Exception):
     """A problem or candidate file that cannot be used as given: the message says why and where."""
 
@@ -117,7 +121,7 @@ def import_source(source: Source, directory: Path, role: str) -> ModuleType:
     sys.modules[module_name] = module
     try:
         spec.loader.exec_module(module)
-    except Exception as exc:
+    except CODE_FAILURES as exc:
         line = innermost_line(exc, str(path))
         raise SpecError(f"importing it raised {type(exc).__name__}: {exc}", role=role,
                         path=source.path, line=line) from exc
@@ -239,7 +243,7 @@ def call_listing(module: ModuleType, name: str, source: Source, want_tensors: bo
         raise SpecError(f"missing function {name}()", role="problem", path=source.path)
     try:
         value = fn()
-    except Exception as exc:
+    except CODE_FAILURES as exc:
         raise SpecError(f"{name}() raised {type(exc).__name__}: {exc}", role="problem",
                         path=source.path, line=innermost_line(exc, module.__file__ or "")) from exc
     if not isinstance(value, list | tuple):

@@ -53,6 +53,7 @@ from kernel_agent.tools.compiled_store import (
 )
 from kernel_agent.tools.phases import PhaseClock
 from kernel_agent.tools.problem import (
+    CODE_FAILURES,
     Source,
     SpecError,
     excerpt,
@@ -655,7 +656,7 @@ class Verification:
             with (self.clock.phase("reference_outputs"), torch.no_grad(),
                   numeric_settings.applied(self.settings)):
                 return flatten_outputs(self.model(*inputs))
-        except Exception as exc:
+        except CODE_FAILURES as exc:
             module_file = self.problem.module.__file__ or ""
             raise SpecError(f"the reference Model raised {type(exc).__name__}: {exc}",
                             role="problem", path=self.problem_source.path,
@@ -684,7 +685,7 @@ class Verification:
             return fn()
         except CandidateError:
             raise
-        except Exception as exc:
+        except CODE_FAILURES as exc:
             text = "".join(traceback.format_exception_only(exc)).strip()
             kind = failure_kind(exc) or (
                 "constructor_error" if stage == "build" else "runtime_error")
