@@ -295,3 +295,11 @@ def test_a_kernel_kept_elsewhere_than_a_module_global_is_found_and_counted(candi
     assert verdict.passed, verdict.summary()
     assert verdict.custom_kernels["names"] == ["scale_add_kernel"]
     assert verdict.custom_kernels["launches"]["scale_add_kernel"] >= len(verdict.trials)
+
+
+def test_a_kernel_wrapped_as_a_custom_op_passes_without_a_patching_flag():
+    """Registering a custom op imports Dynamo, which wraps torch.manual_seed and
+    nn.Module.__init__ as it is imported: torch's own changes, not the candidate's."""
+    verdict = verify(DATA / "kept_kernels" / "as_a_custom_op.py")
+    assert verdict.passed and verdict.flags == [], verdict.summary()
+    assert verdict.custom_kernels["launches"]["scale_add_kernel"] >= len(verdict.trials)

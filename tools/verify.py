@@ -21,10 +21,13 @@ monkeypatching, checked after every judged call. Each verdict says how long each
 from __future__ import annotations
 
 import functools
+import importlib
 import importlib.metadata
 import inspect
 import itertools
 import os
+import re
+import sys
 import traceback
 from collections.abc import Callable
 from contextlib import nullcontext, suppress
@@ -100,6 +103,9 @@ MESSAGE_CHARS = 1500
 COMPILE_CACHE_BASE = os.environ.get("TRITON_CACHE_DIR")
 # The last trial's inputs are seeded apart from the others: its reference outputs are computed
 # only after the candidate returns and never kept, so no answer for them exists while it runs.
+# Words of a source that may import torch._dynamo, which wraps torch.manual_seed and
+# nn.Module.__init__ as it is imported (tools/torch_settled.py).
+BRINGS_DYNAMO = re.compile(r"_dynamo|compile|torch\.library|custom_op|torch\.export|_inductor")
 UNSEEN_SEED_OFFSET = 500
 
 
@@ -172,6 +178,10 @@ def use_verifier_kernels(files: Any, folder: Path) -> None:
 
 def uses_cpp_extension(text: str) -> bool:
     return "load_inline" in text or "cpp_extension" in text
+
+
+def torch_settled_here() -> bool:
+    return "kernel_agent.tools.torch_settled" in sys.modules
 
 
 @functools.cache
@@ -315,7 +325,12 @@ class Verification:
         self.settings = self.state.settings if self.state else numeric_settings.snapshot()
 
     def take_snapshots(self) -> None:
-        """What the candidate must leave as it is, as it was before its code ran."""
+        """What the candidate must leave as it is, as it was before its code ran. Where the
+        source may bring Dynamo in (torch.compile, torch.library's custom ops, Dynamo itself),
+        torch's own changes to itself on Dynamo's import are made first (0.7 s, for those
+        candidates only), or they would read as the candidate's patching of torch."""
+        if BRINGS_DYNAMO.search(self.candidate_source.text) and not torch_settled_here():
+            importlib.import_module("kernel_agent.tools.torch_settled")
         self.snapshot = integrity.snapshot_callables()
         self.modes = integrity.active_torch_modes()
         self.hooks = integrity.interpreter_hooks()
