@@ -14,6 +14,7 @@ import os
 import pwd
 import resource
 import sys
+import sysconfig
 from dataclasses import dataclass, field
 
 from kernel_agent.sandbox import linux
@@ -121,9 +122,12 @@ def code_under(hidden: tuple[str, ...]) -> list[str]:
 
     A checkout or virtual environment under /tmp (a CI clone, say) or an interpreter under the
     home directory (pyenv) must stay visible, read-only, or the task could not import the
-    verifier it is asked to run.
+    verifier it is asked to run; so must the interpreter's C headers (a venv's base Python's),
+    which torch.compile and C extensions build against.
     """
-    needed = {sys.prefix, sys.exec_prefix, os.path.dirname(os.path.realpath(sys.executable))}
+    needed = {sys.prefix, sys.exec_prefix, sys.base_prefix, sys.base_exec_prefix,
+              os.path.dirname(os.path.realpath(sys.executable)),
+              *(sysconfig.get_paths()[key] for key in ("include", "platinclude"))}
     needed.update(p for p in sys.path if p)
     for package in PROJECT_PACKAGES:
         spec = importlib.util.find_spec(package)

@@ -9,6 +9,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import sysconfig
 import threading
 import time
 from collections.abc import Iterator
@@ -167,6 +168,23 @@ def test_the_home_directory_is_hidden_but_python_under_it_still_runs(tmp_path) -
     finally:
         sandbox.close()
         secret.unlink()
+
+
+def test_the_interpreters_c_headers_stay_visible_for_what_builds_against_them(tmp_path) -> None:
+    """torch.compile and C extensions build against Python.h, which a venv keeps only in its base
+    interpreter's folder (under ~ with pyenv)."""
+    header = Path(sysconfig.get_paths()["include"]) / "Python.h"
+    code = tmp_path / "code"
+    code.mkdir()
+    (code / "headers_peek.py").write_text(
+        "import os\n\n\ndef peek(payload):\n    return {'seen': os.path.exists(payload['path'])}\n")
+    sandbox = LocalSandbox(env={"PYTHONPATH": str(code)})
+    try:
+        result = sandbox.run("headers_peek:peek", {"path": str(header)})
+        assert result.ok, result
+        assert result.value == {"seen": header.exists()}
+    finally:
+        sandbox.close()
 
 
 def test_a_one_shot_sandbox_started_early_is_the_one_handed_out_and_runs_its_task() -> None:
