@@ -54,3 +54,13 @@ def test_bad_region_built_chunk_by_chunk(small_chunks) -> None:
     assert compare.bad_region(candidate, reference, 1e-2, 1e-2) == [[17, 33], [5, 50]]
     trial = compare.compare([candidate], [reference], 0, 1e-2, 1e-2)
     assert trial.mismatched == 3 and trial.bad_region == [[17, 33], [5, 50]]
+
+
+def test_one_value_is_no_constant_output_and_a_scale_that_would_not_tighten_is_not_claimed():
+    assert trivial.trivial_passing(torch.tensor([135.0]), 1e-2, 1e-2) is None
+    assert trivial.trivial_passing(torch.tensor([1e-5]), 1e-2, 1e-2) == "all-zero"
+    atol, flag = trivial.scaled_tolerance([torch.full((100,), 135.0)], 1e-2, 1e-2)
+    assert atol == 1e-2 and flag is not None
+    assert "no tighter" in flag.reason and "judged with" not in flag.reason
+    atol, flag = trivial.scaled_tolerance([torch.full((100,), 1e-4)], 1e-2, 1e-2)
+    assert atol == pytest.approx(1e-6) and "judged with atol=1e-06" in flag.reason
