@@ -570,9 +570,9 @@ class Verification:
         retry = self.call_candidate(inputs)
         if [t.shape for t in retry] == [t.shape for t in kept] and compare(
                 retry, kept, 0, self.atol, self.rtol).passed:
-            self.add_flag(Flag("stale_memory", "wrong on freshly poisoned memory but right when "
-                               "the reference's freed result was left in memory: the output is "
-                               "read from stale memory, not computed"))
+            self.add_flag(Flag("stale_memory", "mostly wrong, but right once the reference's "
+                               "freed result was left where its outputs are allocated: the output "
+                               "is read from stale memory, not computed"))
         reference.extend(kept)
 
     def check_after_trials(self) -> None:
