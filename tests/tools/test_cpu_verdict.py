@@ -91,3 +91,21 @@ def test_the_cpu_prompt_offers_triton_only_and_names_cpu_tensors():
     assert "Allowed kernel backends: triton." in cpu
     assert "Allowed kernel backends: triton, cuda." in gpu
     assert "CPU tensors" in cpu and "x.is_cuda" in cpu and "CPU tensors" not in gpu
+
+
+AUTOTUNED = CORRECT.replace("@triton.jit", """@triton.autotune(
+    configs=[triton.Config({}, num_warps=2), triton.Config({}, num_warps=4)], key=["n"])
+@triton.jit""")
+LIBDEVICE = CORRECT.replace("2 * x + b", "2 * libdevice.abs(x) + b").replace(
+    "import triton.language as tl", "import triton.language as tl\n"
+    "from triton.language.extra.cuda import libdevice")
+
+
+@pytest.mark.parametrize(("text", "said"), [
+    (AUTOTUNED, "@triton.autotune cannot time several configs under Triton's interpreter"),
+    (LIBDEVICE, "libdevice functions do not run under Triton's interpreter"),
+])
+def test_what_the_interpreter_cannot_run_is_named_as_needing_a_gpu(sandbox: Sandbox, text, said):
+    verdict = verdict_of(text, sandbox)
+    assert verdict.status == "fail" and verdict.error is not None, verdict.summary()
+    assert verdict.error.kind == "needs_gpu" and said in verdict.error.message
