@@ -208,10 +208,9 @@ def _parsing_span(lines: list[str], head: int) -> tuple[int, int] | None:
                 if lines[e - 1].strip() and parses("\n".join(lines[head:e]))), None)
     if end is None:
         return None
-    start = head
-    for s in range(head - 1, -1, -1):
-        if lines[s][:1].strip() and not FENCE.match(lines[s]) \
-                and parses("\n".join(lines[s:end])):
-            start = s
+    # The earliest such line, looked for from the top: a long answer of code parses at its first
+    # line, at once, where trying every line upward would parse it once per line.
+    start = next((s for s in range(head) if lines[s][:1].strip() and not FENCE.match(lines[s])
+                  and parses("\n".join(lines[s:end]))), head)
     return start, end
 

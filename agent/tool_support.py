@@ -17,7 +17,8 @@ BAD_REQUEST = re.compile(r"\b400\b|bad request", re.I)
 ABOUT_TOOLS = re.compile(
     r"tool[ _-]?(?:choice|call|parser|use)|\btools?\b.{0,40}\b(?:not|no|un)\w*\s*(?:be\s+)?"
     r"(?:supported|enabled|allowed|available)|(?:support|allow|enable)\w*\s+(?:for\s+)?"
-    r"(?:tools?|function[ _-]?calling)|function[ _-]?call", re.I | re.S)
+    r"(?:tools?|function[ _-]?calling)|function[ _-]?call|['\"`]tools(?:\[\d+\])?['\"`]|"
+    r"invalid\s+tools?\b", re.I | re.S)
 
 
 def refuses_tools(error: str) -> bool:

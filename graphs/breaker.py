@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from kernel_agent.graphs.modelcall import MODEL_ERROR, OUT_OF_BUDGET
+from kernel_agent.graphs.modelcall import ENDPOINT_REFUSED, MODEL_ERROR, OUT_OF_BUDGET
 from kernel_agent.graphs.state import Candidate, EndpointHealth, Failure
 
 HEALTHY = EndpointHealth(failures=0, since=None, down=False)
@@ -34,25 +34,30 @@ class Breaker:
     def judge(self, health: EndpointHealth | None, verified: Sequence[Candidate],
               failures: Sequence[Failure], now: float) -> EndpointHealth:
         """The count after one round's outcomes, `down` set when the breaker trips."""
-        answered = bool(verified) or any(f["kind"] not in (MODEL_ERROR, OUT_OF_BUDGET)
-                                         for f in failures)
+        answered = bool(verified) or any(
+            f["kind"] not in (MODEL_ERROR, OUT_OF_BUDGET, ENDPOINT_REFUSED) for f in failures)
         if answered:
             return HEALTHY
         health = health or HEALTHY
-        failed = [f for f in failures if f["kind"] == MODEL_ERROR]
+        failed = [f for f in failures if f["kind"] in (MODEL_ERROR, ENDPOINT_REFUSED)]
         if not failed:
             return health
         count = health["failures"] + len(failed)
         first = min(f.get("at", now) for f in failed)
         since = first if health["since"] is None else health["since"]
-        down = count >= self.failures and now - since >= self.window_s
+        refused = any(f["kind"] == ENDPOINT_REFUSED for f in failed)  # every call would be
+        down = refused or (count >= self.failures and now - since >= self.window_s)
         return EndpointHealth(failures=count, since=since, down=down)
 
 
 def down_message(health: EndpointHealth, failures: Sequence[Failure], now: float) -> str:
     """Why the search stopped: how many calls failed over how long, and the last reason."""
-    last = next((f for f in reversed(failures) if f["kind"] == MODEL_ERROR), None)
+    last = next((f for f in reversed(failures) if f["kind"] in (MODEL_ERROR, ENDPOINT_REFUSED)),
+                None)
     reason = last["message"].strip().splitlines()[0] if last and last["message"].strip() else ""
+    if last is not None and last["kind"] == ENDPOINT_REFUSED:
+        return (f"the model endpoint refuses every request ({reason}): check the API key, the "
+                "model's name and the base URL")
     since = health["since"] if health["since"] is not None else now
     return (f"the model endpoint looks down: {health['failures']} calls in a row failed over "
             f"{now - since:.0f} s" + (f" (last: {reason})" if reason else ""))

@@ -37,16 +37,22 @@ from langchain_openai.chat_models.base import BaseChatOpenAI
 from kernel_agent.agent.models import describe_error
 from kernel_agent.agent.usage import usage_of
 
-__all__ = ["MODEL_ERROR", "OUT_OF_BUDGET", "ModelCallFailed", "Reply", "ask", "bounded",
-           "time_left", "within"]
+__all__ = ["ENDPOINT_REFUSED", "MODEL_ERROR", "OUT_OF_BUDGET", "REQUEST_REFUSED",
+           "ModelCallFailed", "Reply", "ask", "bounded", "refusal", "time_left", "within"]
 
 MODEL_ERROR, OUT_OF_BUDGET = "model_error", "out_of_budget"
+# The endpoint answered, and refused: every call alike (the key, the model's name or the URL is
+# wrong), or this request only (too long a prompt, a parameter it does not take).
+ENDPOINT_REFUSED, REQUEST_REFUSED = "endpoint_refused", "request_refused"
+REFUSING_ENDPOINT = frozenset({401, 403, 404})
+REFUSED_REQUEST = frozenset({400, 413, 422})
 MIN_CALL_S = 1.0  # with less time left, no call is started
 CONNECT_S = 10.0  # the longest wait for a connection, when the model's own timeout is longer
 BACKOFF_S, MAX_WAIT_S = 1.0, 30.0  # between tries of one call: doubling, with jitter
 MAX_ASKED_S = 120.0  # the longest Retry-After honoured (a call without a deadline included)
 DEFAULT_RETRIES = 2  # for chat models that do not say (ours carry ModelConfig.max_retries)
 RETRYABLE_STATUS = frozenset({408, 409, 429})  # and every 5xx
+MESSAGE_CHARS = 4000  # of a failed call's message: its start and its end
 
 _deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar("deadline",
                                                                         default=None)
@@ -55,11 +61,16 @@ _deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar("deadli
 class ModelCallFailed(Exception):
     """The call failed for good (after its retries) or could not be made in the time left.
 
-    `kind` is MODEL_ERROR (the endpoint failed) or OUT_OF_BUDGET (the deadline came first);
+    `kind` is MODEL_ERROR (the endpoint failed), ENDPOINT_REFUSED or REQUEST_REFUSED (it answered
+    with a refusal, see `refusal`) or OUT_OF_BUDGET (the deadline came first);
     `retry_after` is the wait the endpoint asked for last, if it asked."""
 
     def __init__(self, message: str, seconds: float, kind: str = MODEL_ERROR,
                  retry_after: float | None = None) -> None:
+        if len(message) > MESSAGE_CHARS:  # an error page of megabytes, kept in every checkpoint
+            half = MESSAGE_CHARS // 2
+            message = f"{message[:half]}\n... ({len(message) - 2 * half} characters cut) ...\n" \
+                      f"{message[-half:]}"
         super().__init__(message)
         self.seconds, self.kind, self.retry_after = seconds, kind, retry_after
 
@@ -118,10 +129,10 @@ def ask(model: BaseChatModel | Runnable, messages: Sequence[BaseMessage]) -> Rep
             asked = _retry_after(exc)
             retry_after = asked if asked is not None else retry_after
             wait = _wait(number, asked)
-            final = _final(exc, number, tries, wait)
+            final = _final(exc, number, tries, wait, asked)
             if final is not None:
                 raise ModelCallFailed(describe_error(exc) + final, time.perf_counter() - started,
-                                      MODEL_ERROR, retry_after) from exc
+                                      refusal(exc) or MODEL_ERROR, retry_after) from exc
             time.sleep(wait)
             continue
         seconds = time.perf_counter() - started
@@ -187,10 +198,15 @@ def _retries_of(model: BaseChatModel | Runnable) -> int:
     return retries if isinstance(retries, int) and retries >= 0 else DEFAULT_RETRIES
 
 
-def _final(exc: BaseException, number: int, tries: int, wait: float) -> str | None:
-    """None to try again after `wait`; else why not, to add to the error's message."""
+def _final(exc: BaseException, number: int, tries: int, wait: float,
+           asked: float | None = None) -> str | None:
+    """None to try again after `wait`; else why not, to add to the error's message. A wait
+    asked for beyond MAX_ASKED_S is not waited out within the call: the search's back-off and
+    circuit breaker deal with an endpoint that long away."""
     if not _retryable(exc):
         return ""
+    if asked is not None and not asked <= MAX_ASKED_S:  # NaN included
+        return f"\n(the endpoint asked to wait {asked:.0f} s before another try)"
     if number == tries:
         return f"\n(gave up after {tries} {'try' if tries == 1 else 'tries'})"
     left = time_left()
@@ -198,6 +214,16 @@ def _final(exc: BaseException, number: int, tries: int, wait: float) -> str | No
         return (f"\n(no time for another try: waiting {wait:.0f} s as asked would leave "
                 f"{max(left - wait, 0):.0f} s of the budget)")
     return None
+
+
+def refusal(exc: BaseException) -> str | None:
+    """ENDPOINT_REFUSED or REQUEST_REFUSED where the endpoint's status says so."""
+    status = getattr(exc, "status_code", None)
+    if not isinstance(exc, openai.APIStatusError) or not isinstance(status, int):
+        return None
+    if status in REFUSING_ENDPOINT:
+        return ENDPOINT_REFUSED
+    return REQUEST_REFUSED if status in REFUSED_REQUEST else None
 
 
 def _retryable(exc: BaseException) -> bool:

@@ -70,7 +70,7 @@ class Failure(TypedDict):
 
     round: int
     branch: int
-    kind: str  # model_error, no_code, out_of_budget
+    kind: str  # model_error, endpoint_refused, request_refused, no_code, out_of_budget
     message: str
     at: NotRequired[float]  # epoch seconds, when the step gave up
     retry_after: NotRequired[float | None]  # the wait the endpoint asked for, if it asked

@@ -135,3 +135,16 @@ def test_a_fence_of_four_backticks_keeps_an_inner_triple_fence() -> None:
     got = extract_code(text)
     assert got.blocks == 1 and got.code is not None and parses(got.code)
     assert "class ModelNew" in got.code and "```\nexample" in got.code
+
+
+def test_a_long_unfenced_answer_is_taken_in_time():
+    """Thousands of top-level lines of code, unfenced: the code's start is found by parsing
+    from the top, not by parsing once per line."""
+    import time
+
+    code = "".join(f"v{i} = {i}\n" for i in range(4000)) + (
+        "class ModelNew:\n    def forward(self, x):\n        return x\n")
+    started = time.monotonic()
+    found = extract_code(code + "\nThat's the file.\n")
+    assert time.monotonic() - started < 5
+    assert found.code == code

@@ -22,6 +22,8 @@ VLLM = ("Error code: 400 - {'error': {'message': '\"auto\" tool choice requires 
     ("Error code: 400 - {'error': {'message': 'tools is not supported for this model'}}", True),
     ("Error code: 400 - {'error': {'message': 'llama3 does not support tools'}}", True),
     ("Error code: 400 - {'error': {'message': 'function calling is not enabled'}}", True),
+    ("Error code: 400 - {'error': {'message': \"Invalid 'tools': function name must match "
+     "^[a-zA-Z0-9_-]+$\"}}", True),
     ("Error code: 400 - {'error': {'message': 'max_tokens is too large: 99999'}}", False),
     ("Error code: 500 - {'error': {'message': 'tool parser crashed'}}", False),
     ("Connection error.", False),

@@ -147,3 +147,32 @@ def test_the_breaker_needs_both_the_count_and_the_window():
         "the endpoint answered a branch: the count starts again"
     out_of_time = {**failed(62.0), "kind": "out_of_budget"}
     assert breaker.judge(health, [], [out_of_time], now=62.0) == health, "neither"
+
+
+@pytest.mark.parametrize(("status", "body"), [(401, "invalid api key"),
+                                              (404, "the model `r1-typo` does not exist")])
+def test_an_endpoint_refusing_every_request_ends_the_search_at_once_and_says_why(
+        tmp_path, sandbox, status, body):
+    """A wrong key or model name fails every call alike: the search stops after its first
+    round (the default breaker would wait minutes), keeping round 1's candidate."""
+    kernels = FaultsFirst([r1(OFF_BY_ONE)], HttpError(status, body))
+    started = time.monotonic()
+    with ScriptedOpenAIServer(Router(kernels, ["a"])) as server:
+        result = run_search(PROBLEM, tmp_path / "run", mode="closed_loop", branches=1,
+                            minutes=1, sandbox=sandbox, model=chat_model(server, max_retries=0))
+    assert time.monotonic() - started < 30, "stopped well before the budget's minute"
+    assert result.endpoint_down and result.status == "error"
+    assert result.error.startswith("the model endpoint refuses every request")
+    assert body in result.error and "API key" in result.error
+    assert [f["kind"] for f in result.failures] == ["endpoint_refused"]
+    assert [c["status"] for c in result.candidates] == ["fail"]
+
+
+def test_a_refused_request_is_no_sign_of_an_endpoint_down():
+    breaker = Breaker(failures=1, window_s=0)
+    refused = {"round": 1, "branch": 0, "kind": "request_refused", "message": "400 too long",
+               "at": 0.0}
+    assert breaker.judge(None, [], [refused], now=1.0) == {"failures": 0, "since": None,
+                                                           "down": False}
+    down = {**refused, "kind": "endpoint_refused", "message": "401 bad key"}
+    assert Breaker().judge(None, [], [down], now=1.0)["down"], "one is enough"

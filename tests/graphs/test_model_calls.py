@@ -13,8 +13,10 @@ from langchain_core.messages import AIMessage, HumanMessage
 
 from kernel_agent.graphs import modelcall
 from kernel_agent.graphs.modelcall import (
+    ENDPOINT_REFUSED,
     MODEL_ERROR,
     OUT_OF_BUDGET,
+    REQUEST_REFUSED,
     ModelCallFailed,
     ask,
     bounded,
@@ -72,6 +74,31 @@ def test_a_wait_past_the_deadline_is_not_slept() -> None:
         assert len(server.requests) == 1
     assert caught.value.retry_after == 30
     assert "waiting 30 s as asked" in str(caught.value)
+
+
+@pytest.mark.parametrize("asked", [3600, float("inf")])
+def test_a_wait_longer_than_any_call_should_hold_is_not_slept_even_without_a_deadline(
+        asked: float) -> None:
+    """An endpoint asking for an hour (or for ever) is not waited for inside the call: the
+    search's back-off and breaker deal with it."""
+    with ScriptedOpenAIServer([HttpError(429, "slow down", retry_after=asked),
+                               Reply("ok")]) as server:
+        started = time.monotonic()
+        with pytest.raises(ModelCallFailed) as caught:
+            ask(chat_model(server, max_retries=3), GO)
+        assert time.monotonic() - started < 5.0 and len(server.requests) == 1
+    assert caught.value.retry_after == asked and caught.value.kind == MODEL_ERROR
+    assert "asked to wait" in str(caught.value)
+
+
+def test_a_refusal_says_whether_every_request_or_this_one_was_refused() -> None:
+    for status, kind in ((401, ENDPOINT_REFUSED), (404, ENDPOINT_REFUSED),
+                         (400, REQUEST_REFUSED), (413, REQUEST_REFUSED)):
+        with ScriptedOpenAIServer([HttpError(status, "no"), Reply("ok")]) as server:
+            with pytest.raises(ModelCallFailed) as caught:
+                ask(chat_model(server, max_retries=3), GO)
+            assert len(server.requests) == 1
+        assert caught.value.kind == kind, status
 
 
 def test_requests_that_cannot_succeed_are_not_retried() -> None:
@@ -138,3 +165,13 @@ def test_bounded_runnable_applies_the_deadline_in_force() -> None:
         assert 1.9 <= time.monotonic() - started < 2.5
         assert len(server.requests) == 1
         assert critic.invoke(GO).content == "advice"
+
+
+def test_a_huge_error_body_is_cut_to_its_start_and_end() -> None:
+    body = "start " + "x" * 2_000_000 + " end"
+    with (ScriptedOpenAIServer([HttpError(500, body)]) as server,
+          pytest.raises(ModelCallFailed) as caught):
+        ask(chat_model(server, max_retries=0), GO)
+    text = str(caught.value)
+    assert len(text) < 5000 and "characters cut" in text
+    assert "start x" in text and "x end" in text
