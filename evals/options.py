@@ -46,8 +46,10 @@ def parse_duration(text: str) -> float:
             raise ValueError(f"bad duration {text!r}: use e.g. 10m, 90s, 1h30m") from None
         scale = {"h": 60.0, "m": 1.0, "s": 1 / 60}
         minutes = sum(float(number) * scale[unit] for number, unit in parts)
-    if not 0 < minutes <= MAX_MINUTES:  # NaN and infinity too: no deadline can be set from them
-        raise ValueError(f"the duration {text!r} is not between 0 and {MAX_MINUTES // 1440} days")
+    if not minutes > 0:  # NaN too
+        raise ValueError(f"the duration {text!r} is not positive")
+    if minutes > MAX_MINUTES:  # infinity too: no deadline can be set from it
+        raise ValueError(f"the duration {text!r} is more than {MAX_MINUTES // 1440} days")
     return minutes
 
 
