@@ -4,6 +4,8 @@ The budget is law (DESIGN.md): no call outlives the deadline of the step that ma
 names its deadline with `within(deadline)`; every `ask` inside it then
 - caps the client's timeouts (connect, first byte, silence between stream chunks) by the time
   left, for ChatOpenAI-based models, so the client itself gives up on a hung endpoint in time;
+  and gives up a streamed try that brings no chunk for the model's timeout, however many bytes
+  come (keep-alive comments, a trickle), which the client's timeouts count as life;
 - waits for the whole call no longer than the time left, for any chat model: the call runs in a
   daemon thread, and one still running at the deadline is abandoned (its capped timeouts end
   it; a daemon thread never holds the process at exit);
@@ -28,13 +30,15 @@ from typing import Any
 
 import httpx
 import openai
+from langchain_core import exceptions as langchain_exceptions
+from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.exceptions import ModelError
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.runnables import Runnable, RunnableBinding, RunnableLambda
 from langchain_openai.chat_models.base import BaseChatOpenAI
 
-from kernel_agent.agent.models import describe_error
+from kernel_agent.agent.models import StreamStalledError, describe_error
 from kernel_agent.agent.usage import usage_of
 
 __all__ = ["ENDPOINT_REFUSED", "MODEL_ERROR", "OUT_OF_BUDGET", "REQUEST_REFUSED",
@@ -53,6 +57,7 @@ MAX_ASKED_S = 120.0  # the longest Retry-After honoured (a call without a deadli
 DEFAULT_RETRIES = 2  # for chat models that do not say (ours carry ModelConfig.max_retries)
 RETRYABLE_STATUS = frozenset({408, 409, 429})  # and every 5xx
 MESSAGE_CHARS = 4000  # of a failed call's message: its start and its end
+WATCH_S = 0.5  # how often a call's stream is looked at for progress
 
 _deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar("deadline",
                                                                         default=None)
@@ -156,28 +161,48 @@ def _invoke(model: BaseChatModel | Runnable, messages: list[BaseMessage],
         return model.invoke(messages)
     client = _openai_model(model)
     kwargs: dict[str, Any] = {}
+    watched: float | None = None  # the longest silence between streamed chunks
     if client is not None:
         stall = client.request_timeout if isinstance(client.request_timeout, int | float) \
             else left
         kwargs["timeout"] = httpx.Timeout(min(stall, left), connect=min(CONNECT_S, stall, left))
+        watched = float(stall) if client.streaming and stall < left else None
+    progress = _Progress()
     outcome: dict[str, Any] = {}
     done = threading.Event()
     context = contextvars.copy_context()
 
     def call() -> None:
         try:
-            outcome["message"] = context.run(model.invoke, messages, **kwargs)
+            outcome["message"] = context.run(model.invoke, messages,
+                                             {"callbacks": [progress]}, **kwargs)
         except BaseException as exc:  # handed to the waiting thread
             outcome["error"] = exc
         finally:
             done.set()
 
     threading.Thread(target=call, name="model-call", daemon=True).start()
-    if not done.wait(left):
-        raise _CutAtDeadline(left)
+    ends = time.monotonic() + left
+    while not done.wait(max(0.0, min(WATCH_S, ends - time.monotonic()))):
+        if time.monotonic() >= ends:
+            raise _CutAtDeadline(left)
+        if watched is not None and time.monotonic() - progress.last > watched:
+            # Bytes may still come (keep-alive comments, a trickle), which the client's own
+            # timeout counts as life; no chunk is. The try is abandoned like one at the deadline.
+            raise StreamStalledError(f"no streamed chunk for {watched:g} s (the model's timeout)")
     if "error" in outcome:
         raise outcome["error"]
     return outcome["message"]
+
+
+class _Progress(BaseCallbackHandler):
+    """When the model's stream last brought a chunk (its call's start, before the first)."""
+
+    def __init__(self) -> None:
+        self.last = time.monotonic()
+
+    def on_llm_new_token(self, token: str, **kwargs: Any) -> None:
+        self.last = time.monotonic()
 
 
 def _unbound(model: BaseChatModel | Runnable) -> BaseChatModel | Runnable:
@@ -217,13 +242,25 @@ def _final(exc: BaseException, number: int, tries: int, wait: float,
 
 
 def refusal(exc: BaseException) -> str | None:
-    """ENDPOINT_REFUSED or REQUEST_REFUSED where the endpoint's status says so."""
+    """ENDPOINT_REFUSED or REQUEST_REFUSED where the endpoint's status (or LangChain's kind of
+    error for it) says so."""
+    if isinstance(exc, _kinds("ModelAuthenticationError", "ModelPermissionDeniedError",
+                              "ModelNotFoundError")):
+        return ENDPOINT_REFUSED
+    if isinstance(exc, _kinds("ContextOverflowError", "ModelInvalidRequestError")):
+        return REQUEST_REFUSED
     status = getattr(exc, "status_code", None)
     if not isinstance(exc, openai.APIStatusError) or not isinstance(status, int):
         return None
     if status in REFUSING_ENDPOINT:
         return ENDPOINT_REFUSED
     return REQUEST_REFUSED if status in REFUSED_REQUEST else None
+
+
+def _kinds(*names: str) -> tuple[type, ...]:
+    """LangChain's error classes of these names, those this version has."""
+    return tuple(kind for name in names if isinstance(kind := getattr(
+        langchain_exceptions, name, None), type))
 
 
 def _retryable(exc: BaseException) -> bool:

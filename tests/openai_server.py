@@ -144,11 +144,14 @@ class Cut:
 @dataclass(frozen=True)
 class Stall:
     """`reply` started, then silence: headers and `chunks` streamed chunks (or headers alone
-    when not streaming), then nothing until the client gives up or the server stops."""
+    when not streaming), then nothing until the client gives up or the server stops; with
+    `keep_alive_s`, a streamed reply's silence is an SSE comment that often, as gateways send
+    while a request waits, which is bytes but no chunk."""
 
     reply: Reply = field(default_factory=lambda: Reply("partial answer " * 40))
     chunks: int = 3
     max_s: float = 300.0
+    keep_alive_s: float | None = None
 
 
 Scripted = Reply | HttpError | Hang | Garbage | Cut | Stall
@@ -439,7 +442,22 @@ class _Handler(BaseHTTPRequestHandler):
             self.end_headers()
         self.wfile.flush()
         if isinstance(fault, Stall):
-            self.scripted.stopping.wait(fault.max_s)
+            self._keep_silent(fault, bool(body.get("stream")))
+
+    def _keep_silent(self, fault: Stall, streaming: bool) -> None:
+        """A stall's silence, with keep-alive comments if it sends them."""
+        ends = time.monotonic() + fault.max_s
+        every = fault.keep_alive_s if streaming and fault.keep_alive_s else None
+        while not self.scripted.stopping.wait(
+                min(every or fault.max_s, max(0.0, ends - time.monotonic()))):
+            if every is None or time.monotonic() >= ends:
+                return
+            frame = b": keep-alive\n\n"
+            try:
+                self.wfile.write(f"{len(frame):x}\r\n".encode() + frame + b"\r\n")
+                self.wfile.flush()
+            except OSError:  # the client gave up
+                return
 
 
 def _tool_calls_json(reply: Reply, server: ScriptedOpenAIServer) -> list[dict[str, Any]]:

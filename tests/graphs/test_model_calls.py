@@ -175,3 +175,16 @@ def test_a_huge_error_body_is_cut_to_its_start_and_end() -> None:
     text = str(caught.value)
     assert len(text) < 5000 and "characters cut" in text
     assert "start x" in text and "x end" in text
+
+
+def test_a_stream_of_keep_alives_with_no_chunk_is_given_up_after_the_models_timeout() -> None:
+    """Keep-alive comments are bytes, which the client's read timeout counts as life; no chunk
+    comes, so the try is given up after the model's timeout and the next one answers."""
+    stalled = Stall(chunks=2, keep_alive_s=0.2, max_s=60)
+    with ScriptedOpenAIServer([stalled, Reply("ok")]) as server:
+        started = time.monotonic()
+        with within(time.time() + 30):
+            reply = ask(chat_model(server, max_retries=1, timeout_s=1.5), GO)
+        assert reply.message.content == "ok"
+        assert time.monotonic() - started < 8, "not held until the deadline"
+        assert len(server.requests) == 2
