@@ -10,6 +10,7 @@ its step passes the same prompt on to generate, with the back-off assess chose.
 
 from __future__ import annotations
 
+import time
 from typing import Any, Literal, cast
 
 from langgraph.runtime import Runtime
@@ -29,6 +30,10 @@ from kernel_agent.graphs.modelcall import bounded, within
 from kernel_agent.graphs.resubmission import resubmitted
 from kernel_agent.graphs.state import Branch, CritiqueTask, GenerateTask
 from kernel_agent.tools.verdict import Verdict
+
+# Of the time left, at most, for the critic model's advice: without it the diagnosis, computed
+# from the verdict, still makes the next prompt, so a hung critic costs the round little.
+CRITIC_SHARE = 0.15
 
 
 def critic(payload: dict[str, Any], runtime: Runtime[Context]) -> Command[Literal["generate"]]:
@@ -53,7 +58,8 @@ def critic(payload: dict[str, Any], runtime: Runtime[Context]) -> Command[Litera
     shown_best = None
     if best is not None and (candidate is None or best["id"] != candidate["id"]):
         shown_best = BestCode(best["code"], best["round"], f"{best['status']}: {best['headline']}")
-    with within(task["deadline"]):  # the critic's call ends by the search's deadline too
+    now = time.time()  # the advice is worth less than the attempt it goes into: a share only
+    with within(min(task["deadline"], now + CRITIC_SHARE * (task["deadline"] - now))):
         advice = write_advice(bounded(context.critic()), idea=task["idea"],
                               round=task["round"] - 1, code=code or "# (no code)",
                               verdict_text=verdict_text, diagnosis=diagnosis, best=shown_best,

@@ -16,7 +16,7 @@ import pytest
 from kernel_agent.graphs import assess, run_search
 from kernel_agent.graphs.breaker import Breaker
 from kernel_agent.graphs.rundir import RunDir
-from tests.openai_server import HttpError, ScriptedOpenAIServer, message_text
+from tests.openai_server import Hang, HttpError, ScriptedOpenAIServer, message_text
 
 from .conftest import chat_model
 from .scripts import (
@@ -27,6 +27,7 @@ from .scripts import (
     PROBLEM,
     FaultsFirst,
     Router,
+    kind,
     r1,
     requests_of,
 )
@@ -176,3 +177,27 @@ def test_a_refused_request_is_no_sign_of_an_endpoint_down():
                                                            "down": False}
     down = {**refused, "kind": "endpoint_refused", "message": "401 bad key"}
     assert Breaker().judge(None, [], [down], now=1.0)["down"], "one is enough"
+
+
+class HangingCritic(Router):
+    """Every critic call hangs; plan and generate answer."""
+
+    def __call__(self, request: dict) -> object:
+        if kind(request) == "critic":
+            return Hang(max_s=120)
+        return super().__call__(request)
+
+
+def test_a_hanging_critic_costs_a_round_a_share_of_the_time_left_not_the_budget(
+        tmp_path, sandbox):
+    """The critic's advice is optional: its call gets a share of the time left, after which the
+    diagnosis alone makes the next prompt, and the search goes on to a pass."""
+    kernels = FaultsFirst([r1(OFF_BY_ONE)], r1(CORRECT))
+    started = time.monotonic()
+    with ScriptedOpenAIServer(HangingCritic(kernels, IDEA)) as server:
+        result = run_search(PROBLEM, tmp_path / "run", mode="closed_loop", branches=1,
+                            minutes=1, sandbox=sandbox,
+                            model=chat_model(server, max_retries=0, timeout_s=120))
+    assert result.status == "pass", result.stop_reason
+    assert [c["round"] for c in result.candidates] == [1, 2]
+    assert time.monotonic() - started < 30, "the critic held round 2 back past its share"
