@@ -147,6 +147,11 @@ class MalformedResponseError(ModelError):
     is_retryable = True
 
 
+NO_CHUNKS = (f"the stream carried no chunks (an endpoint that answers a streamed request with "
+             f"one JSON body does not stream: set {ENV_PREFIX}STREAMING=false, or streaming = "
+             "false in the profile)")
+
+
 class StreamStalledError(ModelTimeoutError):
     """No streamed chunk arrived within timeout_s (async streaming; keep-alives do not count)."""
 
@@ -399,7 +404,7 @@ class ReasoningChatOpenAI(ChatOpenAI):
                 received = True
                 yield chunk
             if not received:
-                raise MalformedResponseError("the stream carried no chunks")
+                raise MalformedResponseError(NO_CHUNKS)
 
     async def _astream(self, *args: Any, **kwargs: Any) -> AsyncIterator[ChatGenerationChunk]:
         with self._explaining():
@@ -408,7 +413,7 @@ class ReasoningChatOpenAI(ChatOpenAI):
                 received = True
                 yield chunk
             if not received:
-                raise MalformedResponseError("the stream carried no chunks")
+                raise MalformedResponseError(NO_CHUNKS)
 
     @contextmanager
     def _explaining(self) -> Iterator[None]:
