@@ -597,7 +597,7 @@ def audit_exchange() -> Iterator[None]:
         raise AuditBroke(f"the audit's exchange with the candidate's process broke off "
                          f"({exc})") from None
     except candidate_link.NoReply as exc:
-        raise AuditBroke(f"the candidate's {exc}") from None
+        raise AuditBroke(f"the candidate's process: {exc}") from None
     except (tensor_transfer.TransferError, RuntimeError, ValueError) as exc:
         raise AuditBroke(f"the audit's outputs could not be read ({exc})") from None
 
