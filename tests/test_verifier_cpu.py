@@ -31,6 +31,7 @@ def test_correct_kernel_passes_every_trial():
     assert all(t.passed and t.max_abs_error == 0 for t in verdict.trials)
     assert verdict.custom_kernels["launches"]["scale_add_kernel"] >= 5
     assert "timing" in verdict.not_measured and "GPU" in verdict.not_measured["timing"]
+    assert "one after another" in verdict.not_measured["races"], "what the interpreter hides"
     assert verdict.timing is None
 
 

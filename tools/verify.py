@@ -300,7 +300,11 @@ class Verification:
                           f"on {'small' if self.small else 'full-size'} inputs; speed needs a GPU",
                 "memory_poisoning": "needs a GPU (the CPU allocator has no cache to poison)",
                 "gpu_time_share": "needs a GPU profiler; launches of the candidate's Triton "
-                                  "kernels were counted instead"}
+                                  "kernels were counted instead",
+                "races": "the interpreter runs a kernel's programs one after another, so a race "
+                         "between them (a load, add and store where an atomic is needed) or a "
+                         "GPU-only launch requirement (triton.set_allocator for tensor "
+                         "descriptors) cannot show here"}
 
     # -- stages --------------------------------------------------------------------------------
 
