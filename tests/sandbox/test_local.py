@@ -151,22 +151,30 @@ def test_code_kept_under_tmp_stays_importable_behind_the_private_tmp(tmp_path) -
     assert secret.read_text() == "host file"
 
 
+def seen_by_a_task(tmp_path: Path, path: Path, *, verified: bool = False) -> bool:
+    """Whether a task in a local sandbox sees `path`; with `verified`, a kernel is verified in
+    that sandbox too (Python under a hidden folder still runs)."""
+    code = tmp_path / "code"
+    code.mkdir()
+    (code / "peek_task.py").write_text(
+        "import os\n\n\ndef peek(payload):\n    return {'seen': os.path.exists(payload['path'])}\n")
+    sandbox = LocalSandbox(env={"PYTHONPATH": str(code)})
+    try:
+        result = sandbox.run("peek_task:peek", {"path": str(path)})
+        assert result.ok, result
+        assert not verified or verify(sandbox, CORRECT).passed
+        return result.value["seen"]
+    finally:
+        sandbox.close()
+
+
 def test_the_home_directory_is_hidden_but_python_under_it_still_runs(tmp_path) -> None:
     """Keys and tokens in ~ stay out of reach, even where the interpreter itself lives in ~."""
     secret = Path.home() / f".kernel-agent-test-secret-{os.getpid()}"
     secret.write_text("token")
-    code = tmp_path / "code"
-    code.mkdir()
-    (code / "home_peek.py").write_text(
-        "import os\n\n\ndef peek(payload):\n    return {'seen': os.path.exists(payload['path'])}\n")
-    sandbox = LocalSandbox(env={"PYTHONPATH": str(code)})
     try:
-        result = sandbox.run("home_peek:peek", {"path": str(secret)})
-        assert result.ok, result
-        assert result.value == {"seen": False}
-        assert verify(sandbox, CORRECT).passed
+        assert not seen_by_a_task(tmp_path, secret, verified=True)
     finally:
-        sandbox.close()
         secret.unlink()
 
 
@@ -174,17 +182,7 @@ def test_the_interpreters_c_headers_stay_visible_for_what_builds_against_them(tm
     """torch.compile and C extensions build against Python.h, which a venv keeps only in its base
     interpreter's folder (under ~ with pyenv)."""
     header = Path(sysconfig.get_paths()["include"]) / "Python.h"
-    code = tmp_path / "code"
-    code.mkdir()
-    (code / "headers_peek.py").write_text(
-        "import os\n\n\ndef peek(payload):\n    return {'seen': os.path.exists(payload['path'])}\n")
-    sandbox = LocalSandbox(env={"PYTHONPATH": str(code)})
-    try:
-        result = sandbox.run("headers_peek:peek", {"path": str(header)})
-        assert result.ok, result
-        assert result.value == {"seen": header.exists()}
-    finally:
-        sandbox.close()
+    assert seen_by_a_task(tmp_path, header) == header.exists()
 
 
 def test_a_one_shot_sandbox_started_early_is_the_one_handed_out_and_runs_its_task() -> None:
