@@ -105,7 +105,8 @@ COMPILE_CACHE_BASE = os.environ.get("TRITON_CACHE_DIR")
 # only after the candidate returns and never kept, so no answer for them exists while it runs.
 # Words of a source that may import torch._dynamo, which wraps torch.manual_seed and
 # nn.Module.__init__ as it is imported (tools/torch_settled.py).
-BRINGS_DYNAMO = re.compile(r"_dynamo|compile|torch\.library|custom_op|torch\.export|_inductor")
+BRINGS_DYNAMO = re.compile(r"_dynamo|torch\.compile|\bcompile\(|torch\.library|custom_op|"
+                           r"torch\.export|_inductor")
 UNSEEN_SEED_OFFSET = 500
 
 
