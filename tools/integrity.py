@@ -360,13 +360,16 @@ def triton_kernels(module: ModuleType, *roots: Any) -> list[Any]:
         if id(value) in seen or depth > KERNEL_SEARCH_DEPTH:
             continue
         seen.add(id(value))
-        while isinstance(value, KernelInterface) and not hasattr(value, "pre_run_hooks"):
-            value = getattr(value, "fn", None)  # an autotuner's or heuristics' kernel
-        if isinstance(value, KernelInterface):
-            if all(value is not kernel for kernel in found):
-                found.append(value)
+        try:  # the candidate's own objects may answer attribute lookups any way they like
+            while isinstance(value, KernelInterface) and not hasattr(value, "pre_run_hooks"):
+                value = getattr(value, "fn", None)  # an autotuner's or heuristics' kernel
+            if isinstance(value, KernelInterface):
+                if all(value is not kernel for kernel in found):
+                    found.append(value)
+                continue
+            todo.extend((part, depth + 1) for part in held_by(value, module.__name__))
+        except Exception:
             continue
-        todo.extend((part, depth + 1) for part in held_by(value, module.__name__))
     return found
 
 
