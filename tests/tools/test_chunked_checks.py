@@ -64,3 +64,17 @@ def test_one_value_is_no_constant_output_and_a_scale_that_would_not_tighten_is_n
     assert "no tighter" in flag.reason and "judged with" not in flag.reason
     atol, flag = trivial.scaled_tolerance([torch.full((100,), 1e-4)], 1e-2, 1e-2)
     assert atol == pytest.approx(1e-6) and "judged with atol=1e-06" in flag.reason
+
+
+def test_zeros_passing_on_most_elements_make_the_tolerance_scale_too():
+    """A softmax over hundreds of columns: zeros meet atol=1e-2 on all but its largest values,
+    so a kernel right only there would pass."""
+    torch.manual_seed(0)
+    reference = torch.softmax(torch.randn(67, 781), dim=-1)
+    assert trivial.trivial_passing(reference, 1e-2, 1e-2) == "mostly-zero"
+    atol, flag = trivial.scaled_tolerance([reference], 1e-2, 1e-2)
+    assert atol == pytest.approx(1e-2 * trivial.rms(reference))
+    assert "on 99." in flag.reason and "of the elements of reference output 0" in flag.reason
+    assert "constant" not in flag.reason
+    relu = torch.relu(torch.randn(1000))  # half zeros: zeros are no check on the other half
+    assert trivial.trivial_passing(relu, 1e-2, 1e-2) is None
