@@ -132,3 +132,14 @@ def test_files_python_reads_are_read_alike(tmp_path):
     refused = run_check("--json", unknown, candidate)
     assert refused.returncode == 2
     assert "unknown encoding: nonsense" in json.loads(refused.stdout)["error"]["message"]
+
+
+def test_a_timeout_on_a_machine_without_a_gpu_says_what_would_fit(tmp_path):
+    slow = tmp_path / "slow.py"
+    slow.write_text((DATA / "scale_add_correct.py").read_text().replace(
+        "        return scale_add(x, b)", "        import time\n        time.sleep(60)\n"
+        "        return scale_add(x, b)"))
+    done = run_check("--json", "--timeout", "8", DATA / "scale_add_problem.py", slow)
+    assert done.returncode == 1, done.stderr
+    error = json.loads(done.stdout)["error"]
+    assert error["kind"] == "timeout" and "get_small_inputs()" in error["message"]

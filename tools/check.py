@@ -38,6 +38,9 @@ from kernel_agent.tools.wall_limit import (
 )
 
 VERIFY_TASK = "kernel_agent.tools.judge:run"
+CPU_TIMEOUT_HINT = ("; this machine has no GPU, so Triton kernels ran under the interpreter, "
+                    "hundreds of times slower: a problem with get_small_inputs() is checked on "
+                    "those here")
 REFERENCE_RUN = "reference_run"  # the baseline cache's entry for the reference's own run
 REFERENCE_PATH = "reference_check.py"
 
@@ -131,6 +134,8 @@ def verify_sources(problem: dict[str, str], candidate: dict[str, str], *,
     keep_compiled(result, candidate["text"], compiled)
     remember_baselines(result, problem["text"], baselines)
     verdict = explain_cpu_failure(verdict_from_result(result, wall), candidate["text"])
+    if not getattr(sandbox, "gpus", True) and verdict.error and verdict.error.kind == "timeout":
+        verdict.error.message += CPU_TIMEOUT_HINT
     verdict.phases = with_host_phases(verdict.phases, result.clock, sent, time.time())
     verdict.wall_limit = wall.as_dict()
     return verdict
