@@ -68,11 +68,12 @@ def scaled_tolerance(reference: list[torch.Tensor], atol: float,
              if (kind := trivial_passing(out, atol, rtol))]
     if not found:
         return atol, None
-    scaled = min([atol, *(rtol * rms(reference[i]) for i, _ in found)])
+    rms_of = {i: rms(reference[i]) for i, _ in found}
+    scaled = min([atol, *(rtol * value for value in rms_of.values())])
     index, kind = found[0]
     article = "an" if kind[0] in "aeiou" else "a"
     tolerance = f"the tolerance atol={atol:g}, rtol={rtol:g}"
-    output = f"reference output {index} (RMS {rms(reference[index]):.3g})"
+    output = f"reference output {index} (RMS {rms_of[index]:.3g})"
     if kind == "mostly-zero":
         size = reference[index].numel()
         share = 1 - failing(reference[index], 0.0, atol, rtol, size) / size

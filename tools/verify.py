@@ -27,7 +27,6 @@ import inspect
 import itertools
 import os
 import re
-import sys
 import traceback
 from collections.abc import Callable
 from contextlib import nullcontext, suppress
@@ -101,12 +100,12 @@ MESSAGE_CHARS = 1500
 # The sandbox's compile cache folder, as it was when this module was imported (run() points the
 # variables at a folder per candidate source below it).
 COMPILE_CACHE_BASE = os.environ.get("TRITON_CACHE_DIR")
-# The last trial's inputs are seeded apart from the others: its reference outputs are computed
-# only after the candidate returns and never kept, so no answer for them exists while it runs.
 # Words of a source that may import torch._dynamo, which wraps torch.manual_seed and
 # nn.Module.__init__ as it is imported (tools/torch_settled.py).
 BRINGS_DYNAMO = re.compile(r"_dynamo|torch\.compile|\bcompile\(|torch\.library|custom_op|"
                            r"torch\.export|_inductor")
+# The last trial's inputs are seeded apart from the others: its reference outputs are computed
+# only after the candidate returns and never kept, so no answer for them exists while it runs.
 UNSEEN_SEED_OFFSET = 500
 
 
@@ -179,10 +178,6 @@ def use_verifier_kernels(files: Any, folder: Path) -> None:
 
 def uses_cpp_extension(text: str) -> bool:
     return "load_inline" in text or "cpp_extension" in text
-
-
-def torch_settled_here() -> bool:
-    return "kernel_agent.tools.torch_settled" in sys.modules
 
 
 @functools.cache
@@ -334,7 +329,7 @@ class Verification:
         source may bring Dynamo in (torch.compile, torch.library's custom ops, Dynamo itself),
         torch's own changes to itself on Dynamo's import are made first (0.7 s, for those
         candidates only), or they would read as the candidate's patching of torch."""
-        if BRINGS_DYNAMO.search(self.candidate_source.text) and not torch_settled_here():
+        if BRINGS_DYNAMO.search(self.candidate_source.text):  # once a process: a cached import
             importlib.import_module("kernel_agent.tools.torch_settled")
         self.snapshot = integrity.snapshot_callables()
         self.modes = integrity.active_torch_modes()
