@@ -31,7 +31,7 @@ step() {  # step NAME COMMAND...: run it, keep its output, say how it ended
 for s in ${@:-env tests latency check sandbox eval attention multigpu graph}; do
     case $s in
         env) step env bash -c 'nvidia-smi; python3 -c "import torch, triton; print(torch.__version__, triton.__version__, torch.cuda.get_device_name())"; ncu --version' ;;
-        tests) step tests env KERNEL_AGENT_REQUIRE_GPU=1 python3 -m pytest -m gpu -v -rfEs --tb=short --durations=15 ${GPU_TESTS:-tests} ;;
+        tests) step tests env KERNEL_AGENT_REQUIRE_GPU=1 python3 -m pytest -m gpu -v -rfEs --tb=short --durations=60 ${GPU_TESTS:-tests} ;;
         latency) step latency python3 benchmarks/verifier_latency.py --repeats 5 --markdown "$out/latency.md" ;;
         check)  # `kernel-agent check` wall time: the first (baselines measured), then warm runs
             step check bash -c 'p=benchmarks/problems/softmax; for run in first warm warm; do
