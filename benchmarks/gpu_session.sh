@@ -11,13 +11,20 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 out=${OUT:-gpu-results}
 mkdir -p "$out"
+site=()
 if compgen -G ".whl/*.whl" > /dev/null; then
+    site=(/tmp/site)
     python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
         --target /tmp/site .whl/*.whl || exit 1
     export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}
 fi
 python3 -m pip install -q --no-deps --no-build-isolation -e . > "$out/install.log" 2>&1 \
     || { cat "$out/install.log"; exit 1; }
+# Bytecode, as an installation has it: pip compiles what it installs, and a checkout's first run
+# writes its own. Hosts that set PYTHONDONTWRITEBYTECODE would otherwise compile every module of
+# the project and of the carried wheels in every process, each verdict's included.
+python3 -m compileall -q -j 0 "${site[@]}" agent evals graphs kernel_agent \
+    sandbox tools tests benchmarks > "$out/compileall.log" 2>&1
 gpus=$(nvidia-smi -L 2> /dev/null | wc -l)
 
 step() {  # step NAME COMMAND...: run it, keep its output, say how it ended
