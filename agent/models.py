@@ -24,9 +24,12 @@ import openai
 from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.exceptions import ModelError, ModelTimeoutError
 from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessageChunk, BaseMessage
+from langchain_core.messages.tool import tool_call_chunk
 from langchain_core.outputs import ChatGenerationChunk, ChatResult
 from langchain_core.rate_limiters import InMemoryRateLimiter
 from langchain_openai import ChatOpenAI
+from pydantic import PrivateAttr
 
 from kernel_agent.agent.usage import Prices
 
@@ -147,9 +150,8 @@ class MalformedResponseError(ModelError):
     is_retryable = True
 
 
-NO_CHUNKS = (f"the stream carried no chunks (an endpoint that answers a streamed request with "
-             f"one JSON body does not stream: set {ENV_PREFIX}STREAMING=false, or streaming = "
-             "false in the profile)")
+NO_CHUNKS = "the endpoint answered with no chunks, streamed or not"
+EMPTY_STREAMS_TO_STOP = 2  # streamed answers in a row with no chunks before streaming stops
 
 
 class StreamStalledError(ModelTimeoutError):
@@ -357,6 +359,7 @@ class ReasoningChatOpenAI(ChatOpenAI):
 
     max_tokens_param: Literal["max_tokens", "max_completion_tokens"] = "max_completion_tokens"
     retries: int = 2  # tries after a failed one, made by graphs/modelcall.py within the budget
+    _empty_streams: int = PrivateAttr(default=0)  # streamed answers in a row with no chunks
 
     def _get_request_payload(self, input_: Any, *, stop: list[str] | None = None,
                              **kwargs: Any) -> dict:
@@ -397,23 +400,51 @@ class ReasoningChatOpenAI(ChatOpenAI):
         with self._explaining():
             return await super()._agenerate(*args, **kwargs)
 
-    def _stream(self, *args: Any, **kwargs: Any) -> Iterator[ChatGenerationChunk]:
+    def _stream(self, messages: list[BaseMessage], stop: list[str] | None = None,
+                run_manager: Any = None, **kwargs: Any) -> Iterator[ChatGenerationChunk]:
         with self._explaining():
             received = False
-            for chunk in super()._stream(*args, **kwargs):
+            for chunk in super()._stream(messages, stop, run_manager, **kwargs):
                 received = True
                 yield chunk
-            if not received:
-                raise MalformedResponseError(NO_CHUNKS)
+            if received:
+                self._empty_streams = 0
+            else:
+                self._stream_was_empty()
+                alive = _sign_of_life()
+                if run_manager is not None:
+                    run_manager.on_llm_new_token("", chunk=alive)
+                yield alive
+                yield _as_chunk(super()._generate(messages, stop, run_manager,
+                                                  **{**kwargs, "stream": False}))
 
-    async def _astream(self, *args: Any, **kwargs: Any) -> AsyncIterator[ChatGenerationChunk]:
+    async def _astream(self, messages: list[BaseMessage], stop: list[str] | None = None,
+                       run_manager: Any = None, **kwargs: Any
+                       ) -> AsyncIterator[ChatGenerationChunk]:
         with self._explaining():
             received = False
-            async for chunk in super()._astream(*args, **kwargs):
+            async for chunk in super()._astream(messages, stop, run_manager, **kwargs):
                 received = True
                 yield chunk
-            if not received:
-                raise MalformedResponseError(NO_CHUNKS)
+            if received:
+                self._empty_streams = 0
+            else:
+                self._stream_was_empty()
+                alive = _sign_of_life()
+                if run_manager is not None:
+                    await run_manager.on_llm_new_token("", chunk=alive)
+                yield alive
+                yield _as_chunk(await super()._agenerate(messages, stop, run_manager,
+                                                         **{**kwargs, "stream": False}))
+
+    def _stream_was_empty(self) -> None:
+        """A streamed request answered with no chunks. Most often the endpoint ignores `stream`
+        and sends one JSON body, which the stream's reader drops: that answer is lost, so it is
+        asked for again as one body. After two such answers in a row this client stops asking
+        for streams (a proxy's one-off error page does not turn streaming off for the run)."""
+        self._empty_streams += 1
+        if self._empty_streams >= EMPTY_STREAMS_TO_STOP:
+            self.streaming = False
 
     @contextmanager
     def _explaining(self) -> Iterator[None]:
@@ -430,6 +461,29 @@ class ReasoningChatOpenAI(ChatOpenAI):
             if typed is None:
                 raise
             raise typed from exc
+
+
+def _sign_of_life() -> ChatGenerationChunk:
+    """An empty chunk between an empty stream and the request that follows it: whoever watches
+    the stream's silence (graphs/modelcall.py) starts again from it."""
+    return ChatGenerationChunk(message=AIMessageChunk(content=""))
+
+
+def _as_chunk(result: ChatResult) -> ChatGenerationChunk:
+    """A whole answer as the one chunk of a stream, its tool calls as chunks to be parsed."""
+    if not result.generations:
+        raise MalformedResponseError(NO_CHUNKS)
+    generation = result.generations[0]
+    message = generation.message
+    calls = [tool_call_chunk(name=call["name"], args=json.dumps(call["args"]), id=call["id"],
+                             index=index) for index, call in enumerate(message.tool_calls)]
+    calls += [tool_call_chunk(name=call["name"], args=call["args"], id=call["id"],
+                              index=len(calls) + index)
+              for index, call in enumerate(message.invalid_tool_calls)]
+    chunk = AIMessageChunk(content=message.content, additional_kwargs=message.additional_kwargs,
+                           response_metadata=message.response_metadata, id=message.id,
+                           usage_metadata=message.usage_metadata, tool_call_chunks=calls)
+    return ChatGenerationChunk(message=chunk, generation_info=generation.generation_info)
 
 
 def _typed(exc: Exception, timeout: Any) -> ModelError | None:

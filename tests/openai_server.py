@@ -154,7 +154,15 @@ class Stall:
     keep_alive_s: float | None = None
 
 
-Scripted = Reply | HttpError | Hang | Garbage | Cut | Stall
+@dataclass(frozen=True)
+class Unstreamed:
+    """`reply` as one JSON body whatever the request asked, as endpoints that cannot stream (or
+    proxies that buffer) answer a streamed request."""
+
+    reply: Reply = field(default_factory=lambda: Reply("an answer in one body"))
+
+
+Scripted = Reply | HttpError | Hang | Garbage | Cut | Stall | Unstreamed
 Script = Sequence[Scripted] | Callable[[dict[str, Any]], Scripted]
 
 
@@ -374,6 +382,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._break_off(reply, body)
         elif isinstance(reply, Garbage):
             self._send(reply.status, reply.body.encode(), reply.content_type)
+        elif isinstance(reply, Unstreamed):
+            if self._wait(reply.reply.delay_s):
+                self._send_json(200, _completion(reply.reply, body, self.scripted))
         elif isinstance(reply, HttpError):
             if self._wait(reply.delay_s):
                 self._send_error(reply)

@@ -28,6 +28,7 @@ from tests.openai_server import (
     Reply,
     ScriptedOpenAIServer,
     ToolCall,
+    Unstreamed,
     Usage,
     message_text,
 )
@@ -143,18 +144,52 @@ def test_a_hanging_endpoint_times_out_on_the_async_path_too() -> None:
 
 @pytest.mark.parametrize("streaming, garbage", [
     (False, Garbage()),
-    (True, Garbage()),
+    (True, Garbage()),  # no chunks: asked again for one body, which is garbage too
     (True, Garbage("data: {not json\n\n", content_type="text/event-stream")),
     (False, Garbage('{"object": "chat.completion"}', content_type="application/json")),
     (False, Garbage('{"error": {"message": "upstream died"}}', content_type="application/json")),
 ])
 def test_garbage_is_a_clear_error(streaming: bool, garbage: Garbage) -> None:
-    with ScriptedOpenAIServer([garbage]) as server, \
+    with ScriptedOpenAIServer([garbage, garbage]) as server, \
             pytest.raises(MalformedResponseError) as caught:
         chat_model(server, streaming=streaming, max_retries=0).invoke("go")
     text = describe_error(caught.value)
-    assert "not an OpenAI chat completion" in text or "carried no chunks" in text
+    assert "not an OpenAI chat completion" in text
     assert server.base_url in text
+
+
+@pytest.mark.parametrize("asynchronous", [False, True], ids=["sync", "async"])
+def test_an_endpoint_that_does_not_stream_is_asked_for_one_body(asynchronous: bool) -> None:
+    """A streamed request answered with one JSON body yields no chunks, and that answer is lost:
+    it is asked for again as one body, whole (reasoning, tool calls, usage). After two such
+    answers in a row the client stops asking for streams."""
+    call = ToolCall("compile_kernel", {"code": "x = 1", "arch": "sm_90"}, id="call_1")
+    script = [Unstreamed(Reply("lost")),
+              Unstreamed(Reply(None, reasoning_content="why", tool_calls=[call])),
+              Unstreamed(Reply("lost again")), Unstreamed(Reply("second")),
+              Unstreamed(Reply("third"))]
+    with ScriptedOpenAIServer(script) as server:
+        model = chat_model(server, streaming=True)
+
+        async def in_turn() -> list[Any]:
+            return [await model.ainvoke("go") for _ in range(3)]
+
+        first, second, third = (asyncio.run(in_turn()) if asynchronous
+                                else [model.invoke("go") for _ in range(3)])
+        streamed = [bool(body.get("stream")) for body in server.requests]
+    assert streamed == [True, False, True, False, False]
+    assert [(c["name"], c["args"], c["id"]) for c in first.tool_calls] == [
+        ("compile_kernel", {"code": "x = 1", "arch": "sm_90"}, "call_1")]
+    assert first.additional_kwargs["reasoning_content"] == "why"
+    assert first.usage_metadata is not None and first.usage_metadata["output_tokens"] > 0
+    assert (second.content, third.content) == ("second", "third")
+
+
+def test_one_empty_stream_does_not_turn_streaming_off() -> None:
+    with ScriptedOpenAIServer([Garbage(), Reply("one body"), Reply("streamed")]) as server:
+        model = chat_model(server, streaming=True)
+        assert [model.invoke("go").content for _ in range(2)] == ["one body", "streamed"]
+        assert [bool(body.get("stream")) for body in server.requests] == [True, False, True]
 
 
 def test_the_rate_limiter_spaces_requests() -> None:

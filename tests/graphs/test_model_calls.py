@@ -22,7 +22,16 @@ from kernel_agent.graphs.modelcall import (
     bounded,
     within,
 )
-from tests.openai_server import Cut, Garbage, Hang, HttpError, Reply, ScriptedOpenAIServer, Stall
+from tests.openai_server import (
+    Cut,
+    Garbage,
+    Hang,
+    HttpError,
+    Reply,
+    ScriptedOpenAIServer,
+    Stall,
+    Unstreamed,
+)
 
 from .conftest import chat_model
 
@@ -188,3 +197,14 @@ def test_a_stream_of_keep_alives_with_no_chunk_is_given_up_after_the_models_time
         assert reply.message.content == "ok"
         assert time.monotonic() - started < 8, "not held until the deadline"
         assert len(server.requests) == 2
+
+
+def test_the_request_after_an_empty_stream_is_watched_from_its_own_start() -> None:
+    """An endpoint that does not stream: its answer to the streamed request is lost and asked
+    for again as one body. The watch on a stream's silence (1 s here) starts again for that
+    request, so two answers of 0.7 s each are not taken for a stall."""
+    script = [Unstreamed(Reply("lost", delay_s=0.7)), Unstreamed(Reply("whole", delay_s=0.7))]
+    with ScriptedOpenAIServer(script) as server, within(time.time() + 30):
+        reply = ask(chat_model(server, timeout_s=1.0, max_retries=0, streaming=True), GO)
+        assert len(server.requests) == 2
+    assert reply.message.content == "whole"
