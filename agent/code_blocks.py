@@ -122,21 +122,37 @@ def _xml_as_fences(lines: list[str]) -> list[str]:
 
 def _without_prose_after(code: str) -> str:
     """A block that was never closed runs into the prose before the next one: the code is its
-    longest start that parses (all of it when no start does)."""
+    longest start that parses (all of it when no start does).
+
+    A start that fails at line L fails at L in every longer start too (the parser reads the same
+    tokens up to there), so the search goes on from the line before L: a few parses, not one per
+    line, however long the block."""
     lines = code.splitlines()
-    for end in range(len(lines), 0, -1):
-        if lines[end - 1].strip() and parses("\n".join(lines[:end])):
+    end = len(lines)
+    while end > 0:
+        if not lines[end - 1].strip():
+            end -= 1
+            continue
+        error = syntax_error("\n".join(lines[:end]))
+        if error is None:
             return _body(lines[:end])
+        failed_at = error.lineno or end
+        end = failed_at - 1 if 1 <= failed_at < end else end - 1
     return code
+
+
+def syntax_error(code: str) -> SyntaxError | None:
+    """Why `code` is not valid Python, or None when it is."""
+    try:
+        ast.parse(code)
+    except SyntaxError as error:
+        return error
+    return None
 
 
 def parses(code: str) -> bool:
     """Whether `code` is valid Python."""
-    try:
-        ast.parse(code)
-    except SyntaxError:
-        return False
-    return True
+    return syntax_error(code) is None
 
 
 def _tag(info: str) -> str:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from kernel_agent.agent.code_blocks import code_blocks
 from kernel_agent.agent.extract import extract_code
 
 ANSWERS = Path(__file__).parent / "answers"
@@ -148,3 +149,26 @@ def test_a_long_unfenced_answer_is_taken_in_time():
     found = extract_code(code + "\nThat's the file.\n")
     assert time.monotonic() - started < 5
     assert found.code == code
+
+
+def test_a_long_unclosed_block_with_long_prose_after_is_taken_in_time():
+    """A fence never closed: thousands of lines of code, then a long explanation, then the next
+    block. The code's end is found from where each failed parse stopped, not by parsing once per
+    line of prose."""
+    import time
+
+    code = "".join(f"v{i} = {i}\n" for i in range(4000))
+    prose = "".join(f"Step {i} of the explanation, in words.\n" for i in range(1500))
+    answer = f"```python\n{code}\n{prose}```python\nclass ModelNew:\n    pass\n```\n"
+    started = time.monotonic()
+    blocks = code_blocks(answer)
+    assert time.monotonic() - started < 2
+    assert [block.code for block in blocks] == [code, "class ModelNew:\n    pass\n"]
+
+
+def test_an_unclosed_block_keeps_its_longest_start_that_parses():
+    code = ("import torch\n\n\nclass ModelNew(torch.nn.Module):\n"
+            "    def forward(self, x):\n        return x\n")
+    answer = (f"```python\n{code}\nThis is the kernel (it adds nothing).\nIt runs.\n"
+              "```python\nprint('usage')\n```\n")
+    assert [block.code for block in code_blocks(answer)] == [code, "print('usage')\n"]
