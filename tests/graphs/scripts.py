@@ -97,6 +97,9 @@ FAULTS: dict[str, Scripted] = {
     "prose": Reply(content="<think>Hmm.</think>I would use a larger block and vector loads."),
 }
 NO_CODE_FAULTS = ("empty", "think_only", "prose")
+# A 200 body that is no event stream answers a streamed request with no chunks: the client asks
+# again for one body within the same call, so the fault costs a request, not an attempt.
+ASKED_AGAIN_FAULTS = ("html_body",)
 
 
 class FaultsFirst:
