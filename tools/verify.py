@@ -124,6 +124,11 @@ def run(payload: dict[str, Any], workdir: Path) -> tuple[dict[str, Any], Verific
         os.environ["TRITON_INTERPRET"] = "1"  # must precede the candidate's `import triton`
     with clock.phase("imports"), suppress(ImportError):
         import triton  # noqa: F401  (preloaded on a GPU; under the interpreter, imported here)
+
+        if not gpu:
+            from kernel_agent.tools import interpreter_fixes
+
+            interpreter_fixes.install()
     if gpu:
         with clock.phase("imports"):  # before the snapshots, so that patching it is seen
             import kernel_agent.tools.compare_kernel  # noqa: F401
