@@ -11,6 +11,11 @@ from typing import Any
 from kernel_agent.sandbox import channel
 
 ERROR_CHARS = 1500
+# A reply that describes outputs (the audit's) or carries values for them (the race's) may take
+# this much, plus PER_OUTPUT_BYTES for each output it speaks for: a problem of thousands of
+# outputs is answered in full, and a flood from a hostile process is still cut off.
+REPLY_BYTES = 1 << 20
+PER_OUTPUT_BYTES = 1 << 10
 
 
 class NoReply(Exception):
@@ -19,6 +24,11 @@ class NoReply(Exception):
     def __init__(self, why: str, ended: bool = False) -> None:
         super().__init__(why)
         self.ended = ended
+
+
+def outputs_reply_limit(outputs: int) -> int:
+    """The most a reply speaking for `outputs` outputs may take."""
+    return REPLY_BYTES + PER_OUTPUT_BYTES * max(0, outputs)
 
 
 def ask(link: socket.socket, request: dict[str, Any] | None, limit: int,

@@ -99,7 +99,6 @@ CANDIDATE_PROCESS = "kernel_agent.tools.candidate_process:serve"
 AUDIT_FLAG = "audit_failed"
 # A claim is a verdict plus, at most, the compiled kernels the candidate's process kept.
 CLAIM_LIMIT = 256 << 20
-OUTPUTS_LIMIT = 1 << 20  # the audit's outputs' description
 # Reference outputs of the audit larger than this wait in host memory while the candidate's
 # process runs: a problem sized to the device leaves no room for a second copy there.
 DEVICE_KEPT_BYTES = 1 << 30
@@ -225,6 +224,12 @@ class AuditSet:
     expected_bytes: int  # what the reference's outputs take, as sent
     atol: float
     rtol: float
+    outputs: int = 1  # how many the reference has
+
+    @property
+    def reply_limit(self) -> int:
+        """The most the candidate's description of its outputs may take."""
+        return candidate_link.outputs_reply_limit(self.outputs)
 
 
 class Judgement:
@@ -332,13 +337,14 @@ class Judgement:
                 sent = host
         del inputs
         expected = sum(tensor_transfer.aligned(t.numel() * t.element_size()) for t in reference)
+        outputs = len(reference)
         kept: list[torch.Tensor] | None = reference
         if referee.device.type == "cuda":
             if too_large_to_keep(reference):
                 kept = None  # the candidate needs the memory more; made again after it answers
             del reference
             torch.cuda.empty_cache()  # what the judge holds no longer, the candidate can use
-        return AuditSet(seed, sent, kept, expected, atol, rtol)
+        return AuditSet(seed, sent, kept, expected, atol, rtol, outputs)
 
     def audit_reference(self, audit_set: AuditSet) -> list[torch.Tensor]:
         """The reference's outputs for the audit's inputs: kept, or made again on the device
@@ -393,7 +399,7 @@ class Judgement:
             channel.send(child.link, request)
             if audit_set.inputs is not None:
                 tensor_transfer.send(child.link, audit_set.inputs)
-            message = candidate_link.ask(child.link, None, OUTPUTS_LIMIT)
+            message = candidate_link.ask(child.link, None, audit_set.reply_limit)
         if "shared" in message:
             with contextlib.ExitStack() as mapping:
                 try:
@@ -402,13 +408,14 @@ class Judgement:
                 except (device_share.ShareError, RuntimeError, ValueError):
                     with audit_exchange():  # sent as bytes after all
                         message = candidate_link.ask(child.link, {"op": "audit_bytes"},
-                                                     OUTPUTS_LIMIT)
+                                                     audit_set.reply_limit)
                 else:
                     yield outputs, True
                     mapping.close()  # unmapped before the candidate's process may free it
                     if child.link.fileno() >= 0:  # else the audit ended the process
                         with audit_exchange():
-                            candidate_link.ask(child.link, {"op": "audit_done"}, OUTPUTS_LIMIT)
+                            candidate_link.ask(child.link, {"op": "audit_done"},
+                                               audit_set.reply_limit)
                     return
         if error := candidate_link.error_in(message):
             raise AuditBroke(f"the candidate failed on the audit's inputs: {error[1][-500:]}")

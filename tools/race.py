@@ -44,7 +44,6 @@ CALL_SLACK_MS = 1.5
 SLACK_MS = 10.0
 # ... and fewer calls where preparing them (the reference's runs) takes longer than this.
 PREPARE_S = 0.3
-OUTPUTS_LIMIT = 1 << 20
 NOT_SEEDED = ("the problem's get_inputs() does not give the same inputs for the same seed, or its "
               "reference's outputs are not all finite: the candidate could not be timed from "
               "outside its process")
@@ -67,7 +66,8 @@ def race(link: socket.socket, referee: Verification, claimed_ms: float, atol: fl
          rtol: float) -> Race:
     """Race the candidate behind `link` (a process serving "race", tools/candidate_process.py)
     against its claimed time per call; `referee` holds the problem and its built reference."""
-    warm_up = sets_answered(link, [secrets.randbelow(2**31)], secrets.randbelow(2**31))
+    warm_up = sets_answered(link, [secrets.randbelow(2**31)], secrets.randbelow(2**31),
+                            candidate_link.REPLY_BYTES)
     if isinstance(warm_up, str):
         return Race(wrong=warm_up)
     wanted = min(max(math.ceil(TARGET_MS / claimed_ms), SETS[0]), SETS[1])
@@ -84,7 +84,8 @@ def race(link: socket.socket, referee: Verification, claimed_ms: float, atol: fl
         own_s += made[1]
     count = len(seeds)
     started = perf_counter()
-    message = sets_answered(link, seeds, projection_seed)
+    message = sets_answered(link, seeds, projection_seed,  # one projection per set and output
+                            candidate_link.outputs_reply_limit(count * len(expected[0])))
     wall_ms = (perf_counter() - started) * 1000
     if isinstance(message, str):
         return Race(wrong=message)
@@ -103,12 +104,13 @@ def race(link: socket.socket, referee: Verification, claimed_ms: float, atol: fl
     return result
 
 
-def sets_answered(link: socket.socket, seeds: list[int],
-                  projection_seed: int) -> dict[str, Any] | str:
-    """The candidate's process's answer to one race request, or why there is none."""
+def sets_answered(link: socket.socket, seeds: list[int], projection_seed: int,
+                  limit: int) -> dict[str, Any] | str:
+    """The candidate's process's answer to one race request (at most `limit` bytes), or why
+    there is none."""
     request = {"op": "race", "seeds": seeds, "projection_seed": projection_seed}
     try:
-        message = candidate_link.ask(link, request, OUTPUTS_LIMIT)
+        message = candidate_link.ask(link, request, limit)
     except candidate_link.NoReply as exc:
         return str(exc)
     if error := candidate_link.error_in(message):
