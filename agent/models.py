@@ -407,11 +407,8 @@ class ReasoningChatOpenAI(ChatOpenAI):
             for chunk in super()._stream(messages, stop, run_manager, **kwargs):
                 received = True
                 yield chunk
-            if received:
-                self._empty_streams = 0
-            else:
-                self._stream_was_empty()
-                alive = _sign_of_life()
+            alive = self._stream_ended(received)
+            if alive is not None:
                 if run_manager is not None:
                     run_manager.on_llm_new_token("", chunk=alive)
                 yield alive
@@ -426,25 +423,30 @@ class ReasoningChatOpenAI(ChatOpenAI):
             async for chunk in super()._astream(messages, stop, run_manager, **kwargs):
                 received = True
                 yield chunk
-            if received:
-                self._empty_streams = 0
-            else:
-                self._stream_was_empty()
-                alive = _sign_of_life()
+            alive = self._stream_ended(received)
+            if alive is not None:
                 if run_manager is not None:
                     await run_manager.on_llm_new_token("", chunk=alive)
                 yield alive
                 yield _as_chunk(await super()._agenerate(messages, stop, run_manager,
                                                          **{**kwargs, "stream": False}))
 
-    def _stream_was_empty(self) -> None:
-        """A streamed request answered with no chunks. Most often the endpoint ignores `stream`
-        and sends one JSON body, which the stream's reader drops: that answer is lost, so it is
-        asked for again as one body. After two such answers in a row this client stops asking
-        for streams (a proxy's one-off error page does not turn streaming off for the run)."""
+    def _stream_ended(self, received: bool) -> ChatGenerationChunk | None:
+        """None after a stream that brought chunks; after one that brought none, an empty chunk
+        to send before the answer is asked for again as one body.
+
+        Most often such an endpoint ignores `stream` and sends one JSON body, which the stream's
+        reader drops: that answer is lost. After two such answers in a row this client stops
+        asking for streams (a proxy's one-off error page does not turn streaming off for the
+        run). The empty chunk is a sign of life: whoever watches the stream's silence
+        (graphs/modelcall.py) starts again from it for the request that follows."""
+        if received:
+            self._empty_streams = 0
+            return None
         self._empty_streams += 1
         if self._empty_streams >= EMPTY_STREAMS_TO_STOP:
             self.streaming = False
+        return ChatGenerationChunk(message=AIMessageChunk(content=""))
 
     @contextmanager
     def _explaining(self) -> Iterator[None]:
@@ -461,12 +463,6 @@ class ReasoningChatOpenAI(ChatOpenAI):
             if typed is None:
                 raise
             raise typed from exc
-
-
-def _sign_of_life() -> ChatGenerationChunk:
-    """An empty chunk between an empty stream and the request that follows it: whoever watches
-    the stream's silence (graphs/modelcall.py) starts again from it."""
-    return ChatGenerationChunk(message=AIMessageChunk(content=""))
 
 
 def _as_chunk(result: ChatResult) -> ChatGenerationChunk:
