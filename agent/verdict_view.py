@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from rich.console import Group
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from kernel_agent.tools import tolerance
 from kernel_agent.tools.verdict import Trial, Verdict
 
 STATUS_STYLE = {"pass": "bold green", "fail": "bold red", "bad_input": "bold yellow"}
@@ -54,9 +56,17 @@ def error_parts(verdict: Verdict) -> list[Text]:
     return parts
 
 
+def atol_text(record: dict[str, Any]) -> str:
+    """The verdict's atol, with the outputs judged tighter (tools/tolerance.py)."""
+    try:
+        return tolerance.describe(tolerance.from_json(record))
+    except (KeyError, TypeError, ValueError):
+        return str(record.get("atol"))
+
+
 def trials_table(verdict: Verdict) -> Table:
     table = Table("trial", "seed", "ok", "max abs err", "max rel err", "mismatched", "worst index",
-                  title=f"correctness (atol {verdict.tolerance.get('atol')}, "
+                  title=f"correctness (atol {atol_text(verdict.tolerance)}, "
                         f"rtol {verdict.tolerance.get('rtol')})")
     for number, trial in enumerate(verdict.trials):
         table.add_row(str(number), str(trial.seed), "yes" if trial.passed else "[red]no[/]",

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+from kernel_agent.tools import tolerance
 from kernel_agent.tools.check import check_files
+from kernel_agent.tools.tolerance import atol_of
 from kernel_agent.tools.verdict import Verdict
 
 from .conftest import DATA
@@ -207,7 +209,8 @@ def test_where_zeros_would_pass_the_tolerance_scales_to_the_reference(tmp_path):
     assert zeros.status == "fail", "an all-zero output no longer passes"
     flag = next(f for f in zeros.flags if f.name == "trivial_output_passes")
     assert flag.severity == "review" and "all-zero output would pass" in flag.reason
-    assert zeros.tolerance["atol"] < 1e-4 and zeros.tolerance["rtol"] == 1e-2
+    assert atol_of(tolerance.from_json(zeros.tolerance), 0) < 1e-4
+    assert zeros.tolerance["rtol"] == 1e-2
     honest = verify(scaled_copy(tmp_path, "scale_add_correct.py", "(2 * x + b) * 1e-4",
                                 "honest.py"), problem=tiny)
     assert honest.status == "pass", honest.summary()

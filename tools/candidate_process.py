@@ -19,7 +19,8 @@ Messages (sandbox/channel.py frames):
            each, timed by the judge from outside (tools/projection.py);
   re-timing -> {"op": "contend", "payload": ...}   here -> {"ready": true} (tools/contender.py)
   re-timing -> {"op": "time", "runs": n, "time_box_s": s}   here -> {"median_ms": ms}
-  re-timing -> {"op": "check", "atol": a, "rtol": r}   here -> {"flag": {"name", "reason"} | null}
+  re-timing -> {"op": "check", "atol": a, "rtol": r} (and "atol_by_output", tools/tolerance.py)
+              here -> {"flag": {"name", "reason"} | null}
   re-timing -> {"op": "race", ...} as the judge's;
   either -> {"op": "exit"} or the end of the socket.
 """
@@ -40,7 +41,7 @@ import torch
 from kernel_agent.sandbox import channel
 from kernel_agent.sandbox.resident import MARK as RESIDENT_MARK
 from kernel_agent.sandbox.worker import failure_kind
-from kernel_agent.tools import device_share, projection, tensor_transfer, verify
+from kernel_agent.tools import device_share, projection, tensor_transfer, tolerance, verify
 from kernel_agent.tools.contender import Contender
 
 MESSAGE_CHARS = 4000
@@ -178,7 +179,7 @@ def time_round(contender: Contender, message: dict[str, Any],
 def check(contender: Contender, message: dict[str, Any],
           link: socket.socket) -> tuple[dict[str, Any], None]:
     """The re-timed calls' outputs, judged within the tolerance the re-timing sends."""
-    flag = contender.check(float(message["atol"]), float(message["rtol"]))
+    flag = contender.check(tolerance.from_json(message), float(message["rtol"]))
     return {"flag": None if flag is None else {"name": flag.name, "reason": flag.reason}}, None
 
 

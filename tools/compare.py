@@ -17,6 +17,7 @@ from typing import Any
 
 import torch
 
+from kernel_agent.tools.tolerance import Atol, atol_of
 from kernel_agent.tools.verdict import Trial
 
 CHUNK_ELEMENTS = 1 << 26
@@ -163,7 +164,7 @@ class OutputSummary:
 
 
 def compare(candidate: list[torch.Tensor], reference: list[torch.Tensor], seed: int,
-            atol: float, rtol: float, *, fused: bool | None = None) -> Trial:
+            atol: Atol, rtol: float, *, fused: bool | None = None) -> Trial:
     """Compare output lists (already structure-checked) and describe the result as a Trial.
     `fused`: whether GPU outputs may be compared by the kernel (see summary_of); None: outputs
     of KERNEL_PAYS_FROM elements and more, where its compiled files were given to this process
@@ -176,7 +177,8 @@ def compare(candidate: list[torch.Tensor], reference: list[torch.Tensor], seed: 
         trial.elements += c_full.numel()
         if not c_full.numel():
             continue
-        summary = summary_of(c_full, r_full, atol, rtol, fused=fused if fused is not None else (
+        summary = summary_of(c_full, r_full, atol_of(atol, out_index), rtol,
+                             fused=fused if fused is not None else (
             given and c_full.numel() >= KERNEL_PAYS_FROM))
         trial.mismatched += summary.mismatched
         trial.nonfinite += summary.nonfinite
@@ -190,7 +192,7 @@ def compare(candidate: list[torch.Tensor], reference: list[torch.Tensor], seed: 
     trial.passed = trial.mismatched == 0
     if first_bad is not None:
         out = first_bad[0]
-        trial.bad_region = bad_region(candidate[out], reference[out], atol, rtol)
+        trial.bad_region = bad_region(candidate[out], reference[out], atol_of(atol, out), rtol)
         trial.bad_output_shape = list(candidate[out].shape)
     if worst.ratio >= 0:
         shape = candidate[worst.output].shape

@@ -18,6 +18,7 @@ import torch
 
 from kernel_agent.tools.timed_check import InputSet, TimedCalls
 from kernel_agent.tools.timing import L2Flusher, time_gpu
+from kernel_agent.tools.tolerance import Atol
 from kernel_agent.tools.verdict import Flag
 from kernel_agent.tools.verify import PAYLOAD_DEFAULTS, Verification, use_compile_caches
 
@@ -48,7 +49,7 @@ class Contender:
                          after=self.calls.record)
         return stats.median_ms
 
-    def check(self, atol: float, rtol: float) -> Flag | None:
+    def check(self, atol: Atol, rtol: float) -> Flag | None:
         """The flag for a wrong output among the calls made so far, judged within the tolerance
         the re-timing gives, against the reference's outputs for the sets made afresh now."""
         verification = self.verification

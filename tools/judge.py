@@ -63,6 +63,7 @@ from kernel_agent.tools import (
     race,
     static_review,
     tensor_transfer,
+    tolerance,
     trivial,
 )
 from kernel_agent.tools.baseline_compile import EarlyCompile
@@ -72,6 +73,7 @@ from kernel_agent.tools.phases import PhaseClock, summed
 from kernel_agent.tools.problem import SpecError
 from kernel_agent.tools.timed_check import InputSet
 from kernel_agent.tools.timing import L2Flusher
+from kernel_agent.tools.tolerance import Atol
 from kernel_agent.tools.verdict import (
     ErrorInfo,
     Flag,
@@ -222,7 +224,7 @@ class AuditSet:
     inputs: list[Any] | None  # in host memory; None: only their seed is sent
     reference: list[torch.Tensor] | None  # None: too large to keep, made again when needed
     expected_bytes: int  # what the reference's outputs take, as sent
-    atol: float
+    atol: Atol
     rtol: float
     outputs: int = 1  # how many the reference has
 
@@ -449,12 +451,14 @@ class Judgement:
                         fused=KERNELS.ready_for(outputs))
         verdict.audit = {"passed": trial.passed, "seed": audit_set.seed,
                          "elements": trial.elements, "mismatched": trial.mismatched,
-                         "max_abs_error": trial.max_abs_error, "atol": audit_set.atol,
+                         "max_abs_error": trial.max_abs_error,
+                         "atol": tolerance.base_atol(audit_set.atol),
                          "rtol": audit_set.rtol, "in_place": mapped}
         if not trial.passed:
             raise AuditBroke(
                 f"{trial.mismatched} of {trial.elements} output elements wrong on the audit's "
-                f"inputs (max abs error {trial.max_abs_error:.3g}, atol {audit_set.atol:.3g}, "
+                f"inputs (max abs error {trial.max_abs_error:.3g}, "
+                f"atol {tolerance.describe(audit_set.atol)}, "
                 f"rtol {audit_set.rtol:.3g}), although the candidate's process claimed a pass")
 
     def landing_device(self, size: int) -> torch.device:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import torch
 
 from kernel_agent.tools.compare import flat_chunks
+from kernel_agent.tools.tolerance import Atol, atol_of
 
 ROUNDING = 1e-9  # relative to sum(|r * ref|): float64 summation error, with room to spare
 
@@ -33,16 +34,17 @@ def project(outputs: list[torch.Tensor], seed: int) -> list[float]:
             for out, r in zip(outputs, vectors(outputs, seed), strict=True)]
 
 
-def bands(reference: list[torch.Tensor], seed: int, atol: float,
+def bands(reference: list[torch.Tensor], seed: int, atol: Atol,
           rtol: float) -> list[tuple[float, float]]:
     """(the reference's projection, how far from it a right output's projection may be)."""
     found = []
-    for ref, r in zip(reference, vectors(reference, seed), strict=True):
+    for index, (ref, r) in enumerate(zip(reference, vectors(reference, seed), strict=True)):
         centre = width = scale = 0.0
+        output_atol = atol_of(atol, index)
         for o, v in zip(flat_chunks(ref), flat_chunks(r), strict=True):
             o, v = o.double(), v.double()
             centre += float((o * v).sum())
-            width += float((v.abs() * (atol + rtol * o.abs())).sum())
+            width += float((v.abs() * (output_atol + rtol * o.abs())).sum())
             scale += float((o * v).abs().sum())
         found.append((centre, width + ROUNDING * scale + 1e-12))
     return found

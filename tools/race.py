@@ -30,6 +30,7 @@ from typing import Any
 import torch
 
 from kernel_agent.tools import candidate_link, integrity, projection
+from kernel_agent.tools.tolerance import Atol
 from kernel_agent.tools.verify import Verification, changed_since
 
 FLAG = "timing_disputed"
@@ -62,7 +63,7 @@ class Race:
     not_measured: str | None = None
 
 
-def race(link: socket.socket, referee: Verification, claimed_ms: float, atol: float,
+def race(link: socket.socket, referee: Verification, claimed_ms: float, atol: Atol,
          rtol: float) -> Race:
     """Race the candidate behind `link` (a process serving "race", tools/candidate_process.py)
     against its claimed time per call; `referee` holds the problem and its built reference."""
@@ -118,7 +119,7 @@ def sets_answered(link: socket.socket, seeds: list[int], projection_seed: int,
     return message
 
 
-def race_set(referee: Verification, seed: int, projection_seed: int, atol: float, rtol: float,
+def race_set(referee: Verification, seed: int, projection_seed: int, atol: Atol, rtol: float,
              first: bool = False) -> tuple[list[tuple[float, float]], float] | None:
     """The bands a right output's projections fall in for `seed`'s inputs, and the seconds the
     candidate's process spends on its own side of the same work (making the inputs, projecting

@@ -42,6 +42,7 @@ import torch
 from kernel_agent.sandbox import channel
 from kernel_agent.sandbox.zygote import Child, ZygoteLost
 from kernel_agent.tools import candidate_link, race, trivial
+from kernel_agent.tools import tolerance as tolerance_json
 from kernel_agent.tools.judge import (
     CANDIDATE_PROCESS,
     ZYGOTE,
@@ -53,6 +54,7 @@ from kernel_agent.tools.problem import Problem
 from kernel_agent.tools.timed_check import FLAG as WRONG_FLAG
 from kernel_agent.tools.timed_check import TIMED_SETS, InputSet
 from kernel_agent.tools.timing import L2Flusher, time_gpu
+from kernel_agent.tools.tolerance import Atol
 from kernel_agent.tools.verify import PAYLOAD_DEFAULTS, Verification, rotating
 
 __all__ = ["kept_children", "run", "settle"]  # a resident judge process may take this task too
@@ -172,10 +174,11 @@ class Retiming:
                     self.errors[name] = f"while re-timed: {exc}"
         return {name: samples for name, samples in medians.items() if samples}
 
-    def judge(self, key: str, child: Child, median_ms: float, atol: float, rtol: float) -> None:
+    def judge(self, key: str, child: Child, median_ms: float, atol: Atol, rtol: float) -> None:
         """The finalist's own check of its re-timed outputs, then the race of its median."""
         try:
-            flag = ask(child, {"op": "check", "atol": atol, "rtol": rtol}).get("flag")
+            flag = ask(child, {"op": "check", **tolerance_json.to_json(atol),
+                               "rtol": rtol}).get("flag")
         except Dropped as exc:
             self.errors[key] = f"while its outputs were checked: {exc}"
             return
@@ -213,12 +216,12 @@ def rotations(names: list[str], rounds: int) -> Iterator[list[str]]:
         yield names[shift:] + names[:shift]
 
 
-def tolerance(given: Mapping[str, float | None] | None, problem: Problem,
-              reference: list[torch.Tensor]) -> tuple[float, float]:
+def tolerance(given: Mapping[str, Any] | None, problem: Problem,
+              reference: list[torch.Tensor]) -> tuple[Atol, float]:
     """(atol, rtol): the tolerance the candidate was verified with, else the problem's, as the
     verifier derives it without options."""
     if given and given.get("atol") is not None and given.get("rtol") is not None:
-        return float(given["atol"]), float(given["rtol"])  # type: ignore[arg-type]
+        return tolerance_json.from_json(given), float(given["rtol"])
     meta = problem.metadata
     atol, rtol, _ = trivial.judged_tolerance(
         reference, getattr(torch, meta.dtype) if meta.dtype else None, meta.atol, meta.rtol)

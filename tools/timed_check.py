@@ -22,6 +22,7 @@ from typing import Any
 import torch
 
 from kernel_agent.tools.compare import OutputMismatch, compare, flatten_outputs, out_of_tolerance
+from kernel_agent.tools.tolerance import Atol, atol_of
 from kernel_agent.tools.verdict import Flag
 
 TIMED_SETS = 3
@@ -79,7 +80,7 @@ class TimedCalls:
     the end event is recorded) gathers the sampled elements of that call's output.
     """
 
-    def __init__(self, sets: list[InputSet], forward: Callable[..., Any], atol: float,
+    def __init__(self, sets: list[InputSet], forward: Callable[..., Any], atol: Atol,
                  rtol: float, seed: int | None = None) -> None:
         self.sets, self.forward, self.atol, self.rtol = sets, forward, atol, rtol
         self.generator = torch.Generator().manual_seed(
@@ -152,8 +153,9 @@ class TimedCalls:
                 wrong.append((number, record, record.problem or f"returned {record.shapes}, "
                               f"expected {input_set.wanted}"))
                 continue
-            bad = sum(int(out_of_tolerance(got, want, self.atol, self.rtol).sum()) for got, want
-                      in zip(record.samples, input_set.expected, strict=True))
+            bad = sum(int(out_of_tolerance(got, want, atol_of(self.atol, i), self.rtol).sum())
+                      for i, (got, want) in enumerate(zip(record.samples, input_set.expected,
+                                                          strict=True)))
             if bad:
                 total = sum(s.numel() for s in record.samples)
                 wrong.append((number, record, f"{bad}/{total} sampled elements outside "

@@ -2,8 +2,9 @@
 
 KernelBench's issue #165 found level-1 problems whose outputs are so small that returning zeros
 passes atol = 1e-2. Where the reference's first outputs show that a trivial output would pass,
-the absolute tolerance is scaled to the reference: at most rtol times its root mean square, so an
-error is judged against the size of what is computed. The verdict names what would have passed.
+that output's absolute tolerance is scaled to it: at most rtol times its root mean square, so an
+error is judged against the size of what is computed. The other outputs keep theirs
+(tools/tolerance.py). The verdict names what would have passed.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import torch
 
 from kernel_agent.tools.compare import default_tolerance, flat_chunks
+from kernel_agent.tools.tolerance import Atol, PerOutputAtol, atol_of
 from kernel_agent.tools.verdict import Flag
 
 FLAG = "trivial_output_passes"
@@ -62,14 +64,17 @@ def rms(output: torch.Tensor) -> float:
 
 
 def scaled_tolerance(reference: list[torch.Tensor], atol: float,
-                     rtol: float) -> tuple[float, Flag | None]:
-    """The absolute tolerance to judge with, and a review flag when a trivial output passed."""
+                     rtol: float) -> tuple[Atol, Flag | None]:
+    """The absolute tolerance to judge each output with, and a review flag when a trivial
+    output passed: such an output is judged with rtol times its RMS where that is tighter, the
+    others with `atol` (tools/tolerance.py)."""
     found = [(i, kind) for i, out in enumerate(reference)
              if (kind := trivial_passing(out, atol, rtol))]
     if not found:
         return atol, None
     rms_of = {i: rms(reference[i]) for i, _ in found}
-    scaled = min([atol, *(rtol * value for value in rms_of.values())])
+    tighter = {i: rtol * value for i, value in rms_of.items() if rtol * value < atol}
+    scaled: Atol = PerOutputAtol(atol, tighter) if tighter else atol
     index, kind = found[0]
     article = "an" if kind[0] in "aeiou" else "a"
     tolerance = f"the tolerance atol={atol:g}, rtol={rtol:g}"
@@ -81,10 +86,12 @@ def scaled_tolerance(reference: list[torch.Tensor], atol: float,
                 f"{output}")
     else:
         what = f"{article} {kind} output would pass {tolerance} against {output}"
-    reason = (f"{what}; "
-              + (f"correctness is judged with atol={scaled:.3g}, i.e. rtol times the reference's "
-                 "RMS" if scaled < atol else "rtol times the reference's RMS is no tighter"))
-    if any(trivial_passing(reference[i], scaled, rtol) in ("all-zero", "constant")
+    others = len(found) - 1
+    also = f" (and {others} more output{'s' * (others > 1)} like it)" if others else ""
+    reason = (f"{what}{also}; "
+              + (f"that output is judged with atol={atol_of(scaled, index):.3g}, i.e. rtol times "
+                 "its RMS" if index in tighter else "rtol times its RMS is no tighter"))
+    if any(trivial_passing(reference[i], atol_of(scaled, i), rtol) in ("all-zero", "constant")
            for i, _ in found):
         reason += ("; the reference output is itself (nearly) constant, so a kernel returning "
                    "that constant still passes: the problem checks little")
@@ -92,7 +99,7 @@ def scaled_tolerance(reference: list[torch.Tensor], atol: float,
 
 
 def judged_tolerance(reference: list[torch.Tensor], dtype: torch.dtype | None,
-                     atol: float | None, rtol: float | None) -> tuple[float, float, Flag | None]:
+                     atol: float | None, rtol: float | None) -> tuple[Atol, float, Flag | None]:
     """(atol, rtol, review flag) a candidate is judged with against these reference outputs:
     the declared values (options, else the problem's) or the dtype's default, with atol scaled
     where a trivial output would pass. The verifier and the finalists' re-timing share it."""

@@ -106,7 +106,8 @@ class Verdict:
     timing: Timing | None = None
     not_measured: dict[str, str] = field(default_factory=dict)
     device: dict[str, Any] = field(default_factory=dict)
-    tolerance: dict[str, float] = field(default_factory=dict)
+    # atol, rtol and, for outputs judged tighter, atol_by_output (tools/tolerance.py)
+    tolerance: dict[str, float | dict[str, float]] = field(default_factory=dict)
     custom_kernels: dict[str, Any] = field(default_factory=dict)
     elapsed_s: float = 0.0
     wall_limit: dict[str, Any] = field(default_factory=dict)  # seconds, and how derived

@@ -38,7 +38,7 @@ from typing import Any
 import torch
 
 from kernel_agent.sandbox.worker import failure_kind
-from kernel_agent.tools import integrity, numeric_settings, static_review, trivial
+from kernel_agent.tools import integrity, numeric_settings, static_review, tolerance, trivial
 from kernel_agent.tools.compare import (
     SHARED_CACHE_VARIABLE,
     OutputMismatch,
@@ -71,6 +71,7 @@ from kernel_agent.tools.problem_state import (
 )
 from kernel_agent.tools.timed_check import TIMED_SETS, InputSet, TimedCalls, fresh_views
 from kernel_agent.tools.timing import L2Flusher, synchronised_wall_ms, time_gpu
+from kernel_agent.tools.tolerance import Atol
 from kernel_agent.tools.verdict import ErrorInfo, Flag, Stats, Timing, Verdict, add_flag
 from kernel_agent.tools.verifier_kernels import PAYLOAD_KEY
 
@@ -219,7 +220,7 @@ class Verification:
         self.candidate_source = Source(**options["candidate"])
         self.flags: list[Flag] = []
         self.trials: list[Any] = []
-        self.atol: float | None = None
+        self.atol: Atol | None = None
         self.rtol: float | None = None
         self.custom_kernels: dict[str, Any] = {}
 
@@ -270,7 +271,7 @@ class Verification:
             static_review.confirm(self.flags)
         verdict.trials, verdict.flags = self.trials, self.flags
         if self.atol is not None:
-            verdict.tolerance = {"atol": self.atol, "rtol": self.rtol}
+            verdict.tolerance = {**tolerance.to_json(self.atol), "rtol": self.rtol}
         verdict.custom_kernels = self.custom_kernels
         verdict.not_measured.update(self.not_measured())
         if verdict.error is None:
@@ -616,7 +617,7 @@ class Verification:
         entries = [self.input_set(seed, answered=False) for seed in seeds]
         as_made = [integrity.Fingerprint.of(integrity.tensors(e.inputs)) for e in entries]
         calls = TimedCalls([InputSet(self.timing_inputs(e)) for e in entries], self.new,
-                           self.atol or 0.0, self.rtol or 0.0)
+                           0.0 if self.atol is None else self.atol, self.rtol or 0.0)
         flush = L2Flusher(self.device)
         box = self.options["time_box_s"]
         event_ms, wall_ms = synchronised_wall_ms(calls, after=calls.record)

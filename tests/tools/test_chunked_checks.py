@@ -4,11 +4,14 @@ answers must be those of the same check on the whole tensor at once."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 
-from kernel_agent.tools import compare, trivial
+from kernel_agent.tools import compare, tolerance, trivial
 from kernel_agent.tools.integrity import Fingerprint
+from kernel_agent.tools.tolerance import atol_of
 
 CHUNK = 1000
 
@@ -63,7 +66,7 @@ def test_one_value_is_no_constant_output_and_a_scale_that_would_not_tighten_is_n
     assert atol == 1e-2 and flag is not None
     assert "no tighter" in flag.reason and "judged with" not in flag.reason
     atol, flag = trivial.scaled_tolerance([torch.full((100,), 1e-4)], 1e-2, 1e-2)
-    assert atol == pytest.approx(1e-6) and "judged with atol=1e-06" in flag.reason
+    assert atol_of(atol, 0) == pytest.approx(1e-6) and "judged with atol=1e-06" in flag.reason
 
 
 def test_zeros_passing_on_most_elements_make_the_tolerance_scale_too():
@@ -73,8 +76,32 @@ def test_zeros_passing_on_most_elements_make_the_tolerance_scale_too():
     reference = torch.softmax(torch.randn(67, 781), dim=-1)
     assert trivial.trivial_passing(reference, 1e-2, 1e-2) == "mostly-zero"
     atol, flag = trivial.scaled_tolerance([reference], 1e-2, 1e-2)
-    assert atol == pytest.approx(1e-2 * trivial.rms(reference))
+    assert atol_of(atol, 0) == pytest.approx(1e-2 * trivial.rms(reference))
     assert "on 99." in flag.reason and "of the elements of reference output 0" in flag.reason
     assert "constant" not in flag.reason
     relu = torch.relu(torch.randn(1000))  # half zeros: zeros are no check on the other half
     assert trivial.trivial_passing(relu, 1e-2, 1e-2) is None
+
+
+def test_only_the_output_a_trivial_one_would_pass_is_judged_tighter():
+    """A tiny second output tightens its own tolerance, not the first's: a right kernel whose
+    first output carries float32 rounding near zero (a long reduction) still passes there, and
+    a wrong value in the tiny output still fails."""
+    torch.manual_seed(0)
+    large, tiny = torch.randn(4096), torch.full((64,), 1e-4)
+    atol, flag = trivial.scaled_tolerance([large, tiny], 1e-2, 1e-2)
+    assert flag is not None and "reference output 1" in flag.reason
+    assert atol_of(atol, 0) == 1e-2 and atol_of(atol, 1) == pytest.approx(1e-6)
+    rounded = large + 1e-4 * torch.randn(4096)  # what a different summation order gives
+    assert compare.compare([rounded, tiny.clone()], [large, tiny], 0, atol, 1e-2).passed
+    assert not compare.compare([large.clone(), torch.zeros(64)], [large, tiny], 0, atol,
+                               1e-2).passed
+
+
+def test_a_per_output_tolerance_travels_as_json_and_back():
+    atol, _ = trivial.scaled_tolerance([torch.randn(100), torch.full((8,), 1e-4)], 1e-2, 1e-2)
+    record = json.loads(json.dumps({**tolerance.to_json(atol), "rtol": 1e-2}))
+    assert record["atol"] == 1e-2 and list(record["atol_by_output"]) == ["1"]
+    assert tolerance.from_json(record) == atol
+    assert tolerance.from_json({"atol": 0.5}) == 0.5
+    assert "output 1: 1e-06" in tolerance.describe(atol)

@@ -17,6 +17,7 @@ from kernel_agent.tools.problem import Problem, Source, load_problem
 from kernel_agent.tools.race import FLAG as DISPUTED
 from kernel_agent.tools.retime import DEFAULTS, Retiming, rotations, tolerance
 from kernel_agent.tools.timed_check import FLAG, TIMED_SETS
+from kernel_agent.tools.tolerance import atol_of
 
 from ..conftest import DATA
 
@@ -136,8 +137,11 @@ def test_without_a_given_tolerance_the_problems_is_derived_like_the_verifiers(tm
     assert tolerance({"atol": 0.5, "rtol": 0.25}, plain, reference) == (0.5, 0.25)
     tiny = [torch.randn(1000) * 1e-4]  # zeros would pass atol 1e-2: scaled to the reference
     atol, rtol = tolerance(None, plain, tiny)
-    assert rtol == 1e-2 and atol == pytest.approx(1e-2 * float(tiny[0].double().pow(2).mean()
-                                                               .sqrt()))
+    assert rtol == 1e-2 and atol_of(atol, 0) == pytest.approx(
+        1e-2 * float(tiny[0].double().pow(2).mean().sqrt()))
+    given = {"atol": 1e-2, "atol_by_output": {"1": 1e-6}, "rtol": 1e-2}  # as a verdict keeps it
+    atol, _ = tolerance(given, plain, reference)
+    assert (atol_of(atol, 0), atol_of(atol, 1)) == (1e-2, 1e-6)
 
 
 def test_every_contender_leads_a_round_in_turn():
