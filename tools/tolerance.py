@@ -41,6 +41,7 @@ def base_atol(atol: Atol) -> float:
 
 
 def describe(atol: Atol) -> str:
+    """For a person: the atol, and the first few outputs judged tighter."""
     if not isinstance(atol, PerOutputAtol):
         return f"{atol:.3g}"
     shown = ", ".join(f"output {i}: {value:.3g}" for i, value in list(atol.tighter.items())[:3])
