@@ -481,6 +481,30 @@ def custom_share_flags(times: dict[str, float], names: set[str]) -> tuple[list[F
     return [], info
 
 
+def torch_flops(run: Callable[[], Any]) -> int:
+    """The floating-point operations PyTorch's own matrix operators (products, convolutions,
+    attention) perform in `run`, as torch's flop counter counts them: no kernel of the
+    candidate's is among them."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter:
+        run()
+    return int(counter.get_total_flops())
+
+
+def torch_compute_flag(candidate_flops: int, reference_flops: int) -> Flag | None:
+    """Where no profiler can time kernels (a CPU): the flag for PyTorch's operators doing at
+    least (1 - MIN_CUSTOM_SHARE) of the reference's matrix arithmetic in the candidate's call,
+    the counterpart of custom_share_flags' rule on a GPU."""
+    if reference_flops <= 0 or candidate_flops < (1 - MIN_CUSTOM_SHARE) * reference_flops:
+        return None
+    return Flag("custom_kernels_minor",
+                f"PyTorch's own operators performed {candidate_flops / reference_flops:.0%} of "
+                f"the reference's matrix arithmetic in the candidate's call ({candidate_flops:.3g} "
+                f"of {reference_flops:.3g} FLOPs, by torch's flop counter); the candidate's own "
+                "kernels do the lesser part")
+
+
 def stream_escape_flag(event_ms: float, synced_wall_ms: float) -> Flag | None:
     """Work left running on another stream shows as wall time the timed stream never saw."""
     if synced_wall_ms > 2 * event_ms + 0.2:

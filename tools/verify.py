@@ -597,6 +597,19 @@ class Verification:
                 self.add_flag(Flag(
                     "no_custom_kernel", "no Triton kernel defined by the candidate was launched; "
                     "the output came from PyTorch operations"))
+            else:
+                self.add_flag(self.torch_compute_flag())
+
+    def torch_compute_flag(self) -> Flag | None:
+        """On a CPU: whether PyTorch's operators did most of the reference's matrix arithmetic
+        in a call of the candidate (launching a kernel of its own is not enough)."""
+        inputs = self.make_inputs(self.trial_seed(0))
+        reference = integrity.torch_flops(lambda: self.reference_after(inputs))
+        if reference == 0:  # elementwise work, reductions: nothing the counter counts
+            return None
+        candidate_inputs = clones(inputs)
+        return integrity.torch_compute_flag(
+            integrity.torch_flops(lambda: self.call_candidate(candidate_inputs)), reference)
 
     def time_if_possible(self, verdict: Verdict) -> Timing | None:
         if self.device.type != "cuda":

@@ -56,3 +56,13 @@ def test_a_bf16_matmul_kernel_is_judged_right_or_wrong_on_the_cpu() -> None:
     assert right.status == "pass", right.summary()
     wrong = check_files(problem, CASES / "bf16_matmul_short_k.py", trials=2, timing=False)
     assert wrong.status == "fail" and wrong.correct is False, wrong.summary()
+
+
+def test_torch_doing_the_product_behind_a_launched_kernel_fails_on_the_cpu() -> None:
+    """No profiler times kernels on a CPU; torch's flop counter sees its own matrix products,
+    so a kernel launched for show does not make torch's work the candidate's."""
+    verdict = check_files(CASES / "bf16_matmul_problem.py",
+                          CASES / "bf16_matmul_torch_behind_noop.py", trials=1, timing=False)
+    assert verdict.status == "fail", verdict.summary()
+    flag = next(f for f in verdict.flags if f.name == "custom_kernels_minor")
+    assert flag.severity == "reject" and "100% of the reference's matrix arithmetic" in flag.reason
