@@ -122,23 +122,30 @@ def _xml_as_fences(lines: list[str]) -> list[str]:
 
 def _without_prose_after(code: str) -> str:
     """A block that was never closed runs into the prose before the next one: the code is its
-    longest start that parses (all of it when no start does).
-
-    A start that fails at line L fails at L in every longer start too (the parser reads the same
-    tokens up to there), so the search goes on from the line before L: a few parses, not one per
-    line, however long the block."""
+    longest start that parses (all of it when no start does)."""
     lines = code.splitlines()
+    end = parsing_end(lines)
+    return code if end is None else _body(lines[:end])
+
+
+def parsing_end(lines: list[str], start: int = 0) -> int | None:
+    """The largest `end` past `start` for which lines[start:end] parse and end on a line that
+    is not blank; None if there is none.
+
+    Text that fails at line L fails at L in every longer text too (the parser reads the same
+    tokens up to there), so the search goes on from the line before L: a few parses, not one
+    per line, however long the text."""
     end = len(lines)
-    while end > 0:
+    while end > start:
         if not lines[end - 1].strip():
             end -= 1
             continue
-        error = syntax_error("\n".join(lines[:end]))
+        error = syntax_error("\n".join(lines[start:end]))
         if error is None:
-            return _body(lines[:end])
-        failed_at = error.lineno or end
-        end = failed_at - 1 if 1 <= failed_at < end else end - 1
-    return code
+            return end
+        failed_at = start + (error.lineno or 0)  # that line is lines[failed_at - 1]
+        end = failed_at - 1 if start < failed_at < end else end - 1
+    return None
 
 
 def syntax_error(code: str) -> SyntaxError | None:

@@ -28,7 +28,14 @@ import builtins
 import re
 from dataclasses import dataclass
 
-from kernel_agent.agent.code_blocks import FENCE, Block, code_blocks, parses, segments
+from kernel_agent.agent.code_blocks import (
+    FENCE,
+    Block,
+    code_blocks,
+    parses,
+    parsing_end,
+    segments,
+)
 
 __all__ = ["Extracted", "defines_class", "extract_code"]
 
@@ -191,12 +198,11 @@ def _unfenced(answer: str, defines: str) -> Extracted:
     if not start_match:
         return Extracted(None, False, 0, "no code found (no fenced block, no Python lines)")
     rest = answer[start_match.start():].rstrip().splitlines()
-    for end in range(len(rest), 0, -1):
-        code = "\n".join(rest[:end])
-        if rest[end - 1].strip() and parses(code) and _PYTHON_LINE.search(code):
-            dropped = sum(1 for line in rest[end:] if line.strip())
-            tail = f", dropping {dropped} trailing line(s) of prose" if dropped else ""
-            return Extracted(code + "\n", False, 0, f"no fenced block; took the Python text{tail}")
+    end = parsing_end(rest)  # a shorter start holds no Python line the longest lacks
+    if end is not None and _PYTHON_LINE.search(code := "\n".join(rest[:end])):
+        dropped = sum(1 for line in rest[end:] if line.strip())
+        tail = f", dropping {dropped} trailing line(s) of prose" if dropped else ""
+        return Extracted(code + "\n", False, 0, f"no fenced block; took the Python text{tail}")
     return Extracted("\n".join(rest) + "\n", False, 0,
                      "no fenced block; the Python-looking text does not parse")
 
@@ -204,8 +210,7 @@ def _unfenced(answer: str, defines: str) -> Extracted:
 def _parsing_span(lines: list[str], head: int) -> tuple[int, int] | None:
     """(start, end) of the longest text around line `head` that parses: the end is the last
     line that keeps the class parsing, the start the earliest top-level line that still does."""
-    end = next((e for e in range(len(lines), head, -1)
-                if lines[e - 1].strip() and parses("\n".join(lines[head:e]))), None)
+    end = parsing_end(lines, head)
     if end is None:
         return None
     # The earliest such line, looked for from the top: a long answer of code parses at its first
