@@ -16,6 +16,7 @@ import sys
 import threading
 import time
 import types
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
@@ -354,9 +355,9 @@ def triton_kernels(module: ModuleType, *roots: Any) -> list[Any]:
         return []
     found: list[Any] = []
     seen: set[int] = set()
-    todo = [(value, 0) for value in [*vars(module).values(), *roots]]
+    todo = deque((value, 0) for value in [*vars(module).values(), *roots])
     while todo:
-        value, depth = todo.pop(0)
+        value, depth = todo.popleft()  # breadth first: a kernel held nearer is found as such
         if id(value) in seen or depth > KERNEL_SEARCH_DEPTH:
             continue
         seen.add(id(value))
