@@ -27,6 +27,7 @@ DTYPES = {"float32", "float16", "bfloat16", "float64"}
 # exit or an interrupt it raises is its failure, not the process's end.
 CODE_FAILURES = (Exception, SystemExit, KeyboardInterrupt)
 
+
 class SpecError(Exception):
     """A problem or candidate file that cannot be used as given: the message says why and where."""
 

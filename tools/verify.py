@@ -603,13 +603,13 @@ class Verification:
     def torch_compute_flag(self) -> Flag | None:
         """On a CPU: whether PyTorch's operators did most of the reference's matrix arithmetic
         in a call of the candidate (launching a kernel of its own is not enough)."""
-        inputs = self.make_inputs(self.trial_seed(0))
-        reference = integrity.torch_flops(lambda: self.reference_after(inputs))
+        entry = self.input_set(self.trial_seed(0), answered=False)
+        reference = integrity.torch_flops(lambda: self.reference_after(entry.inputs))
         if reference == 0:  # elementwise work, reductions: nothing the counter counts
             return None
-        candidate_inputs = clones(inputs)
+        inputs = self.candidate_inputs(entry)
         return integrity.torch_compute_flag(
-            integrity.torch_flops(lambda: self.call_candidate(candidate_inputs)), reference)
+            integrity.torch_flops(lambda: self.call_candidate(inputs)), reference)
 
     def time_if_possible(self, verdict: Verdict) -> Timing | None:
         if self.device.type != "cuda":
