@@ -18,6 +18,8 @@ from kernel_agent.graphs.modelcall import ENDPOINT_REFUSED, MODEL_ERROR, OUT_OF_
 from kernel_agent.graphs.state import Candidate, EndpointHealth, Failure
 
 HEALTHY = EndpointHealth(failures=0, since=None, down=False)
+# Failed calls that count against the endpoint (a refusal trips the breaker at once).
+ENDPOINT_FAILURES = (MODEL_ERROR, ENDPOINT_REFUSED)
 
 
 @dataclass(frozen=True)
@@ -35,11 +37,11 @@ class Breaker:
               failures: Sequence[Failure], now: float) -> EndpointHealth:
         """The count after one round's outcomes, `down` set when the breaker trips."""
         answered = bool(verified) or any(
-            f["kind"] not in (MODEL_ERROR, OUT_OF_BUDGET, ENDPOINT_REFUSED) for f in failures)
+            f["kind"] not in (*ENDPOINT_FAILURES, OUT_OF_BUDGET) for f in failures)
         if answered:
             return HEALTHY
         health = health or HEALTHY
-        failed = [f for f in failures if f["kind"] in (MODEL_ERROR, ENDPOINT_REFUSED)]
+        failed = [f for f in failures if f["kind"] in ENDPOINT_FAILURES]
         if not failed:
             return health
         count = health["failures"] + len(failed)
@@ -52,8 +54,7 @@ class Breaker:
 
 def down_message(health: EndpointHealth, failures: Sequence[Failure], now: float) -> str:
     """Why the search stopped: how many calls failed over how long, and the last reason."""
-    last = next((f for f in reversed(failures) if f["kind"] in (MODEL_ERROR, ENDPOINT_REFUSED)),
-                None)
+    last = next((f for f in reversed(failures) if f["kind"] in ENDPOINT_FAILURES), None)
     reason = last["message"].strip().splitlines()[0] if last and last["message"].strip() else ""
     if last is not None and last["kind"] == ENDPOINT_REFUSED:
         return (f"the model endpoint refuses every request ({reason}): check the API key, the "
